@@ -1,0 +1,289 @@
+"""Settings: keyword arguments first, then the environment, then a ``.env`` file.
+
+The environment is read only when ``Settings.load()`` is called, never at import
+time. Every secret is held in a :class:`Secret`, whose repr and str are masked,
+so a ``Settings`` object can be printed, logged or shown in a notebook safely.
+
+Example:
+    >>> s = Settings.load(supabase_url="http://127.0.0.1:54321", service_role_key="eyJ...")
+    >>> s
+    Settings(supabase_url='http://127.0.0.1:54321', service_role_key=Secret('********'), ...)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from dotenv import dotenv_values
+
+from hybridkit.errors import ConfigError
+
+__all__ = ["ENV_VARS", "Secret", "Settings", "mask_url"]
+
+MASK = "********"
+
+
+class Secret:
+    """A string that never shows itself in a repr, str, log line or traceback.
+
+    Example:
+        >>> Secret("hunter2")
+        Secret('********')
+        >>> Secret("hunter2").get_secret_value()
+        'hunter2'
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        """Return the real value; call it only where the value is sent."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret('{MASK}')"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self) -> Any:  # pickling keeps the value (used by worker processes)
+        return (Secret, (self._value,))
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``********``.
+
+    Example:
+        >>> mask_url("postgresql://postgres:pw@127.0.0.1:54322/postgres")
+        'postgresql://postgres:********@127.0.0.1:54322/postgres'
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username}:{MASK}@{host}" if parts.username else f":{MASK}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class _SecretURL(Secret):
+    """A URL whose password is masked but whose host stays readable."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Secret('{mask_url(self._value)}')"
+
+    def __str__(self) -> str:
+        return mask_url(self._value)
+
+    def __reduce__(self) -> Any:
+        return (_SecretURL, (self._value,))
+
+
+# Field name -> environment variable.
+ENV_VARS: dict[str, str] = {
+    "supabase_url": "SUPABASE_URL",
+    "service_role_key": "SUPABASE_SERVICE_ROLE_KEY",
+    "anon_key": "SUPABASE_ANON_KEY",
+    "db_url": "SUPABASE_DB_URL",
+    "access_token": "SUPABASE_ACCESS_TOKEN",
+    "project_ref": "SUPABASE_PROJECT_REF",
+    "max_retries": "SUPABASE_MAX_RETRIES",
+    "upload_timeout": "SUPABASE_UPLOAD_TIMEOUT",
+    "chunk_size": "SUPABASE_CHUNK_SIZE",
+    "progress_interval": "SUPABASE_PROGRESS_INTERVAL",
+    "standard_upload_threshold": "SUPABASE_STANDARD_UPLOAD_THRESHOLD",
+    "management_url": "SUPABASE_MANAGEMENT_URL",
+}
+
+_SECRETS = {"service_role_key", "anon_key", "access_token"}
+_SECRET_URLS = {"db_url"}
+_PROJECT_REF = re.compile(r"^[a-z0-9]{1,64}$")
+
+
+@dataclass(frozen=True, repr=False)
+class Settings:
+    """Where hybridkit connects and how hard it tries.
+
+    Build one with :meth:`Settings.load`; keyword arguments win over the
+    environment, which wins over a ``.env`` file. Validation happens here, so a
+    bad value fails at construction with a message naming the variable, never
+    in the middle of a job.
+
+    Example:
+        >>> Settings.load(supabase_url="http://127.0.0.1:54321", anon_key="k").max_retries
+        3
+    """
+
+    supabase_url: str | None = None
+    service_role_key: Secret | None = None
+    anon_key: Secret | None = None
+    db_url: Secret | None = None
+    access_token: Secret | None = None
+    project_ref: str | None = None
+    management_url: str = "https://api.supabase.com"
+    max_retries: int = 3
+    upload_timeout: float = 300.0
+    chunk_size: int = 6 * 1024 * 1024
+    progress_interval: float = 0.5
+    standard_upload_threshold: int = 6 * 1024 * 1024
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        env: Mapping[str, str] | None = None,
+        env_file: str | os.PathLike[str] | None = ".env",
+        **overrides: Any,
+    ) -> Settings:
+        """Read settings from ``overrides``, then ``env`` (default ``os.environ``), then ``env_file``.
+
+        Args:
+            env: the environment to read (default: ``os.environ``).
+            env_file: a dotenv file to read last; ``None`` skips it. A missing file is fine.
+            **overrides: field values that win over everything else (``None`` means "not given").
+
+        Raises:
+            ConfigError: an unknown keyword, or a value that cannot be used.
+        """
+        unknown = set(overrides) - {f.name for f in fields(cls) if f.name != "sources"}
+        if unknown:
+            raise ConfigError(
+                f"unknown setting(s): {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(ENV_VARS))}"
+            )
+        environ = os.environ if env is None else env
+        file_values: dict[str, str] = {}
+        if env_file is not None and Path(env_file).is_file():
+            file_values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+
+        raw: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for name, var in ENV_VARS.items():
+            if overrides.get(name) is not None:
+                raw[name], sources[name] = overrides[name], "argument"
+            elif environ.get(var):
+                raw[name], sources[name] = environ[var], f"environment ({var})"
+            elif file_values.get(var):
+                raw[name], sources[name] = file_values[var], f"{env_file} ({var})"
+        return cls._build(raw, sources)
+
+    @classmethod
+    def _build(cls, raw: Mapping[str, Any], sources: Mapping[str, str]) -> Settings:
+        values: dict[str, Any] = {}
+        for name, value in raw.items():
+            var = ENV_VARS[name]
+            if name in _SECRETS:
+                values[name] = value if isinstance(value, Secret) else Secret(str(value).strip())
+            elif name in _SECRET_URLS:
+                text = value.get_secret_value() if isinstance(value, Secret) else str(value)
+                if not text.startswith(("postgres://", "postgresql://")):
+                    raise ConfigError(
+                        f"{var} must be a PostgreSQL URL like "
+                        f"postgresql://postgres:PASSWORD@HOST:5432/postgres, got {mask_url(text)!r}"
+                    )
+                values[name] = _SecretURL(text)
+            elif name in ("supabase_url", "management_url"):
+                text = str(value).strip().rstrip("/")
+                parts = urlsplit(text)
+                if parts.scheme not in ("http", "https") or not parts.netloc:
+                    raise ConfigError(
+                        f"{var} must be an http(s) URL like https://<project-ref>.supabase.co "
+                        f"or http://127.0.0.1:54321, got {mask_url(text)!r}"
+                    )
+                values[name] = text
+            elif name == "project_ref":
+                text = str(value).strip()
+                if not _PROJECT_REF.match(text):
+                    raise ConfigError(
+                        f"{var} must be the project's reference id (lowercase letters and digits, "
+                        f"as in https://<ref>.supabase.co), got {text!r}"
+                    )
+                values[name] = text
+            elif name in ("max_retries", "chunk_size", "standard_upload_threshold"):
+                values[name] = _int(var, value, minimum=0 if name == "max_retries" else 1)
+            else:
+                values[name] = _float(var, value)
+        return cls(**values, sources=dict(sources))
+
+    @property
+    def api_key(self) -> Secret | None:
+        """The key requests are sent with: the service role key when set, else the anon key."""
+        return self.service_role_key or self.anon_key
+
+    @property
+    def key_role(self) -> str:
+        """Which key is in use, for banners: ``service_role``, ``anon`` or ``none``."""
+        if self.service_role_key:
+            return "service_role"
+        if self.anon_key:
+            return "anon"
+        return "none"
+
+    def require(self, *names: str) -> None:
+        """Raise ConfigError naming every missing setting among ``names``.
+
+        Example:
+            >>> Settings.load(env={}, env_file=None).require("supabase_url")
+            Traceback (most recent call last):
+            ...
+            hybridkit.errors.ConfigError: missing setting: SUPABASE_URL ...
+        """
+        missing = [ENV_VARS.get(n, n) for n in names if not getattr(self, n)]
+        if missing:
+            raise ConfigError(
+                f"missing setting: {', '.join(missing)} — set it in the environment or a .env "
+                "file, or run `hybridkit local start` and `eval \"$(hybridkit local env)\"` "
+                "to use the local stack"
+            )
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            if f.name == "sources":
+                continue
+            shown.append(f"{f.name}={getattr(self, f.name)!r}")
+        return f"Settings({', '.join(shown)})"
+
+
+def _int(var: str, value: Any, *, minimum: int) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{var} must be a whole number, got {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"{var} must be at least {minimum}, got {number}")
+    return number
+
+
+def _float(var: str, value: Any) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{var} must be a number of seconds, got {value!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{var} must be greater than 0, got {number}")
+    return number

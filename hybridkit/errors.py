@@ -1,0 +1,136 @@
+"""The hybridkit exception tree.
+
+Every failure that leaves the library is one of these. No httpx, storage3 or
+postgrest exception crosses the library boundary: the client side translates
+them in one place (``hybridkit.retry.classify``).
+
+::
+
+    HybridError
+    ├── ConfigError            missing or malformed settings (raised at construction)
+    ├── RetryableError         network failure, timeout, 429, 5xx, 503, 544 — retried
+    │   └── RetriesExhausted   the retry budget is spent (attempts, last cause)
+    ├── NonRetryableError      never retried
+    │   ├── AuthError          401/403, bad or expired key
+    │   ├── NotFoundError      bucket or object missing
+    │   ├── ConflictError      already exists, bucket not empty
+    │   ├── QuotaError         413 too large, 415 mime type not allowed
+    │   └── InvalidInputError  invalid bucket name, key, parameter (before any request)
+    ├── CircuitOpenError       the breaker is open; fail fast until it half-opens
+    ├── MigrationError         a migration failed, or checks found drift
+    └── LocalStackError        the embedded local stack cannot start, stop or be found
+
+"No response came back" (``RetryableError`` from a transport failure) is a
+different branch from "a response said no" (``NonRetryableError``), as in httpx.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "CircuitOpenError",
+    "ConfigError",
+    "ConflictError",
+    "HybridError",
+    "InvalidInputError",
+    "LocalStackError",
+    "MigrationError",
+    "NonRetryableError",
+    "NotFoundError",
+    "QuotaError",
+    "RetriesExhausted",
+    "RetryableError",
+]
+
+
+class HybridError(Exception):
+    """Base of every hybridkit error.
+
+    Attributes:
+        message: a one-line explanation that names what is wrong and, where it
+            can, how to fix it. Never contains a secret.
+        status: the semantic status (the Storage API body's ``statusCode``, or
+            the HTTP status), when a server answered.
+        code: the server's error code (``NoSuchKey``, ``PGRST116``...), when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(HybridError):
+    """Settings are missing or malformed."""
+
+
+class RetryableError(HybridError):
+    """A transient failure: retrying the same request may succeed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
+
+
+class RetriesExhausted(RetryableError):
+    """The retry budget (attempts or deadline) is spent."""
+
+    def __init__(self, message: str, *, attempts: int, last_cause: BaseException | None) -> None:
+        status = getattr(last_cause, "status", None)
+        code = getattr(last_cause, "code", None)
+        super().__init__(message, status=status, code=code)
+        self.attempts = attempts
+        self.last_cause = last_cause
+
+
+class NonRetryableError(HybridError):
+    """A response said no; sending the same request again will not help."""
+
+
+class AuthError(NonRetryableError):
+    """The key or token is missing, invalid, expired, or lacks permission."""
+
+
+class NotFoundError(NonRetryableError):
+    """The bucket or object does not exist (or is hidden by a policy)."""
+
+
+class ConflictError(NonRetryableError):
+    """The resource already exists, or a bucket is not empty."""
+
+
+class QuotaError(NonRetryableError):
+    """Too large for the bucket's limit, or a mime type the bucket refuses."""
+
+
+class InvalidInputError(NonRetryableError):
+    """A parameter is invalid; raised before any request is sent."""
+
+
+class CircuitOpenError(HybridError):
+    """The circuit breaker is open: failing fast until it half-opens."""
+
+
+class MigrationError(HybridError):
+    """A migration failed to apply, or checks found drift."""
+
+
+class LocalStackError(HybridError):
+    """The embedded local stack cannot be started, stopped or reached."""

@@ -1,0 +1,78 @@
+"""The local stack's HTTP application: one ASGI app, mounted like Supabase's gateway.
+
+``/storage/v1`` is the Storage API. Later services (``/rest/v1``, ``/v1`` for the
+Management API) mount beside it. ``/health`` answers when the app and its
+database pool are ready; ``hybridkit local start`` waits for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+
+from hybridkit.local.auth import Keys
+from hybridkit.local.db import Database
+
+__all__ = ["ServerConfig", "create_app"]
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What the HTTP server needs to know about its stack.
+
+    Attributes:
+        db_dsn: a superuser DSN of the stack's private PostgreSQL.
+        data_dir: where object bytes live (one folder per bucket).
+        keys: the JWT secret and API keys.
+        public_url: the base URL clients use (``http://127.0.0.1:54321``).
+        upload_file_size_limit: the global limit for TUS uploads (the CLI's 50 GB).
+        upload_file_size_limit_standard: the global limit for single-request uploads (5 GB).
+        signed_upload_url_expiration: seconds a signed upload URL lives (the CLI's 7200).
+    """
+
+    db_dsn: str
+    data_dir: Path
+    keys: Keys
+    public_url: str
+    upload_file_size_limit: int = 52_428_800_000
+    upload_file_size_limit_standard: int = 5_242_880_000
+    signed_upload_url_expiration: int = 7200
+
+
+def create_app(config: ServerConfig) -> Starlette:
+    """Build the ASGI app; the database pool opens in the lifespan."""
+    from hybridkit.local.storage import create_storage_app
+
+    database = Database(config.db_dsn)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await database.open()
+        try:
+            yield
+        finally:
+            await database.close()
+
+    async def health(request: Request) -> Response:
+        ok = await database.ping()
+        return JSONResponse({"status": "ok" if ok else "database unavailable"}, 200 if ok else 503)
+
+    async def not_found(request: Request) -> Response:
+        # The gateway's answer for a path no service serves (Kong's shape).
+        return JSONResponse({"message": "no Route matched with those values"}, status_code=404)
+
+    return Starlette(
+        routes=[
+            Route("/health", health),
+            Mount("/storage/v1", app=create_storage_app(config, database)),
+            Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        ],
+        lifespan=lifespan,
+    )
