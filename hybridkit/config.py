@@ -159,7 +159,7 @@ class Settings:
         env_file: str | os.PathLike[str] | None = ".env",
         **overrides: Any,
     ) -> Settings:
-        """Read settings from ``overrides``, then ``env`` (default ``os.environ``), then ``env_file``.
+        """Read ``overrides``, then ``env`` (default ``os.environ``), then ``env_file``.
 
         Args:
             env: the environment to read (default: ``os.environ``).
@@ -256,7 +256,7 @@ class Settings:
         if missing:
             raise ConfigError(
                 f"missing setting: {', '.join(missing)} — set it in the environment or a .env "
-                "file, or run `hybridkit local start` and `eval \"$(hybridkit local env)\"` "
+                'file, or run `hybridkit local start` and `eval "$(hybridkit local env)"` '
                 "to use the local stack"
             )
 

@@ -150,5 +150,3 @@ def verify(token: str, secret: str) -> dict[str, Any]:
     except jwt.PyJWTError:
         raise JWTError("Invalid Compact JWS") from None
     return claims
-
-

@@ -1,0 +1,5 @@
+import sys
+
+from hybridkit.cli import main
+
+sys.exit(main())

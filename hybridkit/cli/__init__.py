@@ -1,0 +1,58 @@
+"""The ``hybridkit`` command: thin argument parsing over one library call per subcommand.
+
+Exit codes: 0 success, 1 the operation failed (a one-line reason on stderr),
+2 bad usage (argparse's convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from hybridkit import __version__
+from hybridkit.errors import HybridError
+
+__all__ = ["main"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hybridkit.cli import local
+
+    parser = argparse.ArgumentParser(
+        prog="hybridkit",
+        description="Operations kit for Supabase: runbooks, storage and a local stack.",
+    )
+    parser.add_argument("--version", action="version", version=f"hybridkit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    local.add_parser(commands)
+    try:
+        from hybridkit.cli import storage
+    except ImportError:  # the storage commands land with the storage manager
+        pass
+    else:
+        storage.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return handler(args)
+    except HybridError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""``hybridkit local start|stop|status|env|reset``: the embedded local stack from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from hybridkit.errors import LocalStackError
+from hybridkit.local import DEFAULT_DIR, DEFAULT_PORT, LocalStack
+
+__all__ = ["add_parser"]
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--port must be a number, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"--port must be between 0 and 65535, got {port}")
+    return port
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "local",
+        help="run an embedded, Supabase-compatible local stack",
+        description="An embedded local stack: a private PostgreSQL plus a Supabase-compatible "
+        "API on 127.0.0.1, with the Supabase CLI's demo keys.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--dir",
+            type=Path,
+            default=DEFAULT_DIR,
+            help=f"the stack's state folder (default: {DEFAULT_DIR})",
+        )
+
+    start = actions.add_parser("start", help="start the stack in the background")
+    common(start)
+    start.add_argument(
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        help=f"API port on 127.0.0.1 (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    start.add_argument(
+        "--random-secret",
+        action="store_true",
+        help="sign the keys with a random JWT secret instead of the CLI's demo secret "
+        "(first start only)",
+    )
+    start.set_defaults(handler=_start)
+
+    stop = actions.add_parser("stop", help="stop the stack (data is kept)")
+    common(stop)
+    stop.set_defaults(handler=_stop)
+
+    status = actions.add_parser("status", help="say whether the stack runs, and where")
+    common(status)
+    status.set_defaults(handler=_status)
+
+    env = actions.add_parser("env", help="print shell exports of the stack's URL and keys")
+    common(env)
+    env.set_defaults(handler=_env)
+
+    reset = actions.add_parser("reset", help="delete all buckets, objects and tables")
+    common(reset)
+    reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    reset.set_defaults(handler=_reset)
+
+
+def _start(args: argparse.Namespace) -> int:
+    stack = LocalStack(args.dir, port=args.port, random_secret=args.random_secret)
+    current = stack.status()
+    if current.running and current.state is not None:
+        print(f"already running: {current.detail}")
+        return 0
+    state = stack.start()
+    print(f"local stack running at {state.url} (database on port {state.db_port})")
+    print(f"  state folder: {stack.paths.root}")
+    print(f'  use it:       eval "$(hybridkit local env --dir {shlex.quote(str(args.dir))})"')
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    stack = LocalStack(args.dir)
+    if not stack.paths.root.is_dir():
+        print(f"not running: there is no local stack in {stack.paths.root}")
+        return 0
+    if stack.stop():
+        print(f"stopped the local stack in {stack.paths.root} (data kept)")
+    else:
+        print(f"not running: the local stack in {stack.paths.root} was already stopped")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    status = LocalStack(args.dir).status()
+    print(status.detail)
+    return 0 if status.running else 1
+
+
+def _env(args: argparse.Namespace) -> int:
+    stack = LocalStack(args.dir)
+    status = stack.status()
+    if not status.running:
+        raise LocalStackError(f"{status.detail}; start it with `hybridkit local start`")
+    for name, value in stack.env().items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+def _reset(args: argparse.Namespace) -> int:
+    stack = LocalStack(args.dir)
+    if not stack.paths.root.is_dir():
+        print(f"nothing to reset: there is no local stack in {stack.paths.root}")
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise LocalStackError(
+                "reset deletes every bucket, object and table of the local stack; "
+                "pass --yes to confirm"
+            )
+        answer = input(f"Delete all data of the local stack in {stack.paths.root}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("reset cancelled; nothing changed")
+            return 1
+    restarted = stack.reset()
+    print("local stack reset" + (" and started again" if restarted else " (it is stopped)"))
+    return 0

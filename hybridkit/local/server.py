@@ -1,0 +1,193 @@
+"""The local stack's server process: ``python -m hybridkit.local.server --dir DIR --port PORT``.
+
+``LocalStack.start()`` runs this in the background. It holds the state folder's
+lock, starts (and on first use creates) the private PostgreSQL cluster, binds
+the HTTP port on 127.0.0.1, serves the app with uvicorn, and announces itself in
+``state.json`` once healthy. On SIGTERM/SIGINT it shuts down uvicorn, then
+PostgreSQL. If the state folder disappears while it runs, it stops by itself.
+A failure before it is ready is written as one line to ``server.error``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import socket
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from hybridkit.local.auth import generate_keys
+from hybridkit.local.postgres import Cluster, PostgresError, find_pg_bin, free_port, port_is_free
+from hybridkit.local.state import StackConfig, StackState, StatePaths, write_json_atomic
+
+__all__ = ["main"]
+
+DEFAULT_DB_PORT = 54322
+
+
+class StartupError(Exception):
+    """A reason the server cannot start, said in one line."""
+
+
+def _lock(paths: StatePaths) -> IO[str]:
+    handle = open(paths.lock, "a+")  # noqa: SIM115 - held for the process's lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise StartupError(f"a local stack is already running from {paths.root}") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def _load_config(paths: StatePaths, random_secret: bool, api_port: int) -> StackConfig:
+    if paths.config.is_file():
+        try:
+            return StackConfig.from_json(json.loads(paths.config.read_text()))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StartupError(
+                f"{paths.config} is damaged ({exc}); run `hybridkit local reset` to start afresh"
+            ) from None
+    if api_port == 54321 and port_is_free(DEFAULT_DB_PORT):
+        db_port = DEFAULT_DB_PORT  # the CLI's default, so its docs' DB URL works
+    else:
+        db_port = free_port()
+    config = StackConfig(keys=generate_keys(random_secret=random_secret), db_port=db_port)
+    write_json_atomic(paths.config, config.to_json(), private=True)
+    return config
+
+
+def _bind(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"port {port} on 127.0.0.1 is already in use; stop what uses it "
+                "or pick another with --port (--port 0 picks a free one)"
+            ) from None
+        raise StartupError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _start_cluster(paths: StatePaths, config: StackConfig) -> Cluster:
+    try:
+        cluster = Cluster(paths.root, config.db_port, find_pg_bin())
+        cluster.ensure_initialized()
+        if not cluster.is_running() and not port_is_free(config.db_port):
+            raise StartupError(
+                f"the database port {config.db_port} on 127.0.0.1 is in use by something else; "
+                "free it, or run `hybridkit local reset` to pick new ports"
+            )
+        cluster.start()
+        cluster.bootstrap()
+    except PostgresError as exc:
+        raise StartupError(str(exc)) from None
+    return cluster
+
+
+async def _serve(
+    sock: socket.socket, paths: StatePaths, config: StackConfig, cluster: Cluster
+) -> None:
+    import uvicorn
+
+    from hybridkit.local.app import ServerConfig, create_app
+
+    port = int(sock.getsockname()[1])
+    url = f"http://127.0.0.1:{port}"
+    paths.storage.mkdir(exist_ok=True)
+    app = create_app(
+        ServerConfig(db_dsn=cluster.dsn, data_dir=paths.storage, keys=config.keys, public_url=url)
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=30,
+            h11_max_incomplete_event_size=1024 * 1024,
+        )
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            await task
+            raise StartupError("the HTTP server stopped while starting; see server.log")
+        await asyncio.sleep(0.05)
+    state = StackState(
+        pid=os.getpid(),
+        port=port,
+        db_port=config.db_port,
+        url=url,
+        db_url=cluster.dsn,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    write_json_atomic(paths.state, state.to_json())
+    paths.error.unlink(missing_ok=True)
+    while not task.done():
+        if not paths.root.is_dir():  # the state folder was deleted under us
+            print("state folder removed; shutting down", file=sys.stderr)
+            server.should_exit = True
+        await asyncio.wait({task}, timeout=2)
+    await task
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hybridkit.local.server")
+    parser.add_argument("--dir", required=True, type=Path)
+    parser.add_argument("--port", type=int, default=54321)
+    parser.add_argument("--random-secret", action="store_true")
+    args = parser.parse_args(argv)
+    paths = StatePaths(args.dir.resolve())
+    paths.root.mkdir(parents=True, exist_ok=True)
+    cluster: Cluster | None = None
+    lock: IO[str] | None = None
+    try:
+        lock = _lock(paths)
+        paths.state.unlink(missing_ok=True)  # a stale announcement from a crashed run
+        config = _load_config(paths, args.random_secret, args.port)
+        sock = _bind(args.port)
+        cluster = _start_cluster(paths, config)
+        asyncio.run(_serve(sock, paths, config, cluster))
+        return 0
+    except StartupError as exc:
+        with contextlib.suppress(OSError):
+            paths.error.write_text(str(exc) + "\n")
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as exc:
+        message = (
+            f"the local stack needs {exc.name}; install it with: pip install 'hybridkit[local]'"
+        )
+        with contextlib.suppress(OSError):
+            paths.error.write_text(message + "\n")
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+    finally:
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.stop()
+        with contextlib.suppress(OSError):
+            if paths.root.is_dir():
+                paths.state.unlink(missing_ok=True)
+        if lock is not None:
+            lock.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

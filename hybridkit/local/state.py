@@ -1,0 +1,124 @@
+"""The files a local stack keeps in its state folder, and how they are read.
+
+::
+
+    <dir>/config.json     keys and ports chosen at the first start (mode 0600; survives stop/start)
+    <dir>/state.json      written by the running server once it is healthy; removed when it stops
+    <dir>/server.lock     held (flock) by the running server: a second server cannot start
+    <dir>/server.log      the server's own log
+    <dir>/server.error    the one-line reason the last start failed
+    <dir>/postgres/       the PostgreSQL cluster (or a link to it, see postgres.py)
+    <dir>/storage/        object bytes
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hybridkit.local.auth import Keys
+
+__all__ = ["StackConfig", "StackState", "StatePaths", "pid_alive", "write_json_atomic"]
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    """Where each of a stack's files lives."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "server.lock"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "server.log"
+
+    @property
+    def error(self) -> Path:
+        return self.root / "server.error"
+
+    @property
+    def storage(self) -> Path:
+        return self.root / "storage"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """What a stack keeps from its first start: its keys and its database port."""
+
+    keys: Keys
+    db_port: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"keys": self.keys.to_json(), "db_port": self.db_port}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StackConfig:
+        return cls(keys=Keys.from_json(data["keys"]), db_port=int(data["db_port"]))
+
+
+@dataclass(frozen=True)
+class StackState:
+    """What a running stack announces in ``state.json``."""
+
+    pid: int
+    port: int
+    db_port: int
+    url: str
+    db_url: str
+    started_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def read(cls, path: Path) -> StackState | None:
+        try:
+            data = json.loads(path.read_text())
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+def write_json_atomic(path: Path, data: dict[str, Any], *, private: bool = False) -> None:
+    """Write JSON so that a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2)
+        os.chmod(tmp, 0o600 if private else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with ``pid`` exists (and is not a zombie we own)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child still answers kill(0); reap it
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
