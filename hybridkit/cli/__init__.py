@@ -19,7 +19,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hybridkit.cli import local
+    from hybridkit.cli import demo, local
 
     parser = argparse.ArgumentParser(
         prog="hybridkit",
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hybridkit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     local.add_parser(commands)
+    demo.add_parser(commands)
     try:
         from hybridkit.cli import storage
     except ImportError:  # the storage commands land with the storage manager

@@ -124,6 +124,13 @@ class LocalStack:
             f"see {self.paths.log}"
         )
 
+    def ensure_running(self) -> StackState:
+        """Attach to the stack when it runs, else start it (what runbooks do by default)."""
+        current = self.status()
+        if current.running and current.state is not None:
+            return current.state
+        return self.start()
+
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the stack; False when it was not running."""
         pid = self._server_pid()
