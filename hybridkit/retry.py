@@ -1,0 +1,640 @@
+"""Retry policy, failure classification and the circuit breaker.
+
+Three pieces, used together by the storage manager:
+
+* :func:`classify` is the one place where a foreign failure (storage3's
+  ``StorageApiError``, postgrest's ``APIError``, an httpx transport error, a raw
+  HTTP response from the TUS or download paths) becomes a :mod:`hybridkit.errors`
+  exception: ``RetryableError`` ("try again") or a ``NonRetryableError`` subclass
+  ("the server said no"). The Storage API answers HTTP 400 for almost everything,
+  so classification reads the body's ``statusCode``/``code`` first.
+* :class:`Retrier` runs a call under a :class:`RetryPolicy` on tenacity:
+  exponential backoff with full jitter, a retry budget, a per-operation
+  deadline, ``Retry-After`` honoured, and an injectable ``sleep``/``clock`` so
+  tests are instant and exact.
+* :class:`CircuitBreaker` opens after N consecutive retryable failures, fails fast
+  with ``CircuitOpenError`` and half-opens (one probe) after a cool-down.
+
+A write is retried only when a retry cannot duplicate or lose data: callers say
+``idempotent=False`` for a write that has no way to recognise its own earlier
+success, and then only failures where the request surely never reached the
+server (connection refused, pool timeout, 429, 503) are retried.
+
+Example:
+    >>> retrier = Retrier(RetryPolicy(max_retries=2), sleep=lambda s: None)
+    >>> retrier.call(lambda attempt: attempt.number, operation="demo")
+    1
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+import tenacity
+
+from hybridkit.errors import (
+    AuthError,
+    CircuitOpenError,
+    ConflictError,
+    HybridError,
+    InvalidInputError,
+    NonRetryableError,
+    NotFoundError,
+    QuotaError,
+    RetriesExhausted,
+    RetryableError,
+)
+
+__all__ = [
+    "Attempt",
+    "AttemptLog",
+    "CircuitBreaker",
+    "Retrier",
+    "RetryPolicy",
+    "classify",
+    "classify_response",
+    "is_safe_to_resend",
+    "parse_retry_after",
+]
+
+T = TypeVar("T")
+
+# Body statusCode values that mean "try again" (storage-api.md §2, §11).
+_RETRYABLE_STATUSES = frozenset({408, 423, 425, 429, 499, 500, 502, 503, 504, 520, 522, 524, 544})
+# Failures where the server never acted on the request, so even a non-idempotent
+# write may be sent again.
+_UNSENT_CODES = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout"})
+_REFUSED_STATUSES = frozenset({429, 503})
+# PostgREST / PostgreSQL error codes that are transient.
+_PG_RETRYABLE = frozenset({"40001", "40P01", "53300", "57P01", "57P03", "55P03"})
+
+
+# --------------------------------------------------------------------------- classification
+
+
+def _by_status(
+    status: int | None,
+    message: str,
+    code: str | None,
+    *,
+    retry_after: float | None = None,
+) -> HybridError:
+    """Map a semantic status (the body's statusCode, else the HTTP status) to the tree."""
+    if status is None:
+        return NonRetryableError(message, code=code)
+    if status in _RETRYABLE_STATUSES or status >= 500:
+        return RetryableError(message, status=status, code=code, retry_after=retry_after)
+    if status in (401, 403) or code in ("InvalidJWT", "AccessDenied"):
+        return AuthError(message, status=status, code=code)
+    if status in (404, 410):
+        return NotFoundError(message, status=status, code=code)
+    if status == 409:
+        return ConflictError(message, status=status, code=code)
+    if status in (413, 415):
+        return QuotaError(message, status=status, code=code)
+    if status in (400, 422):
+        return InvalidInputError(message, status=status, code=code)
+    return NonRetryableError(message, status=status, code=code)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date).
+
+    Example:
+        >>> parse_retry_after("3")
+        3.0
+        >>> parse_retry_after(None) is None
+        True
+    """
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    reference = datetime.now(UTC).timestamp() if now is None else now
+    return max(0.0, when.timestamp() - reference)
+
+
+def classify_response(response: httpx.Response, *, context: str = "") -> HybridError:
+    """Classify an error response that hybridkit sent itself (downloads, TUS).
+
+    The Storage API's JSON error body (``{"statusCode": "404", "code": "NoSuchKey",
+    ...}``) wins over the HTTP status; TUS answers in plain text with real statuses.
+
+    Example:
+        >>> r = httpx.Response(400, json={"statusCode": "404", "code": "NoSuchKey",
+        ...                               "error": "not_found", "message": "Object not found"})
+        >>> type(classify_response(r)).__name__
+        'NotFoundError'
+    """
+    status: int | None = response.status_code
+    code: str | None = None
+    text = ""
+    try:
+        # Streamed responses may not have been read; an unread body is just empty here.
+        text = response.text
+    except httpx.ResponseNotRead:
+        text = ""
+    message = text.strip()[:300] or response.reason_phrase or f"HTTP {response.status_code}"
+    try:
+        body = json.loads(text) if text else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        body_status = _int_or_none(body.get("statusCode"))
+        if body_status is not None:
+            status = body_status
+        raw_code = body.get("code") or body.get("error")
+        code = str(raw_code) if raw_code is not None else None
+        if body.get("message"):
+            message = str(body["message"])
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    prefix = f"{context}: " if context else ""
+    detail = f" (status {status}" + (f", {code})" if code else ")")
+    return _by_status(status, f"{prefix}{message}{detail}", code, retry_after=retry_after)
+
+
+def _classify_storage_api_error(exc: BaseException, prefix: str) -> HybridError:
+    status = _int_or_none(getattr(exc, "status", None))
+    code: str | None = getattr(exc, "code", None)
+    message = str(getattr(exc, "message", "") or exc)
+    retry_after: float | None = None
+    # storage3 keeps the legacy ``error`` field as ``.code``; the newer enum
+    # (NoSuchKey, KeyAlreadyExists...) and the Retry-After header live on the
+    # httpx.HTTPStatusError it chains from.
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, httpx.HTTPStatusError):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, httpx.HTTPStatusError):
+        response = cause.response
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        try:
+            body = response.json()
+        except (ValueError, httpx.ResponseNotRead):
+            body = None
+        if isinstance(body, dict) and body.get("code"):
+            code = str(body["code"])
+        if status is None:
+            status = response.status_code
+    detail = f" (status {status}" + (f", {code})" if code else ")")
+    return _by_status(status, f"{prefix}{message}{detail}", code, retry_after=retry_after)
+
+
+def _classify_postgrest_error(exc: BaseException, prefix: str) -> HybridError:
+    code = str(getattr(exc, "code", "") or "")
+    message = str(getattr(exc, "message", "") or "PostgREST error")
+    text = f"{prefix}{message} (code {code})" if code else f"{prefix}{message}"
+    status = _int_or_none(code)  # the fallback for non-JSON bodies is str(http_status)
+    if status is not None and 100 <= status <= 599:
+        return _by_status(status, text, code)
+    if code in ("PGRST000", "PGRST001", "PGRST002", "PGRST003") or code.startswith("08"):
+        return RetryableError(text, status=503, code=code)
+    if code in _PG_RETRYABLE:
+        return RetryableError(text, code=code)
+    if code in ("42501", "PGRST301", "PGRST302", "PGRST300"):
+        return AuthError(text, status=401, code=code)
+    if code in ("PGRST202", "PGRST205", "42P01", "42883", "PGRST116"):
+        return NotFoundError(text, status=404, code=code)
+    if code in ("23505", "23P01"):
+        return ConflictError(text, status=409, code=code)
+    if code.startswith(("22", "23", "42", "PGRST1", "PGRST2")):
+        return InvalidInputError(text, status=400, code=code)
+    return NonRetryableError(text, code=code or None)
+
+
+def classify(exc: BaseException, *, context: str = "") -> HybridError:
+    """Turn any failure into a member of the hybridkit error tree.
+
+    Args:
+        exc: the failure. A ``HybridError`` is returned unchanged.
+        context: what was being done (``"upload photos/a.png"``), prefixed to the message.
+
+    Returns:
+        A ``RetryableError`` (transport failures, timeouts, 429, 5xx, 423, 544) or a
+        ``NonRetryableError`` subclass. The original is kept as ``__cause__``.
+
+    Example:
+        >>> type(classify(httpx.ConnectError("refused"))).__name__
+        'RetryableError'
+    """
+    if isinstance(exc, HybridError):
+        return exc
+    prefix = f"{context}: " if context else ""
+    result: HybridError
+    name = type(exc).__name__
+    if name == "StorageApiError" or _is_instance_of(exc, "storage3.exceptions", "StorageApiError"):
+        result = _classify_storage_api_error(exc, prefix)
+    elif _is_instance_of(exc, "postgrest.exceptions", "APIError"):
+        result = _classify_postgrest_error(exc, prefix)
+    elif isinstance(exc, httpx.HTTPStatusError):
+        result = classify_response(exc.response, context=context)
+    elif isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError):
+        # "No (complete) response came back": the httpx class name is the code, so
+        # is_safe_to_resend can tell "never connected" from "lost mid-exchange".
+        result = RetryableError(f"{prefix}{name}: {exc or 'no response'}", code=name)
+    elif isinstance(exc, httpx.ProxyError):
+        result = RetryableError(f"{prefix}{name}: {exc}", code=name)
+    elif isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        result = InvalidInputError(f"{prefix}{name}: {exc}", code=name)
+    elif isinstance(exc, httpx.HTTPError | httpx.StreamError):
+        result = NonRetryableError(f"{prefix}{name}: {exc}", code=name)
+    elif isinstance(exc, ValueError | TypeError) and _from_module(exc, "storage3"):
+        result = InvalidInputError(f"{prefix}{exc}", code=name)
+    elif isinstance(exc, TimeoutError | ConnectionError):
+        result = RetryableError(f"{prefix}{name}: {exc}", code=name)
+    else:
+        # A malformed server answer (pydantic ValidationError, KeyError on a
+        # response without "Key") or a bug: not worth sending again.
+        result = NonRetryableError(f"{prefix}unexpected {name}: {exc}", code=name)
+    result.__cause__ = exc
+    return result
+
+
+def _is_instance_of(exc: BaseException, module: str, name: str) -> bool:
+    return any(k.__module__ == module and k.__name__ == name for k in type(exc).__mro__)
+
+
+def _from_module(exc: BaseException, package: str) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith(package):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def is_safe_to_resend(error: HybridError) -> bool:
+    """True when the failed request surely had no effect on the server.
+
+    A refused connection or pool timeout never sent the request; a 429 or 503
+    answer refused it. A reset or read timeout may have lost the *response* to a
+    request the server carried out.
+
+    Example:
+        >>> is_safe_to_resend(RetryableError("x", code="ConnectError"))
+        True
+        >>> is_safe_to_resend(RetryableError("x", code="ReadTimeout"))
+        False
+    """
+    if not isinstance(error, RetryableError):
+        return False
+    return error.code in _UNSENT_CODES or error.status in _REFUSED_STATUSES
+
+
+# --------------------------------------------------------------------------- circuit breaker
+
+
+class CircuitBreaker:
+    """Fail fast after ``failure_threshold`` consecutive retryable failures.
+
+    States: ``closed`` (calls pass), ``open`` (calls raise ``CircuitOpenError``
+    until ``cooldown`` seconds have passed), ``half_open`` (one probe call passes;
+    its success closes the breaker, its failure opens it again). A response that
+    says no (a ``NonRetryableError``) proves the server is reachable and counts as
+    a success here. Thread-safe.
+
+    Example:
+        >>> breaker = CircuitBreaker(failure_threshold=2, cooldown=10, clock=lambda: 0.0)
+        >>> breaker.record_failure(); breaker.record_failure(); breaker.state
+        'open'
+    """
+
+    def __init__(
+        self,
+        *,
+        failure_threshold: int = 5,
+        cooldown: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if failure_threshold < 1:
+            raise ValueError("failure_threshold must be at least 1")
+        self.failure_threshold = failure_threshold
+        self.cooldown = cooldown
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state = "closed"
+        self._failures = 0
+        self._opened_at = 0.0
+        self._probe_in_flight = False
+        self.times_opened = 0
+
+    @property
+    def state(self) -> str:
+        """``closed``, ``open`` or ``half_open`` (an open breaker past its cool-down)."""
+        with self._lock:
+            if self._state == "open" and self._clock() - self._opened_at >= self.cooldown:
+                return "half_open"
+            return self._state
+
+    @property
+    def consecutive_failures(self) -> int:
+        """Retryable failures since the last success."""
+        with self._lock:
+            return self._failures
+
+    def before_call(self) -> None:
+        """Raise ``CircuitOpenError`` unless a call may go out now."""
+        with self._lock:
+            if self._state == "closed":
+                return
+            remaining = self.cooldown - (self._clock() - self._opened_at)
+            if self._state == "open" and remaining <= 0:
+                self._state = "half_open"
+                self._probe_in_flight = False
+            if self._state == "half_open" and not self._probe_in_flight:
+                self._probe_in_flight = True
+                return
+            wait = max(0.0, remaining)
+            raise CircuitOpenError(
+                f"circuit open after {self._failures} consecutive transient failures; "
+                f"failing fast for another {wait:.1f}s (cool-down {self.cooldown:g}s)"
+            )
+
+    def record_success(self) -> None:
+        """A call got an answer: close the breaker."""
+        with self._lock:
+            self._state = "closed"
+            self._failures = 0
+            self._probe_in_flight = False
+
+    def record_failure(self) -> None:
+        """A call failed transiently: count it, and open at the threshold."""
+        with self._lock:
+            self._failures += 1
+            if self._state == "half_open" or (
+                self._state == "closed" and self._failures >= self.failure_threshold
+            ):
+                self._state = "open"
+                self._opened_at = self._clock()
+                self._probe_in_flight = False
+                self.times_opened += 1
+
+    def reset(self) -> None:
+        """Close the breaker and forget the failures."""
+        self.record_success()
+
+
+# --------------------------------------------------------------------------- retry policy
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try.
+
+    Attributes:
+        max_retries: retries after the first attempt (``SUPABASE_MAX_RETRIES``).
+        base_delay: the backoff cap for the first retry; it doubles per retry.
+        max_delay: the largest backoff cap.
+        deadline: seconds one operation may take, retries and waits included
+            (``SUPABASE_UPLOAD_TIMEOUT``); ``None`` for no deadline.
+        max_retry_after: the longest ``Retry-After`` honoured before giving up.
+
+    Example:
+        >>> RetryPolicy(max_retries=3, base_delay=1).backoff_cap(3)
+        4.0
+    """
+
+    max_retries: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    deadline: float | None = 300.0
+    max_retry_after: float = 120.0
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> RetryPolicy:
+        """Build from ``Settings`` (``max_retries``, ``upload_timeout``)."""
+        values: dict[str, Any] = {
+            "max_retries": settings.max_retries,
+            "deadline": settings.upload_timeout,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    def backoff_cap(self, retry_number: int) -> float:
+        """The upper bound of the jittered wait before retry ``retry_number`` (1-based)."""
+        return float(min(self.max_delay, self.base_delay * (2 ** (retry_number - 1))))
+
+
+@dataclass
+class Attempt:
+    """What the called function learns about the attempt it is making.
+
+    Attributes:
+        number: 1 for the first attempt.
+        previous_error: the failure of the attempt before, if any. A create that
+            meets "already exists" after an ambiguous failure checks whether the
+            earlier attempt landed.
+        deadline_at: the clock value at which the operation's deadline passes.
+    """
+
+    number: int
+    previous_error: HybridError | None = None
+    deadline_at: float | None = None
+
+    @property
+    def is_retry(self) -> bool:
+        """True after the first attempt."""
+        return self.number > 1
+
+    @property
+    def may_have_landed(self) -> bool:
+        """True when an earlier attempt may have been carried out by the server."""
+        return self.previous_error is not None and not is_safe_to_resend(self.previous_error)
+
+
+@dataclass
+class AttemptLog:
+    """What happened during one :meth:`Retrier.call` (attempts, waits, errors)."""
+
+    attempts: int = 0
+    waited: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def retries(self) -> int:
+        """Attempts beyond the first."""
+        return max(0, self.attempts - 1)
+
+
+class Retrier:
+    """Run calls under a :class:`RetryPolicy`, classifying every failure.
+
+    Args:
+        policy: the budget and backoff.
+        breaker: an optional shared :class:`CircuitBreaker`.
+        sleep: how to wait (``time.sleep``); inject a fake in tests.
+        clock: a monotonic clock for the deadline; inject a fake in tests.
+        rng: returns a float in [0, 1) for full jitter.
+
+    Example:
+        >>> calls = []
+        >>> def flaky(attempt):
+        ...     calls.append(attempt.number)
+        ...     if attempt.number < 3:
+        ...         raise httpx.ReadTimeout("slow")
+        ...     return "ok"
+        >>> Retrier(RetryPolicy(), sleep=lambda s: None).call(flaky, operation="demo")
+        'ok'
+        >>> calls
+        [1, 2, 3]
+    """
+
+    def __init__(
+        self,
+        policy: RetryPolicy | None = None,
+        *,
+        breaker: CircuitBreaker | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.policy = policy or RetryPolicy()
+        self.breaker = breaker
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng
+
+    def call(
+        self,
+        fn: Callable[[Attempt], T],
+        *,
+        operation: str,
+        idempotent: bool = True,
+        log: AttemptLog | None = None,
+        deadline: float | None = None,
+    ) -> T:
+        """Call ``fn(attempt)`` until it succeeds, the budget is spent, or it fails for good.
+
+        Args:
+            fn: the work; it may raise any exception, which is classified.
+            operation: a short description used in error messages.
+            idempotent: False for a write that cannot recognise its own earlier
+                success; it is then retried only after failures that surely had
+                no effect (see :func:`is_safe_to_resend`).
+            log: filled with attempts, waits and error summaries.
+            deadline: overrides the policy's deadline for this call (seconds).
+
+        Returns:
+            What ``fn`` returned.
+
+        Raises:
+            NonRetryableError: the server said no; never retried.
+            CircuitOpenError: the breaker is open.
+            RetriesExhausted: retryable failures used up the attempts or the deadline.
+        """
+        policy = self.policy
+        log = log if log is not None else AttemptLog()
+        budget = policy.deadline if deadline is None else deadline
+        start = self._clock()
+        deadline_at = None if budget is None else start + budget
+        state: dict[str, Any] = {"previous": None, "why_stop": ""}
+
+        def attempt_once() -> T:
+            if self.breaker is not None:
+                self.breaker.before_call()
+            log.attempts += 1
+            attempt = Attempt(log.attempts, state["previous"], deadline_at)
+            try:
+                value = fn(attempt)
+            except Exception as exc:  # classified below; BaseException passes through
+                error = classify(exc, context=operation)
+                if self.breaker is not None:
+                    if isinstance(error, RetryableError):
+                        self.breaker.record_failure()
+                    elif not isinstance(error, CircuitOpenError):
+                        self.breaker.record_success()
+                log.errors.append(f"attempt {log.attempts}: {error.message}")
+                state["previous"] = error
+                if error is exc:
+                    raise
+                raise error from exc
+            if self.breaker is not None:
+                self.breaker.record_success()
+            return value
+
+        def should_retry(exc: BaseException) -> bool:
+            if not isinstance(exc, RetryableError) or isinstance(exc, RetriesExhausted):
+                return False
+            if not idempotent and not is_safe_to_resend(exc):
+                state["why_stop"] = (
+                    "not retried: the server may have carried out this write, and sending it "
+                    "again could duplicate it"
+                )
+                return False
+            return True
+
+        def wait(rs: tenacity.RetryCallState) -> float:
+            retry_number = rs.attempt_number  # attempts made so far = number of this retry
+            cap = policy.backoff_cap(retry_number)
+            delay = self._rng() * cap
+            exc = rs.outcome.exception() if rs.outcome is not None else None
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after is not None:
+                delay = max(delay, float(retry_after))
+            return delay
+
+        def stop(rs: tenacity.RetryCallState) -> bool:
+            if rs.attempt_number > policy.max_retries:
+                state["why_stop"] = f"gave up after {rs.attempt_number} attempts"
+                return True
+            exc = rs.outcome.exception() if rs.outcome is not None else None
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after is not None and retry_after > policy.max_retry_after:
+                state["why_stop"] = (
+                    f"the server asked to wait {retry_after:g}s (Retry-After), "
+                    f"longer than {policy.max_retry_after:g}s"
+                )
+                return True
+            if deadline_at is not None and self._clock() + rs.upcoming_sleep > deadline_at:
+                state["why_stop"] = (
+                    f"the {budget:g}s deadline would pass before attempt {rs.attempt_number + 1}"
+                )
+                return True
+            return False
+
+        def before_sleep(rs: tenacity.RetryCallState) -> None:
+            log.waited += rs.upcoming_sleep
+
+        retrying = tenacity.Retrying(
+            stop=stop,
+            wait=wait,
+            retry=tenacity.retry_if_exception(should_retry),
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(attempt_once)
+        except RetryableError as error:
+            if isinstance(error, RetriesExhausted):
+                raise
+            why = state["why_stop"] or f"gave up after {log.attempts} attempts"
+            raise RetriesExhausted(
+                f"{operation}: {why}; last error: {error.message}",
+                attempts=log.attempts,
+                last_cause=error,
+            ) from error
