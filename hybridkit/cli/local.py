@@ -110,7 +110,7 @@ def _env(args: argparse.Namespace) -> int:
     stack = LocalStack(args.dir)
     status = stack.status()
     if not status.running:
-        raise LocalStackError(f"{status.detail}; start it with `hybridkit local start`")
+        raise LocalStackError(status.detail)
     for name, value in stack.env().items():
         print(f"export {name}={shlex.quote(value)}")
     return 0

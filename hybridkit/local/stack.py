@@ -169,12 +169,19 @@ class LocalStack:
     def status(self) -> StackStatus:
         """Whether the stack runs, and where."""
         if not self.paths.root.is_dir():
-            return StackStatus(False, f"no local stack in {self.paths.root} (it was never started)")
+            return StackStatus(
+                False,
+                (f"no local stack in {self.paths.root}; start one with `hybridkit local start`"),
+            )
         state = StackState.read(self.paths.state)
         pid = self._server_pid()
         if pid is None:
             stale = " (a stale state file was left by a crashed run)" if state else ""
-            return StackStatus(False, f"the local stack in {self.paths.root} is stopped{stale}")
+            return StackStatus(
+                False,
+                f"the local stack in {self.paths.root} is stopped{stale}; "
+                "start it with `hybridkit local start`",
+            )
         if state is None or state.pid != pid:
             return StackStatus(
                 False, f"the local stack in {self.paths.root} is starting (pid {pid})"

@@ -1,0 +1,193 @@
+"""``hybridkit local …`` as a user meets it: real processes, real PostgreSQL, real ports.
+
+Each test uses its own state folder and free ports, so it does not touch the
+session stack the other tests share.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hybridkit.local import DEMO_ANON_KEY, DEMO_SERVICE_ROLE_KEY, LocalStack
+from hybridkit.local.state import pid_alive
+
+
+def hybridkit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hybridkit", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Iterator[Path]:
+    folder = tmp_path / "stack"
+    yield folder
+    LocalStack(folder).stop()
+    LocalStack(folder).reset_files()
+
+
+def started(folder: Path) -> str:
+    result = hybridkit("local", "start", "--dir", str(folder), "--port", "0")
+    assert result.returncode == 0, result.stderr
+    assert "local stack running at http://127.0.0.1:" in result.stdout
+    return LocalStack(folder).url
+
+
+def test_start_status_env_stop(state_dir: Path) -> None:
+    url = started(state_dir)
+    assert httpx.get(f"{url}/health").status_code == 200
+
+    status = hybridkit("local", "status", "--dir", str(state_dir))
+    assert status.returncode == 0
+    assert url in status.stdout
+
+    env = hybridkit("local", "env", "--dir", str(state_dir))
+    assert env.returncode == 0
+    exports = dict(
+        line.removeprefix("export ").split("=", 1) for line in env.stdout.strip().splitlines()
+    )
+    assert exports["SUPABASE_URL"] == url
+    assert exports["SUPABASE_ANON_KEY"] == DEMO_ANON_KEY
+    assert exports["SUPABASE_SERVICE_ROLE_KEY"] == DEMO_SERVICE_ROLE_KEY
+    assert exports["SUPABASE_DB_URL"].startswith("postgresql://postgres:postgres@127.0.0.1:")
+
+    stop = hybridkit("local", "stop", "--dir", str(state_dir))
+    assert stop.returncode == 0 and "stopped" in stop.stdout
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/health", timeout=2)
+    status = hybridkit("local", "status", "--dir", str(state_dir))
+    assert status.returncode == 1 and "stopped" in status.stdout
+
+
+def test_starting_twice_and_stopping_twice_explain_themselves(state_dir: Path) -> None:
+    url = started(state_dir)
+    again = hybridkit("local", "start", "--dir", str(state_dir), "--port", "0")
+    assert again.returncode == 0
+    assert again.stdout.startswith("already running") and url in again.stdout
+    assert "Traceback" not in again.stderr
+
+    assert hybridkit("local", "stop", "--dir", str(state_dir)).returncode == 0
+    twice = hybridkit("local", "stop", "--dir", str(state_dir))
+    assert twice.returncode == 0
+    assert "already stopped" in twice.stdout
+    assert "Traceback" not in twice.stderr
+
+
+def test_port_in_use_is_one_line(state_dir: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = hybridkit("local", "start", "--dir", str(state_dir), "--port", str(port))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: port {port} on 127.0.0.1 is already in use; stop what uses it "
+        "or pick another with --port (--port 0 picks a free one)"
+    )
+
+
+def test_stale_pid_after_a_crash_is_recovered(state_dir: Path) -> None:
+    started(state_dir)
+    pid = int((state_dir / "server.lock").read_text())
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    status = hybridkit("local", "status", "--dir", str(state_dir))
+    assert status.returncode == 1
+    assert "stale state file" in status.stdout
+    # Starting again works: the stale pid and state are recognised, PostgreSQL is reused.
+    url = started(state_dir)
+    assert httpx.get(f"{url}/health").status_code == 200
+
+
+def test_deleted_state_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "gone"
+    started(folder)
+    pid = int((folder / "server.lock").read_text())
+    cluster = (folder / "postgres").resolve()
+    shutil.rmtree(folder)
+    # The server notices and shuts itself down (and its PostgreSQL).
+    deadline = time.monotonic() + 20
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(pid)
+    shutil.rmtree(cluster, ignore_errors=True)
+
+    for action in ("status", "stop", "env"):
+        result = hybridkit("local", action, "--dir", str(folder))
+        assert "Traceback" not in result.stderr
+        assert len((result.stdout + result.stderr).strip().splitlines()) == 1
+        assert "no local stack" in (result.stdout + result.stderr)
+
+
+def test_data_survives_stop_and_start(state_dir: Path) -> None:
+    import psycopg
+
+    started(state_dir)
+    stack = LocalStack(state_dir)
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute("create table public.kept (v text)")
+        conn.execute("insert into public.kept values ('still here')")
+    assert hybridkit("local", "stop", "--dir", str(state_dir)).returncode == 0
+    started(state_dir)
+    with psycopg.connect(stack.db_url) as conn:
+        assert conn.execute("select v from public.kept").fetchall() == [("still here",)]
+
+
+def test_reset_needs_confirmation_then_wipes(state_dir: Path) -> None:
+    import psycopg
+
+    started(state_dir)
+    stack = LocalStack(state_dir)
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute("create table public.doomed (v int)")
+
+    refused = hybridkit("local", "reset", "--dir", str(state_dir))
+    assert refused.returncode == 1
+    assert "pass --yes" in refused.stderr
+    with psycopg.connect(stack.db_url) as conn:  # nothing changed
+        conn.execute("select 1 from public.doomed")
+
+    done = hybridkit("local", "reset", "--dir", str(state_dir), "--yes")
+    assert done.returncode == 0, done.stderr
+    with psycopg.connect(stack.db_url) as conn:
+        exists = conn.execute("select to_regclass('public.doomed')").fetchone()
+    assert exists == (None,)
+
+
+def test_bad_arguments_say_what_is_wrong() -> None:
+    result = hybridkit("local", "start", "--port", "seventy")
+    assert result.returncode == 2
+    assert "--port must be a number, got 'seventy'" in result.stderr
+    result = hybridkit("local", "start", "--port", "70000")
+    assert result.returncode == 2
+    assert "between 0 and 65535" in result.stderr
+
+
+def test_missing_postgres_names_the_fix(tmp_path: Path) -> None:
+    from hybridkit.local.postgres import INSTALL_HINT, PostgresError, find_pg_bin
+
+    assert "apt-get install -y postgresql" in INSTALL_HINT
+
+    with pytest.raises(PostgresError) as caught:
+        find_pg_bin({"PATH": str(tmp_path), "HYBRIDKIT_PG_BIN": str(tmp_path)})
+    assert "HYBRIDKIT_PG_BIN" in str(caught.value)
+    assert "/usr/lib/postgresql/15/bin" in str(caught.value)
