@@ -1,0 +1,317 @@
+"""SQL composition for the PostgREST subset.
+
+Every identifier goes through :class:`psycopg.sql.Identifier` after it was found
+in the catalog, every value is a bound parameter (a named placeholder), and
+every keyword comes from a fixed table here. No text from the request is ever
+pasted into SQL.
+
+Values are bound untyped (psycopg sends a Python ``str`` with the ``unknown``
+type), so PostgreSQL casts them to the column's type exactly as it does with
+PostgREST's untyped literals: ``eq.5`` on a ``bigint``, ``cs.[1,2)`` on a range
+and a date string on a ``timestamptz`` all work.
+
+Example:
+    >>> rel = Relation("public", "items", "r", {"id": "bigint", "name": "text"}, ("id",))
+    >>> params = Params()
+    >>> where = where_sql([parse_condition("id", "gt.5")], rel, rel.ident, params)
+    >>> where.as_string(None), params.values
+    ('"public"."items"."id" > %(p1)s', {'p1': '5'})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from hybridkit.local.rest.errors import ApiError
+from hybridkit.local.rest.parse import (
+    Condition,
+    Field,
+    Filter,
+    Logic,
+    OrderTerm,
+    SelectItem,
+    parse_condition,
+)
+
+__all__ = [
+    "CASTS",
+    "Params",
+    "Relation",
+    "field_sql",
+    "order_sql",
+    "select_list_sql",
+    "where_sql",
+]
+
+_BINARY = {
+    "eq": "=",
+    "neq": "<>",
+    "gt": ">",
+    "gte": ">=",
+    "lt": "<",
+    "lte": "<=",
+    "like": "LIKE",
+    "ilike": "ILIKE",
+    "match": "~",
+    "imatch": "~*",
+    "cs": "@>",
+    "cd": "<@",
+    "ov": "&&",
+    "sl": "<<",
+    "sr": ">>",
+    "nxr": "&<",
+    "nxl": "&>",
+    "adj": "-|-",
+    "isdistinct": "IS DISTINCT FROM",
+}
+_IS = {
+    "null": "IS NULL",
+    "not_null": "IS NOT NULL",
+    "true": "IS TRUE",
+    "false": "IS FALSE",
+    "unknown": "IS UNKNOWN",
+}
+_FTS = {
+    "fts": "to_tsquery",
+    "plfts": "plainto_tsquery",
+    "phfts": "phraseto_tsquery",
+    "wfts": "websearch_to_tsquery",
+}
+# Casts allowed in ``select=col::type``: a fixed list, so no type name from the
+# request reaches SQL.
+CASTS = {
+    "text": "text",
+    "varchar": "varchar",
+    "char": "char",
+    "int": "integer",
+    "integer": "integer",
+    "int2": "smallint",
+    "smallint": "smallint",
+    "int4": "integer",
+    "int8": "bigint",
+    "bigint": "bigint",
+    "numeric": "numeric",
+    "decimal": "numeric",
+    "real": "real",
+    "float4": "real",
+    "float": "double precision",
+    "float8": "double precision",
+    "double precision": "double precision",
+    "bool": "boolean",
+    "boolean": "boolean",
+    "json": "json",
+    "jsonb": "jsonb",
+    "uuid": "uuid",
+    "date": "date",
+    "time": "time",
+    "timestamp": "timestamp",
+    "timestamptz": "timestamptz",
+    "interval": "interval",
+}
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A table, view or set-returning function result, as found in the catalog.
+
+    Attributes:
+        schema: its schema.
+        name: its name.
+        kind: ``pg_class.relkind`` (``r``, ``v``, ``m``, ``f``, ``p``), or ``F`` for a
+            function's result set.
+        columns: column name -> ``format_type`` text, in table order.
+        pk: the primary key's columns.
+    """
+
+    schema: str
+    name: str
+    kind: str
+    columns: Mapping[str, str]
+    pk: tuple[str, ...] = ()
+
+    @property
+    def ident(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name)
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+    def require(self, column: str) -> None:
+        if column not in self.columns:
+            raise ApiError.undefined_column(column, self.name)
+
+
+class Params:
+    """Named bound parameters (``%(p1)s``), so composition order never matters."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def bind(self, value: Any) -> sql.Placeholder:
+        name = f"p{len(self.values) + 1}"
+        self.values[name] = value
+        return sql.Placeholder(name)
+
+
+def field_sql(
+    field: Field, rel: Relation, qualifier: sql.Composable, params: Params
+) -> sql.Composable:
+    """``qualifier.column`` followed by its JSON steps (keys bound, indexes as integers)."""
+    rel.require(field.column)
+    expr: sql.Composable = sql.SQL("{}.{}").format(qualifier, sql.Identifier(field.column))
+    for step in field.path:
+        arrow = sql.SQL("->>") if step.arrow == "->>" else sql.SQL("->")
+        if isinstance(step.key, int):
+            key: sql.Composable = sql.SQL("{}::integer").format(params.bind(step.key))
+        else:
+            key = sql.SQL("{}::text").format(params.bind(step.key))
+        expr = sql.SQL("({} {} {})").format(expr, arrow, key)
+    return expr
+
+
+def _filter_sql(
+    cond: Filter, rel: Relation, qualifier: sql.Composable, params: Params
+) -> sql.Composable:
+    target = field_sql(cond.field, rel, qualifier, params)
+    op = cond.op
+    value = cond.value
+    result: sql.Composable
+    if op == "is":
+        assert isinstance(value, str)
+        result = sql.SQL("{} {}").format(target, sql.SQL(_IS[value]))
+    elif op == "in":
+        assert isinstance(value, tuple)
+        if not value:
+            result = sql.SQL("FALSE")
+        else:
+            items = sql.SQL(", ").join(params.bind(v) for v in value)
+            result = sql.SQL("{} IN ({})").format(target, items)
+    elif op in _FTS:
+        assert isinstance(value, str)
+        function = sql.SQL(_FTS[op])
+        if cond.modifier:
+            query = sql.SQL("{}({}::regconfig, {})").format(
+                function, params.bind(cond.modifier), params.bind(value)
+            )
+        else:
+            query = sql.SQL("{}({})").format(function, params.bind(value))
+        result = sql.SQL("{} @@ {}").format(target, query)
+    else:
+        operator = sql.SQL(_BINARY[op])
+        if cond.modifier in ("any", "all"):
+            assert isinstance(value, tuple)
+            if op in ("like", "ilike"):
+                value = tuple(None if v is None else v.replace("*", "%") for v in value)
+            items = sql.SQL(", ").join(params.bind(v) for v in value)
+            quantifier = sql.SQL("ANY" if cond.modifier == "any" else "ALL")
+            result = sql.SQL("{} {} {}(ARRAY[{}])").format(target, operator, quantifier, items)
+        else:
+            assert isinstance(value, str)
+            if op in ("like", "ilike"):
+                value = value.replace("*", "%")
+            result = sql.SQL("{} {} {}").format(target, operator, params.bind(value))
+    if cond.negate:
+        return sql.SQL("NOT ({})").format(result)
+    return result
+
+
+def condition_sql(
+    cond: Condition, rel: Relation, qualifier: sql.Composable, params: Params
+) -> sql.Composable:
+    """One filter or one logic group."""
+    if isinstance(cond, Filter):
+        return _filter_sql(cond, rel, qualifier, params)
+    joiner = sql.SQL(" AND " if cond.op == "and" else " OR ")
+    if not cond.children:
+        inner: sql.Composable = sql.SQL("TRUE" if cond.op == "and" else "FALSE")
+    else:
+        inner = joiner.join(
+            sql.SQL("({})").format(condition_sql(child, rel, qualifier, params))
+            for child in cond.children
+        )
+    if cond.negate:
+        return sql.SQL("NOT ({})").format(inner)
+    return sql.SQL("({})").format(inner) if isinstance(cond, Logic) else inner
+
+
+def where_sql(
+    conditions: Sequence[Condition],
+    rel: Relation,
+    qualifier: sql.Composable,
+    params: Params,
+) -> sql.Composable:
+    """All conditions ANDed (``TRUE`` when there are none)."""
+    if not conditions:
+        return sql.SQL("TRUE")
+    return sql.SQL(" AND ").join(condition_sql(c, rel, qualifier, params) for c in conditions)
+
+
+def select_list_sql(
+    items: Sequence[SelectItem],
+    rel: Relation,
+    qualifier: sql.Composable,
+    params: Params,
+) -> sql.Composable:
+    """The select list: ``qualifier.*`` or ``expr AS "alias"`` items."""
+    parts: list[sql.Composable] = []
+    for item in items:
+        if item.field is None:
+            parts.append(sql.SQL("{}.*").format(qualifier))
+            continue
+        expr = field_sql(item.field, rel, qualifier, params)
+        if item.cast is not None:
+            cast = CASTS.get(item.cast.lower())
+            if cast is None:
+                raise ApiError.parse(
+                    f'"failed to parse select parameter (::{item.cast})"',
+                    f"the local stack casts only to {', '.join(sorted(CASTS))}",
+                )
+            expr = sql.SQL("CAST({} AS {})").format(expr, sql.SQL(cast))
+        alias = item.alias or item.field.default_alias
+        parts.append(sql.SQL("{} AS {}").format(expr, sql.Identifier(alias)))
+    return sql.SQL(", ").join(parts)
+
+
+def order_sql(
+    terms: Sequence[OrderTerm],
+    rel: Relation,
+    qualifier: sql.Composable,
+    params: Params,
+) -> sql.Composable:
+    """``ORDER BY`` items (empty when there are no terms)."""
+    parts: list[sql.Composable] = []
+    for term in terms:
+        expr = field_sql(term.field, rel, qualifier, params)
+        direction = sql.SQL(" DESC" if term.descending else " ASC")
+        nulls = sql.SQL("")
+        if term.nulls == "first":
+            nulls = sql.SQL(" NULLS FIRST")
+        elif term.nulls == "last":
+            nulls = sql.SQL(" NULLS LAST")
+        parts.append(sql.Composed([expr, direction, nulls]))
+    return sql.SQL(", ").join(parts)
+
+
+def filters_from_query(
+    items: Sequence[tuple[str, str]], reserved: frozenset[str]
+) -> list[Condition]:
+    """The filters among query items: every key that is not a reserved parameter."""
+    from hybridkit.local.rest.parse import parse_logic
+
+    conditions: list[Condition] = []
+    for key, value in items:
+        if key in reserved:
+            continue
+        if key in ("or", "and", "not.or", "not.and"):
+            conditions.append(parse_logic(key, value))
+        elif "." in key and not key.startswith('"'):
+            # ``rel.order``, ``rel.or``, ``rel.limit``: options for an embedded resource.
+            raise ApiError.no_relationship(key.split(".", 1)[0])
+        else:
+            conditions.append(parse_condition(key, value))
+    return conditions

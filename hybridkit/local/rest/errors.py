@@ -1,0 +1,199 @@
+"""PostgREST's wire errors: ``{"code", "message", "details", "hint"}`` with its statuses.
+
+Each error the local PostgREST subset can answer is built here, so fidelity lives
+in one place (moto's ``exceptions.py``). PostgreSQL errors are mapped by SQLSTATE
+exactly as PostgREST maps them (``42501`` is 401 for the anonymous role and 403
+for everyone else, ``23505`` is 409, ``P0001`` is 400, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+__all__ = ["ApiError", "from_pg_error", "pg_status"]
+
+
+class ApiError(Exception):
+    """An error response: HTTP status plus PostgREST's JSON error object."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        details: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.hint = hint
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "details": self.details,
+            "hint": self.hint,
+            "message": self.message,
+        }
+
+    # -- PostgREST's own codes -------------------------------------------------------
+
+    @classmethod
+    def parse(cls, message: str, details: str | None = None) -> ApiError:
+        """PGRST100: the query string cannot be parsed."""
+        return cls(400, "PGRST100", message, details=details)
+
+    @classmethod
+    def invalid_body(cls, message: str) -> ApiError:
+        """PGRST102: the body is not the JSON PostgREST expects."""
+        return cls(400, "PGRST102", message)
+
+    @classmethod
+    def invalid_range(cls, details: str) -> ApiError:
+        """PGRST103: the requested range cannot be satisfied."""
+        return cls(416, "PGRST103", "Requested range not satisfiable", details=details)
+
+    @classmethod
+    def schema_not_exposed(cls, schemas: list[str]) -> ApiError:
+        """PGRST106: Accept-Profile/Content-Profile names a schema that is not exposed."""
+        return cls(
+            406,
+            "PGRST106",
+            f"The schema must be one of the following: {', '.join(schemas)}",
+        )
+
+    @classmethod
+    def not_acceptable(cls, accept: str) -> ApiError:
+        """PGRST107: no representation for the requested media type."""
+        return cls(406, "PGRST107", "None of these media types are available", details=accept)
+
+    @classmethod
+    def unsupported_media_type(cls, content_type: str) -> ApiError:
+        return cls(415, "PGRST107", f"Content-Type not acceptable: {content_type}")
+
+    @classmethod
+    def singular(cls, rows: int) -> ApiError:
+        """PGRST116: ``vnd.pgrst.object+json`` with zero or several rows."""
+        return cls(
+            406,
+            "PGRST116",
+            "JSON object requested, multiple (or no) rows returned",
+            details=f"The result contains {rows} rows",
+        )
+
+    @classmethod
+    def no_relationship(cls, name: str) -> ApiError:
+        """PGRST200: embedded resources, which the local subset does not serve."""
+        return cls(
+            400,
+            "PGRST200",
+            f"Could not find a relationship for '{name}' in the schema cache",
+            hint="the hybridkit local stack does not support embedded resources",
+        )
+
+    @classmethod
+    def function_not_found(cls, schema: str, name: str, args: list[str]) -> ApiError:
+        """PGRST202: no function with that name and those argument names."""
+        listed = ", ".join(args)
+        return cls(
+            404,
+            "PGRST202",
+            f"Could not find the function {schema}.{name}({listed}) in the schema cache",
+            hint=None,
+            details="Searched for the function "
+            f"{schema}.{name}" + (f" with parameters {listed}" if args else " without parameters"),
+        )
+
+    @classmethod
+    def column_not_found(cls, column: str, table: str) -> ApiError:
+        """PGRST204: a payload or ``columns`` key that the table does not have."""
+        return cls(
+            400,
+            "PGRST204",
+            f"Could not find the '{column}' column of '{table}' in the schema cache",
+        )
+
+    @classmethod
+    def undefined_column(cls, column: str, table: str) -> ApiError:
+        """42703: a select, filter or order column the relation does not have."""
+        return cls(400, "42703", f"column {table}.{column} does not exist")
+
+    @classmethod
+    def table_not_found(cls, schema: str, name: str) -> ApiError:
+        """PGRST205: no table or view of that name in an exposed schema."""
+        return cls(
+            404,
+            "PGRST205",
+            f"Could not find the table '{schema}.{name}' in the schema cache",
+        )
+
+    @classmethod
+    def jwt(cls, message: str, code: str = "PGRST301") -> ApiError:
+        """PGRST301/PGRST303: the JWT cannot be used."""
+        return cls(401, code, message)
+
+
+# SQLSTATE class (two characters) or full code -> HTTP status, as PostgREST maps them.
+_BY_CODE = {
+    "23503": 409,
+    "23505": 409,
+    "25006": 405,
+    "P0001": 400,
+    "42883": 404,
+    "42P01": 404,
+    "42P17": 500,
+    "21000": 400,
+}
+_BY_CLASS = {
+    "08": 503,
+    "09": 500,
+    "0L": 403,
+    "0P": 403,
+    "25": 500,
+    "28": 403,
+    "2D": 500,
+    "38": 500,
+    "39": 500,
+    "3B": 500,
+    "40": 500,
+    "53": 503,
+    "54": 500,
+    "55": 500,
+    "57": 500,
+    "58": 500,
+    "F0": 500,
+    "HV": 500,
+    "P0": 500,
+    "XX": 500,
+}
+
+
+def pg_status(sqlstate: str, *, anonymous: bool) -> int:
+    """The HTTP status PostgREST answers for a PostgreSQL error."""
+    if sqlstate == "42501":
+        return 401 if anonymous else 403
+    if sqlstate in _BY_CODE:
+        return _BY_CODE[sqlstate]
+    return _BY_CLASS.get(sqlstate[:2], 400)
+
+
+def from_pg_error(exc: psycopg.Error, *, anonymous: bool) -> ApiError:
+    """Turn a PostgreSQL error into PostgREST's answer."""
+    diag = exc.diag
+    sqlstate = exc.sqlstate or "XX000"
+    message = diag.message_primary or str(exc).strip().splitlines()[0]
+    if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
+        return ApiError(503, "PGRST001", "Database client error. Retrying the connection.")
+    return ApiError(
+        pg_status(sqlstate, anonymous=anonymous),
+        sqlstate,
+        message,
+        details=diag.message_detail,
+        hint=diag.message_hint,
+    )

@@ -1,0 +1,375 @@
+"""The statements the PostgREST subset runs, composed from parsed requests.
+
+Reads and representations are aggregated to JSON inside PostgreSQL
+(``json_agg``), as PostgREST does, so values (timestamps, numerics, arrays,
+JSON) come out exactly as PostgreSQL renders them. Payloads go in as one bound
+JSON parameter and are expanded with ``json_populate_recordset`` against the
+table's row type, so PostgreSQL converts each value to its column's type.
+
+Example:
+    >>> rel = Relation("public", "items", "r", {"id": "bigint", "name": "text"}, ("id",))
+    >>> stmt, params = read_sql(rel, parse_select("id"), [], (), limit=10, offset=0)
+    >>> "LIMIT %(p1)s OFFSET %(p2)s" in stmt.as_string(None)
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from hybridkit.local.rest.catalog import Function
+from hybridkit.local.rest.compose import (
+    Params,
+    Relation,
+    order_sql,
+    select_list_sql,
+    where_sql,
+)
+from hybridkit.local.rest.errors import ApiError
+from hybridkit.local.rest.parse import Condition, OrderTerm, SelectItem
+
+__all__ = [
+    "RpcCall",
+    "count_sql",
+    "delete_sql",
+    "insert_sql",
+    "read_sql",
+    "rpc_sql",
+    "update_sql",
+]
+
+TARGET = sql.Identifier("_pgrst_target")
+SOURCE = sql.Identifier("_pgrst_source")
+BODY = sql.Identifier("_pgrst_body")
+ARGS = sql.Identifier("_pgrst_args")
+RESULT = sql.Identifier("_pgrst_f")
+SCALAR = sql.Identifier("_pgrst_scalar")
+_AGG = sql.SQL(
+    "SELECT coalesce(json_agg(_pgrst_t), '[]')::text AS body, count(*) AS n FROM ({}) _pgrst_t"
+)
+
+
+def _page(
+    params: Params,
+    order: Sequence[OrderTerm],
+    rel: Relation,
+    qualifier: sql.Composable,
+    limit: int | None,
+    offset: int | None,
+) -> sql.Composable:
+    parts: list[sql.Composable] = []
+    if order:
+        parts.append(sql.SQL(" ORDER BY {}").format(order_sql(order, rel, qualifier, params)))
+    if limit is not None:
+        parts.append(sql.SQL(" LIMIT {}").format(params.bind(limit)))
+    if offset:
+        parts.append(sql.SQL(" OFFSET {}").format(params.bind(offset)))
+    return sql.Composed(parts)
+
+
+def read_sql(
+    rel: Relation,
+    items: Sequence[SelectItem],
+    conditions: Sequence[Condition],
+    order: Sequence[OrderTerm],
+    *,
+    limit: int | None,
+    offset: int | None,
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """``GET /table``: one JSON array and its row count."""
+    params = Params()
+    inner = sql.SQL("SELECT {} FROM {} AS {} WHERE {}{}").format(
+        select_list_sql(items, rel, TARGET, params),
+        rel.ident,
+        TARGET,
+        where_sql(conditions, rel, TARGET, params),
+        _page(params, order, rel, TARGET, limit, offset),
+    )
+    return _AGG.format(inner), params.values
+
+
+def count_sql(
+    rel: Relation, conditions: Sequence[Condition]
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """``Prefer: count=exact``: every row the filters match, ignoring limit and offset."""
+    params = Params()
+    stmt = sql.SQL("SELECT count(*) AS total FROM {} AS {} WHERE {}").format(
+        rel.ident, TARGET, where_sql(conditions, rel, TARGET, params)
+    )
+    return stmt, params.values
+
+
+def _representation(
+    mutation: sql.Composable,
+    params: Params,
+    rel: Relation,
+    items: Sequence[SelectItem],
+    order: Sequence[OrderTerm],
+) -> sql.Composed:
+    inner = sql.SQL("SELECT {} FROM {}{}").format(
+        select_list_sql(items, rel, SOURCE, params),
+        SOURCE,
+        _page(params, order, rel, SOURCE, None, None),
+    )
+    return sql.SQL("WITH {} AS ({}) {}").format(SOURCE, mutation, _AGG.format(inner))
+
+
+@dataclass(frozen=True)
+class Returning:
+    """What a mutation gives back: ``None`` for ``return=minimal``, else select and order."""
+
+    items: Sequence[SelectItem]
+    order: Sequence[OrderTerm] = ()
+
+
+def insert_sql(
+    rel: Relation,
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    *,
+    resolution: str | None,
+    on_conflict: Sequence[str],
+    returning: Returning | None,
+    missing_default: bool = False,
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """``POST /table``: insert, or upsert with ``ON CONFLICT``."""
+    for column in list(columns) + list(on_conflict):
+        if column not in rel.columns:
+            raise ApiError.column_not_found(column, rel.name)
+    params = Params()
+    if not columns:
+        if len(rows) != 1:
+            raise ApiError.invalid_body("All object keys must match")
+        body: sql.Composable = sql.SQL("DEFAULT VALUES")
+        column_list: sql.Composable = sql.SQL("")
+    elif missing_default:
+        # Prefer: missing=default — a key an object lacks takes the column's DEFAULT.
+        column_list = sql.SQL(" ({})").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        )
+        tuples: list[sql.Composable] = []
+        for row in rows:
+            record = sql.SQL("json_populate_record(NULL::{}, {}::json)").format(
+                rel.ident, params.bind(json.dumps(row))
+            )
+            values = [
+                sql.SQL("({}).{}").format(record, sql.Identifier(c))
+                if c in row
+                else sql.SQL("DEFAULT")
+                for c in columns
+            ]
+            tuples.append(sql.SQL("({})").format(sql.SQL(", ").join(values)))
+        body = sql.SQL("VALUES {}").format(sql.SQL(", ").join(tuples))
+    else:
+        names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        column_list = sql.SQL(" ({})").format(names)
+        payload = params.bind(json.dumps(list(rows)))
+        body = sql.SQL("SELECT {} FROM json_populate_recordset(NULL::{}, {}::json) AS {}").format(
+            sql.SQL(", ").join(sql.SQL("{}.{}").format(BODY, sql.Identifier(c)) for c in columns),
+            rel.ident,
+            payload,
+            BODY,
+        )
+    conflict: sql.Composable = sql.SQL("")
+    if resolution is not None:
+        target = list(on_conflict) or list(rel.pk)
+        target_sql: sql.Composable = sql.SQL("")
+        if target:
+            target_sql = sql.SQL(" ({})").format(
+                sql.SQL(", ").join(sql.Identifier(c) for c in target)
+            )
+        if resolution == "ignore-duplicates" or not columns:
+            conflict = sql.SQL(" ON CONFLICT{} DO NOTHING").format(target_sql)
+        else:
+            if not target:
+                raise ApiError(
+                    400,
+                    "42P10",
+                    "there is no unique or exclusion constraint matching the ON CONFLICT "
+                    "specification",
+                    hint="give on_conflict=<columns>, or add a primary key",
+                )
+            updates = sql.SQL(", ").join(
+                sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
+                for c in columns
+            )
+            conflict = sql.SQL(" ON CONFLICT{} DO UPDATE SET {}").format(target_sql, updates)
+    insert = sql.SQL("INSERT INTO {} AS {}{} {}{}").format(
+        rel.ident, TARGET, column_list, body, conflict
+    )
+    if returning is None:
+        return sql.Composed([insert]), params.values
+    mutation = sql.SQL("{} RETURNING {}.*").format(insert, TARGET)
+    return _representation(mutation, params, rel, returning.items, returning.order), params.values
+
+
+def update_sql(
+    rel: Relation,
+    patch: Mapping[str, Any],
+    columns: Sequence[str],
+    conditions: Sequence[Condition],
+    *,
+    returning: Returning | None,
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """``PATCH /table?filters``: set the payload's columns on the matching rows."""
+    for column in columns:
+        if column not in rel.columns:
+            raise ApiError.column_not_found(column, rel.name)
+    params = Params()
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{} = {}.{}").format(sql.Identifier(c), BODY, sql.Identifier(c)) for c in columns
+    )
+    payload = params.bind(json.dumps(dict(patch)))
+    update = sql.SQL(
+        "UPDATE {} AS {} SET {} FROM json_populate_record(NULL::{}, {}::json) AS {} WHERE {}"
+    ).format(
+        rel.ident,
+        TARGET,
+        assignments,
+        rel.ident,
+        payload,
+        BODY,
+        where_sql(conditions, rel, TARGET, params),
+    )
+    if returning is None:
+        return sql.Composed([update]), params.values
+    mutation = sql.SQL("{} RETURNING {}.*").format(update, TARGET)
+    return _representation(mutation, params, rel, returning.items, returning.order), params.values
+
+
+def delete_sql(
+    rel: Relation,
+    conditions: Sequence[Condition],
+    *,
+    returning: Returning | None,
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """``DELETE /table?filters``."""
+    params = Params()
+    delete = sql.SQL("DELETE FROM {} AS {} WHERE {}").format(
+        rel.ident, TARGET, where_sql(conditions, rel, TARGET, params)
+    )
+    if returning is None:
+        return sql.Composed([delete]), params.values
+    mutation = sql.SQL("{} RETURNING {}.*").format(delete, TARGET)
+    return _representation(mutation, params, rel, returning.items, returning.order), params.values
+
+
+@dataclass(frozen=True)
+class RpcCall:
+    """How to call a function: its arguments as JSON (POST) or as text (GET)."""
+
+    function: Function
+    json_args: Mapping[str, Any] | None = None  # POST body, named
+    text_args: Mapping[str, str] | None = None  # GET query string, named
+    single_json: Any = None  # the whole body for a single unnamed json/jsonb argument
+    use_single: bool = False
+
+
+def _call(call: RpcCall, params: Params) -> tuple[sql.Composable, sql.Composable]:
+    """The function call expression, and the FROM items it needs (may be empty)."""
+    fn = call.function
+    name = sql.Identifier(fn.schema, fn.name)
+    if call.use_single:
+        arg = fn.args[0]
+        value = params.bind(json.dumps(call.single_json))
+        cast = sql.Identifier(arg.type_schema, arg.type_name)
+        return sql.SQL("{}({}::json::{})").format(name, value, cast), sql.SQL("")
+    by_name = {a.name: a for a in fn.args}
+    pieces: list[sql.Composable] = []
+    sources: sql.Composable = sql.SQL("")
+    if call.json_args:
+        used = [by_name[key] for key in call.json_args]
+        definitions = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(
+                sql.Identifier(a.name), sql.Identifier(a.type_schema, a.type_name)
+            )
+            for a in used
+        )
+        sources = sql.SQL("json_to_record({}::json) AS {}({}), ").format(
+            params.bind(json.dumps(dict(call.json_args))), ARGS, definitions
+        )
+        for a in used:
+            pieces.append(
+                sql.SQL("{}{} => {}.{}").format(
+                    sql.SQL("VARIADIC ") if a.variadic else sql.SQL(""),
+                    sql.Identifier(a.name),
+                    ARGS,
+                    sql.Identifier(a.name),
+                )
+            )
+    elif call.text_args:
+        for key, text in call.text_args.items():
+            a = by_name[key]
+            pieces.append(
+                sql.SQL("{}{} => {}::{}").format(
+                    sql.SQL("VARIADIC ") if a.variadic else sql.SQL(""),
+                    sql.Identifier(a.name),
+                    params.bind(text),
+                    sql.Identifier(a.type_schema, a.type_name),
+                )
+            )
+    return sql.SQL("{}({})").format(name, sql.SQL(", ").join(pieces)), sources
+
+
+def rpc_sql(
+    call: RpcCall,
+    items: Sequence[SelectItem],
+    conditions: Sequence[Condition],
+    order: Sequence[OrderTerm],
+    *,
+    limit: int | None,
+    offset: int | None,
+    count: bool = False,
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """``/rpc/fn``: a scalar as JSON, or rows aggregated like a table read.
+
+    With ``count`` the statement returns ``total`` (every row the filters match).
+    """
+    fn = call.function
+    params = Params()
+    expr, sources = _call(call, params)
+    if not fn.returns_set and not fn.returns_rows:
+        if fn.returns_void:
+            void = sql.SQL("SELECT {} FROM {}(SELECT 1) _pgrst_one")
+            return void.format(expr, sources), params.values
+        scalar = sql.SQL("SELECT to_json({})::text AS body, 1 AS n FROM {}(SELECT 1) _pgrst_one")
+        return scalar.format(expr, sources), params.values
+    if not fn.returns_rows:
+        # SETOF a scalar: a JSON array of the values.
+        if conditions or order or any(i.field is not None for i in items):
+            raise ApiError.parse(
+                "filters, order and select need a function that returns rows",
+                f"{fn.schema}.{fn.name} returns a set of {fn.return_type}",
+            )
+        page = _page(params, (), fn.relation(), RESULT, limit, offset)
+        if count:
+            return sql.SQL("SELECT count(*) AS total FROM {}{} AS {}({})").format(
+                sources, expr, RESULT, SCALAR
+            ), params.values
+        inner = sql.SQL("SELECT {}.{} AS v FROM {}{} AS {}({}){}").format(
+            RESULT, SCALAR, sources, expr, RESULT, SCALAR, page
+        )
+        aggregate = sql.SQL(
+            "SELECT coalesce(json_agg(_pgrst_t.v), '[]')::text AS body, count(*) AS n "
+            "FROM ({}) _pgrst_t"
+        )
+        return aggregate.format(inner), params.values
+    rel = fn.relation()
+    if count:
+        return sql.SQL("SELECT count(*) AS total FROM {}{} AS {} WHERE {}").format(
+            sources, expr, RESULT, where_sql(conditions, rel, RESULT, params)
+        ), params.values
+    inner = sql.SQL("SELECT {} FROM {}{} AS {} WHERE {}{}").format(
+        select_list_sql(items, rel, RESULT, params),
+        sources,
+        expr,
+        RESULT,
+        where_sql(conditions, rel, RESULT, params),
+        _page(params, order, rel, RESULT, limit, offset),
+    )
+    return _AGG.format(inner), params.values
