@@ -1,0 +1,220 @@
+"""Progress for runbooks: a live tqdm widget in JupyterLab, a short text bar headless.
+
+Headless, a tqdm bar is the wrong tool: the widget's saved text stays frozen at
+"0%", and a text tqdm bar stores every refresh as a separate output (thousands
+of lines in the saved notebook). :class:`TextBar` prints one plain line at each
+tenth of the way (or, with no known total, at most every ``interval`` seconds
+and at most ``max_lines`` times), plus a final line: a 200-file upload leaves a
+dozen readable lines, whatever its length.
+
+:func:`progress` picks one. Both accept the storage manager's
+:class:`~hybridkit.progress.Progress` snapshots (call the bar with one) and plain
+counts (``bar.update(n)``), from any thread.
+
+Example:
+    >>> bar = TextBar("files", unit="files", total=4, steps=2)
+    >>> for _ in range(4):
+    ...     bar.update(1)  # doctest: +ELLIPSIS
+    files  [#####.....]  50%  2/4 files
+    files  [##########] 100%  4/4 files  in ...
+    >>> bar.close()
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from hybridkit.progress import Progress
+from hybridkit.runbook._display import format_bytes, format_duration, is_interactive
+
+__all__ = ["Bar", "TextBar", "TqdmBar", "progress"]
+
+
+class Bar(Protocol):
+    """What a runbook's progress bar offers."""
+
+    def __call__(self, snapshot: Progress) -> None: ...
+
+    def update(self, n: int = 1) -> None: ...
+
+    def set_total(self, total: int | None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _amount(n: float, total: float | None, unit: str) -> str:
+    if unit == "B":
+        return format_bytes(n) + (f"/{format_bytes(total)}" if total else "")
+    return (f"{int(n)}/{int(total)}" if total else f"{int(n)}") + f" {unit}"
+
+
+class TextBar:
+    """A bounded text progress bar for saved notebooks and logs.
+
+    Args:
+        desc: the label at the start of each line.
+        unit: ``"B"`` for bytes (shown as KiB/MiB…), or a word such as ``"files"``.
+        total: the expected amount, if known.
+        steps: lines per full bar (10 → one line per 10%).
+        interval: with no total, the minimum seconds between lines.
+        max_lines: with no total, the most lines printed before the final one.
+        out: where lines go (``print``).
+        clock: a monotonic clock (inject a fake in tests).
+    """
+
+    def __init__(
+        self,
+        desc: str,
+        *,
+        unit: str = "B",
+        total: int | None = None,
+        steps: int = 10,
+        interval: float = 15.0,
+        max_lines: int = 20,
+        out: Callable[[str], Any] = print,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.desc = desc
+        self.unit = unit
+        self.total = total
+        self.steps = max(1, steps)
+        self.interval = interval
+        self.max_lines = max_lines
+        self._out = out
+        self._clock = clock
+        self._start = clock()
+        self._lock = threading.Lock()
+        self.n = 0
+        self._step_shown = 0
+        self._lines = 0
+        self._last = self._start
+        self._closed = False
+        self._rate = 0.0
+
+    def set_total(self, total: int | None) -> None:
+        """Set (or grow) the expected total."""
+        with self._lock:
+            self.total = total
+
+    def update(self, n: int = 1) -> None:
+        """Count ``n`` more."""
+        with self._lock:
+            self.n += n
+            self._maybe_print()
+
+    def __call__(self, snapshot: Progress) -> None:
+        """Follow a :class:`~hybridkit.progress.Progress` snapshot."""
+        with self._lock:
+            if snapshot.total is not None:
+                self.total = snapshot.total
+            self.n = snapshot.done
+            self._rate = snapshot.rate
+            self._maybe_print()
+        if snapshot.finished:
+            self.close()
+
+    def close(self) -> None:
+        """Print the final line once (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._lines == 0 or self._step_shown < self.steps or self.total is None:
+                self._emit(final=True)
+
+    def _line(self, *, final: bool) -> str:
+        elapsed = self._clock() - self._start
+        rate = self.n / elapsed if final and elapsed > 0 else self._rate
+        if self.total:
+            frac = min(1.0, self.n / self.total)
+            width = 10
+            filled = int(frac * width)
+            bar = "#" * filled + "." * (width - filled)
+            text = (
+                f"{self.desc}  [{bar}] {frac * 100:3.0f}%  {_amount(self.n, self.total, self.unit)}"
+            )
+        else:
+            text = f"{self.desc}  {_amount(self.n, None, self.unit)}"
+        if final:
+            text += f"  in {format_duration(elapsed)}"
+            if self.unit == "B" and rate > 0:
+                text += f" ({format_bytes(rate)}/s)"
+        return text
+
+    def _emit(self, *, final: bool = False) -> None:
+        self._lines += 1
+        self._last = self._clock()
+        self._out(self._line(final=final))
+
+    def _maybe_print(self) -> None:
+        if self._closed:
+            return
+        if self.total:
+            step = int(min(1.0, self.n / self.total) * self.steps)
+            if step > self._step_shown:
+                self._step_shown = step
+                self._emit(final=step >= self.steps)
+            return
+        if self._lines < self.max_lines and self._clock() - self._last >= self.interval:
+            self._emit()
+
+
+class TqdmBar:
+    """A live ``tqdm.auto`` bar (an ipywidgets progress bar in JupyterLab)."""
+
+    def __init__(self, desc: str, *, unit: str = "B", total: int | None = None) -> None:
+        from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
+
+        options: dict[str, Any] = {"desc": desc, "total": total, "leave": True, "disable": False}
+        if unit == "B":
+            options.update(unit="B", unit_scale=True, unit_divisor=1024)
+        else:
+            options.update(unit=f" {unit}")
+        self._bar = tqdm(**options)
+        self._lock = threading.Lock()
+
+    def set_total(self, total: int | None) -> None:
+        with self._lock:
+            self._bar.total = total
+            self._bar.refresh()
+
+    def update(self, n: int = 1) -> None:
+        with self._lock:
+            self._bar.update(n)
+
+    def __call__(self, snapshot: Progress) -> None:
+        with self._lock:
+            if snapshot.total is not None and self._bar.total != snapshot.total:
+                self._bar.total = snapshot.total
+            delta = snapshot.done - self._bar.n
+            if delta:
+                self._bar.update(delta)
+        if snapshot.finished:
+            self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._bar.close()
+
+
+def progress(desc: str, *, unit: str = "B", total: int | None = None) -> Bar:
+    """A progress bar for this kernel: a widget when a person watches, text otherwise.
+
+    Args:
+        desc: the label (``"upload"``).
+        unit: ``"B"`` for bytes, or a word such as ``"files"``.
+        total: the expected amount, if known.
+
+    Example:
+        >>> bar = progress("upload", total=10)   # headless: a TextBar
+        >>> bar.update(10)  # doctest: +ELLIPSIS
+        upload  [##########] 100%  10 B/10 B  in ...
+        >>> bar.close()
+    """
+    if is_interactive() and importlib.util.find_spec("ipywidgets") is not None:
+        return TqdmBar(desc, unit=unit, total=total)
+    return TextBar(desc, unit=unit, total=total)
