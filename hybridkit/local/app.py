@@ -1,7 +1,7 @@
 """The local stack's HTTP application: one ASGI app, mounted like Supabase's gateway.
 
-``/storage/v1`` is the Storage API. Later services (``/rest/v1``, ``/v1`` for the
-Management API) mount beside it. ``/health`` answers when the app and its
+``/storage/v1`` is the Storage API, ``/rest/v1`` the PostgREST subset and ``/v1``
+the Management API subset (project ref ``local``). ``/health`` answers when the app and its
 database pool are ready; ``hybridkit local start`` waits for it.
 """
 
@@ -48,16 +48,26 @@ class ServerConfig:
 
 def create_app(config: ServerConfig) -> Starlette:
     """Build the ASGI app; the database pool opens in the lifespan."""
+    from hybridkit.local.management import ManagementService
+    from hybridkit.local.rest import RestService
     from hybridkit.local.storage import create_storage_app
 
     database = Database(config.db_dsn)
+    rest = RestService(config.db_dsn, config.keys.jwt_secret)
+    management = ManagementService(
+        config.db_dsn, access_token=config.keys.access_token, jwt_secret=config.keys.jwt_secret
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await database.open()
+        await rest.open()
+        await management.open()
         try:
             yield
         finally:
+            await management.close()
+            await rest.close()
             await database.close()
 
     async def health(request: Request) -> Response:
@@ -72,6 +82,8 @@ def create_app(config: ServerConfig) -> Starlette:
         routes=[
             Route("/health", health),
             Mount("/storage/v1", app=create_storage_app(config, database)),
+            Mount("/rest/v1", app=rest),
+            Mount("/v1", app=management),
             Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         ],
         lifespan=lifespan,
