@@ -20,6 +20,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def build_parser() -> argparse.ArgumentParser:
     from hybridkit.cli import demo, local
+    from hybridkit.cli import run as runbooks
 
     parser = argparse.ArgumentParser(
         prog="hybridkit",
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     local.add_parser(commands)
     demo.add_parser(commands)
+    runbooks.add_parser(commands)
     try:
         from hybridkit.cli import storage
     except ImportError:  # the storage commands land with the storage manager

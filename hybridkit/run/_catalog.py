@@ -1,0 +1,274 @@
+"""The runbook catalogue: where runbooks live, what parameters they declare, and typed values.
+
+A runbook's parameters cell is its schema (``bucket: str = "reports"  # help``);
+papermill's ``inspect_notebook`` reads it. Values from the command line or a YAML
+file arrive as text and are converted to the declared type with the same rules
+the notebook's own validation uses (:func:`hybridkit.runbook.coerce`), so
+``-p bucket 007`` stays the text ``"007"`` for a ``str`` parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hybridkit.errors import ConfigError, InvalidInputError
+from hybridkit.runbook._params import coerce
+
+__all__ = [
+    "ParamSpec",
+    "Runbook",
+    "find_runbook",
+    "known_secrets",
+    "list_runbooks",
+    "load_parameters_file",
+    "resolve_parameters",
+    "runbooks_dir",
+]
+
+_SECRET_NAME = re.compile(r"key|token|secret|password|passwd|jwt|credential|db_url", re.I)
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+")
+_SECRET_ENV = (
+    "SUPABASE_SERVICE_ROLE_KEY",
+    "SUPABASE_ANON_KEY",
+    "SUPABASE_ACCESS_TOKEN",
+    "SUPABASE_JWT_SECRET",
+)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One declared parameter: its name, type, default (as source text) and help."""
+
+    name: str
+    type: str
+    default: str
+    help: str
+
+
+@dataclass(frozen=True)
+class Runbook:
+    """A runbook notebook and what it declares."""
+
+    name: str
+    path: Path
+    title: str
+    parameters: tuple[ParamSpec, ...]
+
+    def param(self, name: str) -> ParamSpec | None:
+        """The declared parameter ``name``, if any."""
+        return next((p for p in self.parameters if p.name == name), None)
+
+
+def runbooks_dir() -> Path:
+    """Where runbooks are looked up by name.
+
+    ``HYBRIDKIT_RUNBOOKS`` when set; else ``./notebooks`` when it holds notebooks;
+    else the ``notebooks/`` folder next to the installed package (a clone).
+    """
+    configured = os.environ.get("HYBRIDKIT_RUNBOOKS")
+    if configured:
+        return Path(configured).expanduser()
+    here = Path.cwd() / "notebooks"
+    if any(here.glob("*.ipynb")):
+        return here
+    return Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def _title(path: Path) -> str:
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        return ""
+    for cell in cells:
+        if cell.get("cell_type") == "markdown":
+            source = cell.get("source", "")
+            text = "".join(source) if isinstance(source, list) else source
+            for line in text.splitlines():
+                if line.strip():
+                    return line.lstrip("#").strip()
+    return ""
+
+
+def require_papermill() -> Any:
+    """Import papermill, or fail with the install command."""
+    try:
+        import papermill  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        raise ConfigError(
+            "running runbooks needs papermill and a Jupyter kernel: "
+            "pip install 'hybridkit[notebooks]'"
+        ) from None
+    return papermill
+
+
+def _inspect(path: Path) -> tuple[ParamSpec, ...]:
+    papermill = require_papermill()
+    found: dict[str, dict[str, Any]] = papermill.inspect_notebook(str(path))
+    return tuple(
+        ParamSpec(
+            name=name,
+            type=str(info.get("inferred_type_name") or "None"),
+            default=str(info.get("default") or ""),
+            help=str(info.get("help") or ""),
+        )
+        for name, info in found.items()
+    )
+
+
+def load(path: Path) -> Runbook:
+    """Read one runbook's title and declared parameters."""
+    return Runbook(name=path.stem, path=path, title=_title(path), parameters=_inspect(path))
+
+
+def list_runbooks(folder: Path | None = None) -> list[Runbook]:
+    """Every runbook in ``folder`` (default :func:`runbooks_dir`), by name."""
+    folder = folder or runbooks_dir()
+    paths = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith(("_", ".")))
+    return [load(p) for p in paths]
+
+
+def find_runbook(name_or_path: str, folder: Path | None = None) -> Runbook:
+    """A runbook by name (``upload``) or by path (``notebooks/upload.ipynb``).
+
+    Raises:
+        InvalidInputError: no such runbook; the message lists the known ones.
+    """
+    candidate = Path(name_or_path).expanduser()
+    if candidate.suffix == ".ipynb" and candidate.is_file():
+        return load(candidate.absolute())
+    folder = folder or runbooks_dir()
+    path = folder / f"{Path(name_or_path).stem}.ipynb"
+    if path.is_file():
+        return load(path)
+    known = sorted(p.stem for p in folder.glob("*.ipynb") if not p.name.startswith(("_", ".")))
+    raise InvalidInputError(
+        f"no runbook named {name_or_path!r} in {folder}; known runbooks: "
+        f"{', '.join(known) or '(none)'} (or give a path to a .ipynb)"
+    )
+
+
+def load_parameters_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML parameters file with every scalar kept as text (types come from the runbook).
+
+    YAML would otherwise turn ``bucket: 007`` into 7 and ``date: 2026-01-01`` into a date.
+    """
+    import yaml  # type: ignore[import-untyped,unused-ignore]
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read parameters file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.load(text, Loader=yaml.BaseLoader)  # BaseLoader: str/list/dict only
+    except yaml.YAMLError as exc:
+        raise InvalidInputError(f"parameters file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"parameters file {path} must be a mapping of name: value")
+    return {str(k): v for k, v in data.items()}
+
+
+def known_secrets(env: Mapping[str, str]) -> list[str]:
+    """The secret strings in ``env`` that must never reach an output.
+
+    The database password counts in its URL form (``:password@``) and, when it is
+    long enough not to be an ordinary word, on its own: the local stack's password
+    is the Supabase CLI's well-known ``postgres``, which must not redact every
+    mention of PostgreSQL.
+    """
+    values = [env[name] for name in _SECRET_ENV if env.get(name)]
+    db_url = env.get("SUPABASE_DB_URL")
+    if db_url:
+        from urllib.parse import unquote, urlsplit
+
+        values.append(db_url)
+        try:
+            raw = urlsplit(db_url).password
+        except ValueError:
+            raw = None
+        for password in {raw, unquote(raw)} if raw else ():
+            values.append(f":{password}@")
+            if len(password) >= 12:
+                values.append(password)
+    return sorted({v for v in values if len(v) >= 6}, key=len, reverse=True)
+
+
+def _text_value(declared: str, value: Any) -> Any:
+    """Prepare a value for :func:`coerce`: list-typed text may be written ``[a, 'b']``.
+
+    Not parsed as YAML: ``[*.csv]`` would be a YAML alias, and globs are what
+    these lists hold.
+    """
+    kind = declared.replace(" ", "")
+    text = value.strip() if isinstance(value, str) else None
+    if text is None or kind not in ("list[str]", "list") or not text.startswith("["):
+        return value
+    if not text.endswith("]"):
+        return value
+    items = [item.strip() for item in text[1:-1].split(",")]
+    return [
+        item[1:-1] if len(item) >= 2 and item[0] == item[-1] and item[0] in "'\"" else item
+        for item in items
+        if item
+    ]
+
+
+def resolve_parameters(
+    runbook: Runbook,
+    values: Mapping[str, Any],
+    *,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Check names and convert values to the runbook's declared types.
+
+    Args:
+        runbook: the target runbook.
+        values: name → value; text (from ``-p``/``-f``) is converted by declared type,
+            other values are checked against it.
+        env: the environment whose secrets must not appear as values (default ``os.environ``).
+
+    Raises:
+        InvalidInputError: a secret-like name or value, an unknown name (the message
+            lists the known ones) or a value that does not fit its type.
+    """
+    environ = os.environ if env is None else env
+    secrets = known_secrets(environ)
+    problems: list[str] = []
+    typed: dict[str, Any] = {}
+    for name, value in values.items():
+        if _SECRET_NAME.search(name):
+            problems.append(
+                f"{name}: secrets are never runbook parameters (papermill would save them in the "
+                "output notebook); set SUPABASE_SERVICE_ROLE_KEY / SUPABASE_DB_URL / … in the "
+                "environment or .env instead"
+            )
+            continue
+        text = json.dumps(value, default=str)
+        if _JWT.search(text) or any(s in text for s in secrets):
+            problems.append(
+                f"{name}: the value looks like a key or token; secrets come only from "
+                "the environment, never from parameters"
+            )
+            continue
+        spec = runbook.param(name)
+        if spec is None:
+            known = ", ".join(f"{p.name} ({p.type})" for p in runbook.parameters) or "(none)"
+            problems.append(f"{name}: unknown parameter for {runbook.name}; known: {known}")
+            continue
+        try:
+            typed[name] = coerce(spec.type, _text_value(spec.type, value))
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+    if problems:
+        raise InvalidInputError(
+            f"invalid parameters for runbook {runbook.name}:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+    return typed
