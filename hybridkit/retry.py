@@ -473,6 +473,9 @@ class AttemptLog:
     attempts: int = 0
     waited: float = 0.0
     errors: list[str] = field(default_factory=list)
+    uncertain: bool = False
+    """True once an attempt failed in a way that may have hidden a success (a reset
+    or timeout after the request went out): a later "already exists" may be it."""
 
     @property
     def retries(self) -> int:
@@ -568,6 +571,8 @@ class Retrier:
                     elif not isinstance(error, CircuitOpenError):
                         self.breaker.record_success()
                 log.errors.append(f"attempt {log.attempts}: {error.message}")
+                if isinstance(error, RetryableError) and not is_safe_to_resend(error):
+                    log.uncertain = True
                 state["previous"] = error
                 if error is exc:
                     raise

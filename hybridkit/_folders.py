@@ -1,0 +1,247 @@
+"""Folder upload and prefix download: bounded concurrency and a per-file report.
+
+Private; :meth:`hybridkit.storage.StorageManager.upload_folder` and
+``download_prefix`` are the public faces.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hybridkit._download import _hash_file, download_one
+from hybridkit._storage_values import FileResult, ObjectInfo, TransferReport
+from hybridkit._transfer import check_bucket, selected
+from hybridkit._upload import ChildCounter, upload_one
+from hybridkit.errors import HybridError, InvalidInputError, RetriesExhausted
+from hybridkit.progress import ProgressCallback, ProgressTracker
+from hybridkit.retry import classify
+
+if TYPE_CHECKING:
+    from hybridkit.storage import StorageManager
+
+
+def _file_md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    _hash_file(path, digest)
+    return digest.hexdigest()
+
+
+def _walk(folder: Path) -> list[tuple[Path, str]]:
+    """Regular files under ``folder`` as (path, relative posix path), sorted."""
+    found: list[tuple[Path, str]] = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(root) / name
+            if path.is_file():
+                found.append((path, path.relative_to(folder).as_posix()))
+    return found
+
+
+def _run(jobs: int, tasks: Sequence[Callable[[], FileResult]]) -> list[FileResult]:
+    """Run tasks ``jobs`` at a time; each in its own copy of the caller's context
+    (so per-operation statistics roll up to the caller)."""
+    if jobs < 1:
+        raise InvalidInputError(f"jobs must be at least 1, got {jobs}")
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="hybridkit") as pool:
+        futures: list[Future[FileResult]] = [
+            pool.submit(contextvars.copy_context().run, task) for task in tasks
+        ]
+        return [f.result() for f in futures]
+
+
+def _failure(
+    source: str, target: str, size: int, error: BaseException, attempts: int
+) -> FileResult:
+    err = classify(error)
+    if isinstance(err, RetriesExhausted):
+        attempts = max(attempts, err.attempts)
+    return FileResult(
+        source=source,
+        target=target,
+        status="failed",
+        size=size,
+        attempts=attempts,
+        retries=max(0, attempts - 1),
+        reason=err.message,
+        error=err,
+    )
+
+
+def upload_folder(
+    manager: StorageManager,
+    folder: str | PathLike[str],
+    bucket: str,
+    prefix: str,
+    *,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    jobs: int,
+    skip_unchanged: bool,
+    upsert: bool,
+    cache_control: str | int | None,
+    progress: ProgressCallback | None,
+    verify: bool,
+) -> TransferReport:
+    """See ``StorageManager.upload_folder``."""
+    check_bucket(bucket)
+    root = Path(folder)
+    if not root.is_dir():
+        raise InvalidInputError(f"{root}: not a folder")
+    started = time.monotonic()
+    files = [(p, rel) for p, rel in _walk(root) if selected(rel, include, exclude)]
+    prefix = prefix.strip("/")
+    remote: dict[str, ObjectInfo] = {}
+    if skip_unchanged and files:
+        listing_prefix = f"{prefix}/" if prefix else ""
+        remote = {o.name: o for o in manager.iter_objects(bucket, listing_prefix)}
+    sizes = {p: p.stat().st_size for p, _ in files}
+    tracker = ProgressTracker(
+        sum(sizes.values()), progress, interval=manager.progress_interval, label=str(root)
+    )
+
+    def task(path: Path, rel: str) -> Callable[[], FileResult]:
+        key = f"{prefix}/{rel}" if prefix else rel
+
+        def run() -> FileResult:
+            size = sizes[path]
+            share = ChildCounter(tracker)
+            with manager.track() as stats:
+                try:
+                    stored = remote.get(key)
+                    if (
+                        stored is not None
+                        and stored.size == size
+                        and stored.md5 is not None
+                        and stored.md5 == _file_md5(path)
+                    ):
+                        share.set_done(size)
+                        return FileResult(str(path), key, "skipped", size, reason="unchanged")
+                    result = upload_one(
+                        manager,
+                        path,
+                        bucket,
+                        key,
+                        content_type=None,
+                        cache_control=cache_control,
+                        upsert=upsert,
+                        metadata=None,
+                        progress=None,
+                        resumable=None,
+                        verify=verify,
+                        counter=share,
+                    )
+                except HybridError as error:
+                    share.set_done(size)
+                    return _failure(str(path), key, size, error, stats.attempts)
+                except OSError as error:  # the file vanished or cannot be read
+                    share.set_done(size)
+                    return _failure(str(path), key, size, error, stats.attempts)
+            share.set_done(size)
+            return FileResult(
+                source=str(path),
+                target=key,
+                status="uploaded",
+                size=size,
+                attempts=result.attempts,
+                retries=result.retries,
+                bytes=result.bytes_sent,
+                reason="already stored (an earlier attempt landed)" if result.reconciled else "",
+            )
+
+        return run
+
+    results = _run(jobs, [task(p, rel) for p, rel in files])
+    tracker.close()
+    return TransferReport(tuple(results), duration=time.monotonic() - started)
+
+
+def download_prefix(
+    manager: StorageManager,
+    bucket: str,
+    prefix: str,
+    folder: str | PathLike[str],
+    *,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    jobs: int,
+    skip_unchanged: bool,
+    progress: ProgressCallback | None,
+) -> TransferReport:
+    """See ``StorageManager.download_prefix``."""
+    check_bucket(bucket)
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    objects = [
+        o
+        for o in manager.iter_objects(bucket, prefix)
+        if not o.is_folder and selected(_relative(o.name, prefix), include, exclude)
+    ]
+    tracker = ProgressTracker(
+        sum(o.size for o in objects), progress, interval=manager.progress_interval, label=prefix
+    )
+    resolved_root = root.resolve()
+
+    def task(obj: ObjectInfo) -> Callable[[], FileResult]:
+        rel = _relative(obj.name, prefix)
+        dest = root / rel
+
+        def run() -> FileResult:
+            share = ChildCounter(tracker)
+            with manager.track() as stats:
+                try:
+                    if not dest.resolve().is_relative_to(resolved_root):
+                        raise InvalidInputError(f"{obj.name}: would land outside {root}")
+                    if (
+                        skip_unchanged
+                        and dest.is_file()
+                        and dest.stat().st_size == obj.size
+                        and obj.md5 is not None
+                        and _file_md5(dest) == obj.md5
+                    ):
+                        share.set_done(obj.size)
+                        return FileResult(
+                            obj.name, str(dest), "skipped", obj.size, reason="unchanged"
+                        )
+                    result = download_one(
+                        manager,
+                        bucket,
+                        obj.name,
+                        dest,
+                        progress=None,
+                        verify=True,
+                        overwrite=True,
+                        counter=share,
+                    )
+                except (HybridError, OSError) as error:
+                    share.set_done(obj.size)
+                    return _failure(obj.name, str(dest), obj.size, error, stats.attempts)
+            return FileResult(
+                source=obj.name,
+                target=str(dest),
+                status="downloaded",
+                size=result.size,
+                attempts=result.attempts,
+                retries=result.retries,
+                bytes=result.bytes_received,
+            )
+
+        return run
+
+    results = _run(jobs, [task(o) for o in objects])
+    tracker.close()
+    return TransferReport(tuple(results), duration=time.monotonic() - started)
+
+
+def _relative(name: str, prefix: str) -> str:
+    rel = name[len(prefix) :] if prefix and name.startswith(prefix) else name
+    return rel.lstrip("/")

@@ -1,0 +1,850 @@
+"""The retrying, streaming storage manager.
+
+:class:`StorageManager` talks to a Supabase project (or the local stack) through
+supabase-py, with **one** pooled ``httpx.Client`` shared by storage3, postgrest
+and hybridkit's own streaming requests (TUS uploads, downloads). Every call runs
+under the retry policy and the circuit breaker of :mod:`hybridkit.retry`, and
+every failure leaves as a :mod:`hybridkit.errors` exception.
+
+Transfers stream: uploads up to ``standard_upload_threshold`` go in one request
+read from disk in 64 KiB blocks; larger ones use TUS in ``chunk_size`` pieces and
+resume from the server's offset, also after the process was killed. Downloads
+are written to a temporary name, verified and renamed; an interrupted download
+resumes with ``Range``.
+
+Example:
+    >>> from hybridkit import Settings
+    >>> with StorageManager(Settings.load()) as storage:  # doctest: +SKIP
+    ...     storage.create_bucket("photos")
+    ...     result = storage.upload("cat.jpg", "photos", "2026/cat.jpg")
+    ...     result.method, result.attempts
+    ('standard', 1)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from os import PathLike
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import httpx
+
+from hybridkit._storage_values import (
+    BucketInfo,
+    DownloadResult,
+    FileResult,
+    ObjectInfo,
+    OpStats,
+    TransferReport,
+    UploadReport,
+    UploadResult,
+    VerifyReport,
+)
+from hybridkit._transfer import Source, check_bucket, check_key, selected, url_path
+from hybridkit._tus import ResumeStore, TusClient, default_resume_dir
+from hybridkit.config import Settings
+from hybridkit.errors import (
+    ConfigError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+)
+from hybridkit.progress import ProgressCallback
+from hybridkit.retry import (
+    Attempt,
+    AttemptLog,
+    CircuitBreaker,
+    Retrier,
+    RetryPolicy,
+    classify,
+    classify_response,
+)
+
+__all__ = [
+    "BucketInfo",
+    "DownloadResult",
+    "FileResult",
+    "ObjectInfo",
+    "StorageManager",
+    "TransferReport",
+    "UploadReport",
+    "UploadResult",
+    "VerifyReport",
+]
+
+T = TypeVar("T")
+_UNSET: Any = object()
+_CURRENT_STATS: contextvars.ContextVar[OpStats | None] = contextvars.ContextVar(
+    "hybridkit_op_stats", default=None
+)
+REMOVE_BATCH = 1000
+LIST_PAGE = 1000
+
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=120.0)
+
+
+class StorageManager:
+    """Buckets and objects of one Supabase project, with retries and streaming.
+
+    Args:
+        settings: where to connect (``supabase_url`` and a key) and the retry,
+            chunk and progress settings. Default: ``Settings.load()``.
+        timeout: per-request httpx timeouts; a stalled connection fails after
+            ``read`` seconds and is retried.
+        max_connections: the size of the shared connection pool.
+        retry_policy: default ``RetryPolicy.from_settings(settings)``.
+        breaker: default a breaker opening after 5 consecutive transient failures,
+            for 30 s.
+        sleep: how retries wait; inject a fake in tests.
+        resume_dir: where TUS upload URLs are remembered; ``None`` disables resume
+            across processes. Default ``~/.cache/hybridkit/tus``.
+        transport: an httpx transport for the shared client (tests, proxies).
+
+    Raises:
+        ConfigError: no URL or no key.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        timeout: httpx.Timeout | float | None = None,
+        max_connections: int = 16,
+        retry_policy: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        resume_dir: str | PathLike[str] | None = _UNSET,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        settings = settings if settings is not None else Settings.load()
+        settings.require("supabase_url")
+        key = settings.api_key
+        if not key:
+            raise ConfigError(
+                "missing setting: SUPABASE_SERVICE_ROLE_KEY or SUPABASE_ANON_KEY — storage "
+                "calls need a key"
+            )
+        assert settings.supabase_url is not None
+        self.settings = settings
+        self.url = settings.supabase_url
+        self.storage_url = f"{self.url}/storage/v1"
+        self.chunk_size = settings.chunk_size
+        self.threshold = settings.standard_upload_threshold
+        self.progress_interval = settings.progress_interval
+        self.breaker = breaker or CircuitBreaker(failure_threshold=5, cooldown=30.0)
+        self.retrier = Retrier(
+            retry_policy or RetryPolicy.from_settings(settings), breaker=self.breaker, sleep=sleep
+        )
+        if timeout is None:
+            timeout = DEFAULT_TIMEOUT
+        self.http = httpx.Client(
+            timeout=timeout,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            follow_redirects=True,
+            transport=transport,
+        )
+        secret = key.get_secret_value()
+        # Sent on hybridkit's own requests; never logged, never in a repr.
+        self._auth = {"apikey": secret, "Authorization": f"Bearer {secret}"}
+        from supabase import ClientOptions, create_client
+
+        # postgrest's built-in GET retry is off: one policy owns retries.
+        self._client = create_client(
+            self.url,
+            secret,
+            options=ClientOptions(httpx_client=self.http, postgrest_client_retry=False),
+        )
+        if resume_dir is _UNSET:
+            resume_dir = default_resume_dir()
+        self.resume_store = ResumeStore(Path(resume_dir)) if resume_dir is not None else None
+        self.tus = TusClient(
+            self.http,
+            self.storage_url,
+            self._auth,
+            self.retrier,
+            self.resume_store,
+            self.chunk_size,
+        )
+
+    def __repr__(self) -> str:
+        return f"StorageManager(url={self.url!r}, key_role={self.settings.key_role!r})"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close the shared connection pool."""
+        self.http.close()
+
+    def __enter__(self) -> StorageManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def client(self) -> Any:
+        """The supabase-py client (sharing this manager's httpx pool)."""
+        return self._client
+
+    @property
+    def _storage(self) -> Any:
+        # Read fresh each time: supabase-py rebuilds sub-clients after auth events.
+        return self._client.storage
+
+    # ------------------------------------------------------------------ plumbing
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[OpStats]:
+        """Collect attempts, retries and bytes of the calls made inside the block.
+
+        Example:
+            >>> with storage.track() as stats:  # doctest: +SKIP
+            ...     storage.list_buckets()
+            >>> stats.attempts  # doctest: +SKIP
+            1
+        """
+        stats = OpStats(_CURRENT_STATS.get())
+        token = _CURRENT_STATS.set(stats)
+        try:
+            yield stats
+        finally:
+            _CURRENT_STATS.reset(token)
+
+    @staticmethod
+    def _count(log: AttemptLog | None = None, nbytes: int = 0) -> None:
+        stats = _CURRENT_STATS.get()
+        if stats is not None:
+            stats.add(
+                attempts=log.attempts if log else 0,
+                retries=log.retries if log else 0,
+                nbytes=nbytes,
+            )
+
+    def _call(
+        self,
+        fn: Callable[[Attempt], T],
+        operation: str,
+        *,
+        idempotent: bool = True,
+        log: AttemptLog | None = None,
+        deadline: float | None = None,
+    ) -> T:
+        log = log if log is not None else AttemptLog()
+        try:
+            return self.retrier.call(
+                fn, operation=operation, idempotent=idempotent, log=log, deadline=deadline
+            )
+        finally:
+            self._count(log)
+
+    def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        context: str,
+    ) -> Any:
+        """One JSON request under ``/storage/v1`` on the shared client (no retry here)."""
+        response = self.http.request(
+            method,
+            f"{self.storage_url}/{path}",
+            json=json,
+            headers={**self._auth, **(headers or {})},
+        )
+        if response.status_code >= 400:
+            raise classify_response(response, context=context)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return response.text
+
+    # ------------------------------------------------------------------ buckets
+
+    def list_buckets(self) -> list[BucketInfo]:
+        """All buckets the key can see."""
+        rows = self._call(lambda a: self._storage.list_buckets(), "list buckets")
+        return [BucketInfo.from_api(b) for b in rows]
+
+    def get_bucket(self, bucket: str) -> BucketInfo:
+        """One bucket. Raises NotFoundError when it does not exist."""
+        check_bucket(bucket)
+        data = self._call(lambda a: self._storage.get_bucket(bucket), f"get bucket {bucket}")
+        return BucketInfo.from_api(data)
+
+    def create_bucket(
+        self,
+        bucket: str,
+        *,
+        public: bool = False,
+        file_size_limit: int | str | None = None,
+        allowed_mime_types: Sequence[str] | None = None,
+    ) -> BucketInfo:
+        """Create a bucket.
+
+        A retry that meets "already exists" after an attempt whose answer was lost
+        checks the stored bucket and counts it as created when its settings match.
+
+        Raises:
+            ConflictError: the bucket already exists (and is not this call's own).
+        """
+        check_bucket(bucket)
+        options: dict[str, Any] = {"public": public}
+        if file_size_limit is not None:
+            options["file_size_limit"] = file_size_limit
+        if allowed_mime_types is not None:
+            options["allowed_mime_types"] = list(allowed_mime_types)
+        log = AttemptLog()
+
+        def create(attempt: Attempt) -> BucketInfo:
+            try:
+                self._storage.create_bucket(bucket, bucket, options)
+            except Exception as exc:
+                error = classify(exc, context=f"create bucket {bucket}")
+                if isinstance(error, ConflictError) and log.uncertain:
+                    existing = BucketInfo.from_api(self._storage.get_bucket(bucket))
+                    if _bucket_matches(existing, public, file_size_limit, allowed_mime_types):
+                        return existing
+                raise error from exc
+            return BucketInfo.from_api(self._storage.get_bucket(bucket))
+
+        return self._call(create, f"create bucket {bucket}", log=log)
+
+    def update_bucket(
+        self,
+        bucket: str,
+        *,
+        public: bool | None = None,
+        file_size_limit: int | str | None = _UNSET,
+        allowed_mime_types: Sequence[str] | None = _UNSET,
+    ) -> BucketInfo:
+        """Change a bucket's settings; ``None`` clears a limit or a mime list."""
+        check_bucket(bucket)
+        options: dict[str, Any] = {}
+        if public is not None:
+            options["public"] = public
+        if file_size_limit is not _UNSET:
+            options["file_size_limit"] = file_size_limit
+        if allowed_mime_types is not _UNSET:
+            options["allowed_mime_types"] = (
+                list(allowed_mime_types) if allowed_mime_types is not None else None
+            )
+        if not options:
+            raise InvalidInputError(
+                "update_bucket needs public, file_size_limit or allowed_mime_types"
+            )
+        if "public" not in options:
+            # storage3 always sends id/name; the server needs >= 1 setting, and an
+            # absent "public" would read as False on some servers: keep the current.
+            options["public"] = self.get_bucket(bucket).public
+        self._call(
+            lambda a: self._storage.update_bucket(bucket, options), f"update bucket {bucket}"
+        )
+        return self.get_bucket(bucket)
+
+    def empty_bucket(self, bucket: str) -> None:
+        """Delete every object in a bucket (needs the service role key)."""
+        check_bucket(bucket)
+        self._call(lambda a: self._storage.empty_bucket(bucket), f"empty bucket {bucket}")
+
+    def delete_bucket(self, bucket: str, *, force: bool = False) -> None:
+        """Delete a bucket; ``force`` empties it first.
+
+        A retry that meets "not found" after an attempt whose answer was lost
+        counts the bucket as deleted.
+
+        Raises:
+            ConflictError: the bucket is not empty (and ``force`` is False).
+        """
+        check_bucket(bucket)
+        if force:
+            self.empty_bucket(bucket)
+        log = AttemptLog()
+
+        def delete(attempt: Attempt) -> None:
+            try:
+                self._storage.delete_bucket(bucket)
+            except Exception as exc:
+                error = classify(exc, context=f"delete bucket {bucket}")
+                if isinstance(error, NotFoundError) and log.uncertain:
+                    return
+                raise error from exc
+
+        try:
+            self._call(delete, f"delete bucket {bucket}", log=log)
+        except ConflictError:
+            if not force:
+                raise
+            # The real server may empty asynchronously ("queued"): remove what is
+            # left ourselves, then try once more.
+            self.remove(bucket, [o.name for o in self.iter_objects(bucket)])
+            self._call(delete, f"delete bucket {bucket}")
+
+    # ------------------------------------------------------------------ objects
+
+    def info(self, bucket: str, key: str) -> ObjectInfo:
+        """An object's size, ETag, content type and times. Raises NotFoundError."""
+        check_bucket(bucket)
+        check_key(key)
+        data = self._call(
+            lambda a: self._json(
+                "GET", f"object/info/{url_path(bucket, key)}", context=f"info {bucket}/{key}"
+            ),
+            f"info {bucket}/{key}",
+        )
+        if not isinstance(data, Mapping):
+            raise classify(TypeError(f"unexpected info answer {data!r:.100}"))
+        return ObjectInfo.from_info(bucket, key, data)
+
+    def exists(self, bucket: str, key: str) -> bool:
+        """True when the object exists (and the key may see it)."""
+        try:
+            self.info(bucket, key)
+        except NotFoundError:
+            return False
+        return True
+
+    def iter_objects(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        recursive: bool = True,
+        glob: str | Sequence[str] | None = None,
+        exclude: Sequence[str] = (),
+        older_than: timedelta | datetime | None = None,
+        newer_than: timedelta | datetime | None = None,
+        min_size: int | None = None,
+        max_size: int | None = None,
+    ) -> Iterator[ObjectInfo]:
+        """Walk a bucket page by page (list v2), filtering as it goes.
+
+        Args:
+            prefix: a plain key prefix (``"2026/"`` for a folder).
+            recursive: False lists one level, with folders as ``is_folder`` entries.
+            glob: pattern(s) the full key must match (``**/*.csv``; ``*`` stays in
+                one segment; a pattern without ``/`` may match the last segment).
+            exclude: patterns that drop a key.
+            older_than / newer_than: by ``updated_at``; a timedelta counts back from now.
+            min_size / max_size: bytes, inclusive.
+        """
+        check_bucket(bucket)
+        include = [glob] if isinstance(glob, str) else list(glob or ())
+        now = datetime.now(UTC)
+        old = now - older_than if isinstance(older_than, timedelta) else older_than
+        new = now - newer_than if isinstance(newer_than, timedelta) else newer_than
+
+        def keep(obj: ObjectInfo) -> bool:
+            if obj.is_folder:
+                return not include and not exclude
+            if (include or exclude) and not selected(obj.name, include, exclude):
+                return False
+            if min_size is not None and obj.size < min_size:
+                return False
+            if max_size is not None and obj.size > max_size:
+                return False
+            stamp = obj.updated_at or obj.created_at
+            if old is not None and (stamp is None or stamp > old):
+                return False
+            return not (new is not None and (stamp is None or stamp < new))
+
+        for obj in self._walk(bucket, prefix, recursive):
+            if keep(obj):
+                yield obj
+
+    def list_objects(self, bucket: str, prefix: str = "", **filters: Any) -> list[ObjectInfo]:
+        """:meth:`iter_objects` as a list."""
+        return list(self.iter_objects(bucket, prefix, **filters))
+
+    def _walk(self, bucket: str, prefix: str, recursive: bool) -> Iterator[ObjectInfo]:
+        cursor: str | None = None
+        while True:
+            body: dict[str, Any] = {"prefix": prefix, "limit": LIST_PAGE}
+            if not recursive:
+                body["with_delimiter"] = True
+            if cursor:
+                body["cursor"] = cursor
+            try:
+                page = self._call(
+                    functools.partial(self._list_v2_page, bucket, body), f"list {bucket}/{prefix}"
+                )
+            except NotFoundError as error:
+                if cursor is None and error.code in (None, "InvalidRequest", "Not Found"):
+                    # A server without list v2: walk with list v1.
+                    yield from self._walk_v1(bucket, prefix, recursive)
+                    return
+                raise
+            if not isinstance(page, Mapping):
+                raise classify(TypeError(f"unexpected list-v2 answer {page!r:.100}"))
+            for folder in page.get("folders") or ():
+                name = str(folder.get("name") or folder.get("key") or "")
+                full = name if name.startswith(prefix) else _join(prefix, name)
+                yield ObjectInfo(bucket=bucket, name=full, is_folder=True)
+            for row in page.get("objects") or ():
+                name = str(row.get("name") or "")
+                if not recursive and row.get("key") and not name.startswith(prefix):
+                    name = _join(prefix, str(row["key"]))
+                yield ObjectInfo.from_listing(bucket, name, row)
+            cursor = page.get("nextCursor")
+            if not page.get("hasNext") or not cursor:
+                return
+
+    def _list_v2_page(self, bucket: str, body: dict[str, Any], attempt: Attempt) -> Any:
+        context = f"list {bucket}/{body.get('prefix', '')}"
+        return self._json("POST", f"object/list-v2/{url_path(bucket)}", json=body, context=context)
+
+    def _list_v1_page(
+        self, bucket: str, path: str, options: dict[str, Any], attempt: Attempt
+    ) -> list[dict[str, Any]]:
+        return list(self._storage.from_(bucket).list(path, options))
+
+    def _remove_batch(self, bucket: str, batch: list[str], attempt: Attempt) -> Any:
+        return self._storage.from_(bucket).remove(batch)
+
+    def _walk_v1(self, bucket: str, prefix: str, recursive: bool) -> Iterator[ObjectInfo]:
+        folder, _, start = prefix.rpartition("/")
+        pending = [(folder, start)]
+        while pending:
+            path, search = pending.pop()
+            offset = 0
+            while True:
+                options = {"limit": LIST_PAGE, "offset": offset, "search": search}
+                rows = self._call(
+                    functools.partial(self._list_v1_page, bucket, path, options),
+                    f"list {bucket}/{path}",
+                )
+                for row in rows:
+                    name = _join(path, str(row["name"]))
+                    if row.get("id") is None:
+                        if recursive:
+                            pending.append((name, ""))
+                        else:
+                            yield ObjectInfo(bucket=bucket, name=name + "/", is_folder=True)
+                    else:
+                        yield ObjectInfo.from_listing(bucket, name, row)
+                if len(rows) < LIST_PAGE:
+                    break
+                offset += len(rows)
+
+    def remove(self, bucket: str, keys: Sequence[str]) -> list[str]:
+        """Delete objects by exact key, in batches; returns the keys actually deleted.
+
+        Keys that do not exist are skipped silently, so a retried batch is safe.
+        """
+        check_bucket(bucket)
+        for key in keys:
+            check_key(key)
+        removed: list[str] = []
+        for start in range(0, len(keys), REMOVE_BATCH):
+            batch = list(keys[start : start + REMOVE_BATCH])
+            rows = self._call(
+                functools.partial(self._remove_batch, bucket, batch),
+                f"remove {len(batch)} object(s) from {bucket}",
+            )
+            removed.extend(str(r.get("name")) for r in rows or () if isinstance(r, Mapping))
+        return removed
+
+    def remove_prefix(self, bucket: str, prefix: str, **filters: Any) -> list[str]:
+        """Delete every object under ``prefix`` that passes the :meth:`iter_objects` filters."""
+        keys = [o.name for o in self.iter_objects(bucket, prefix, **filters) if not o.is_folder]
+        return self.remove(bucket, keys)
+
+    def move(
+        self, bucket: str, source: str, destination: str, *, dest_bucket: str | None = None
+    ) -> None:
+        """Move (rename) an object, optionally into another bucket.
+
+        A retry after a lost answer that finds the source gone and the
+        destination present counts the move as done.
+        """
+        check_bucket(bucket)
+        check_key(source)
+        check_key(destination)
+        target_bucket = dest_bucket or bucket
+        check_bucket(target_bucket)
+        body = {"bucketId": bucket, "sourceKey": source, "destinationKey": destination}
+        if dest_bucket:
+            body["destinationBucket"] = dest_bucket
+        context = f"move {bucket}/{source} to {target_bucket}/{destination}"
+        log = AttemptLog()
+
+        def move(attempt: Attempt) -> None:
+            try:
+                self._json("POST", "object/move", json=body, context=context)
+            except NotFoundError:
+                if log.uncertain and self.exists(target_bucket, destination):
+                    return
+                raise
+
+        self._call(move, context, log=log)
+
+    def copy(
+        self,
+        bucket: str,
+        source: str,
+        destination: str,
+        *,
+        dest_bucket: str | None = None,
+        upsert: bool = False,
+    ) -> None:
+        """Copy an object, optionally into another bucket.
+
+        A retry that meets "already exists" after a lost answer compares the
+        destination with the source and counts the copy as done when they match.
+        """
+        check_bucket(bucket)
+        check_key(source)
+        check_key(destination)
+        target_bucket = dest_bucket or bucket
+        check_bucket(target_bucket)
+        body = {"bucketId": bucket, "sourceKey": source, "destinationKey": destination}
+        if dest_bucket:
+            body["destinationBucket"] = dest_bucket
+        headers = {"x-upsert": "true"} if upsert else None
+        context = f"copy {bucket}/{source} to {target_bucket}/{destination}"
+        log = AttemptLog()
+
+        def copy(attempt: Attempt) -> None:
+            try:
+                self._json("POST", "object/copy", json=body, headers=headers, context=context)
+            except ConflictError:
+                if log.uncertain:
+                    src, dst = self.info(bucket, source), self.info(target_bucket, destination)
+                    if src.size == dst.size and src.md5 is not None and src.md5 == dst.md5:
+                        return
+                raise
+
+        self._call(copy, context, log=log)
+
+    def signed_url(
+        self, bucket: str, key: str, expires_in: int = 3600, *, download: str | bool | None = None
+    ) -> str:
+        """A time-limited URL anyone can GET. ``download`` adds Content-Disposition."""
+        check_bucket(bucket)
+        check_key(key)
+        options: dict[str, Any] = {}
+        if download is not None and download is not False:
+            options["download"] = download
+        data = self._call(
+            lambda a: self._storage.from_(bucket).create_signed_url(key, expires_in, options),
+            f"sign {bucket}/{key}",
+        )
+        return str(data["signedURL"])
+
+    def signed_urls(
+        self, bucket: str, keys: Sequence[str], expires_in: int = 3600
+    ) -> dict[str, str | None]:
+        """Signed URLs for many keys at once; ``None`` for keys that do not exist."""
+        check_bucket(bucket)
+        rows = self._call(
+            lambda a: self._storage.from_(bucket).create_signed_urls(list(keys), expires_in),
+            f"sign {len(keys)} object(s) in {bucket}",
+        )
+        out: dict[str, str | None] = {}
+        for row in rows:
+            url = row.get("signedURL") or row.get("signedUrl")
+            out[str(row.get("path"))] = str(url) if url and not row.get("error") else None
+        return out
+
+    def public_url(self, bucket: str, key: str) -> str:
+        """The public URL of an object in a public bucket (no request is made)."""
+        check_bucket(bucket)
+        check_key(key)
+        return f"{self.storage_url}/object/public/{url_path(bucket, key)}"
+
+    # ------------------------------------------------------------------ transfers
+
+    def upload(
+        self,
+        source: str | PathLike[str] | IO[bytes],
+        bucket: str,
+        key: str,
+        *,
+        content_type: str | None = None,
+        cache_control: str | int | None = None,
+        upsert: bool = False,
+        metadata: Mapping[str, Any] | None = None,
+        progress: ProgressCallback | None = None,
+        resumable: bool | None = None,
+        verify: bool = False,
+    ) -> UploadResult:
+        """Upload a file (a path or a binary file object), streamed.
+
+        Up to ``standard_upload_threshold`` bytes go in one request; above it (or
+        with ``resumable=True``) TUS in ``chunk_size`` pieces, resuming a
+        remembered upload of the same bytes to the same key — also one a killed
+        process left behind.
+
+        Args:
+            source: a path, or a binary file object read from its current position.
+            content_type: default guessed from the key.
+            cache_control: seconds (``3600``) or ``"max-age=3600"``.
+            upsert: overwrite an existing object. Without it an existing object is
+                an error — unless it is this upload's own, stored by an attempt
+                whose answer was lost, which is checked by size and MD5.
+            metadata: user metadata stored with the object.
+            progress: receives :class:`~hybridkit.progress.Progress` as bytes are read.
+            resumable: force TUS (True) or a single request (False).
+            verify: check size and checksum on the server afterwards.
+
+        Raises:
+            ConflictError: the object exists with other content and ``upsert`` is False.
+            QuotaError: too large for the bucket, or a mime type it refuses.
+        """
+        from hybridkit._upload import upload_one
+
+        return upload_one(
+            self,
+            source,
+            bucket,
+            key,
+            content_type=content_type,
+            cache_control=cache_control,
+            upsert=upsert,
+            metadata=metadata,
+            progress=progress,
+            resumable=resumable,
+            verify=verify,
+        )
+
+    def download(
+        self,
+        bucket: str,
+        key: str,
+        destination: str | PathLike[str],
+        *,
+        progress: ProgressCallback | None = None,
+        verify: bool = True,
+        overwrite: bool = True,
+    ) -> DownloadResult:
+        """Download to a file: streamed to a temporary name, verified, renamed.
+
+        An interrupted download (a dropped connection, or a killed process that
+        left the temporary file) resumes with ``Range`` when the object is unchanged.
+
+        Args:
+            destination: a file path, or an existing folder (the key's last
+                segment is the file name).
+            verify: compare the size and the MD5 ETag before renaming.
+            overwrite: False refuses to replace an existing file.
+        """
+        from hybridkit._download import download_one
+
+        return download_one(
+            self, bucket, key, destination, progress=progress, verify=verify, overwrite=overwrite
+        )
+
+    def upload_folder(
+        self,
+        folder: str | PathLike[str],
+        bucket: str,
+        prefix: str = "",
+        *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        jobs: int = 4,
+        skip_unchanged: bool = True,
+        upsert: bool = False,
+        cache_control: str | int | None = None,
+        progress: ProgressCallback | None = None,
+        verify: bool = False,
+    ) -> TransferReport:
+        """Upload a folder tree under ``prefix``, ``jobs`` files at a time.
+
+        Unchanged files (same size and MD5 as the stored object) are skipped;
+        content types are guessed from names. Returns a per-file report rather
+        than raising: check ``report.ok`` or call ``report.raise_for_problems()``.
+        """
+        from hybridkit._folders import upload_folder
+
+        return upload_folder(
+            self,
+            folder,
+            bucket,
+            prefix,
+            include=include,
+            exclude=exclude,
+            jobs=jobs,
+            skip_unchanged=skip_unchanged,
+            upsert=upsert,
+            cache_control=cache_control,
+            progress=progress,
+            verify=verify,
+        )
+
+    def download_prefix(
+        self,
+        bucket: str,
+        prefix: str,
+        folder: str | PathLike[str],
+        *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        jobs: int = 4,
+        skip_unchanged: bool = True,
+        progress: ProgressCallback | None = None,
+    ) -> TransferReport:
+        """Download every object under ``prefix`` into ``folder`` (keys become paths)."""
+        from hybridkit._folders import download_prefix
+
+        return download_prefix(
+            self,
+            bucket,
+            prefix,
+            folder,
+            include=include,
+            exclude=exclude,
+            jobs=jobs,
+            skip_unchanged=skip_unchanged,
+            progress=progress,
+        )
+
+    def verify(
+        self,
+        bucket: str,
+        key: str,
+        source: str | PathLike[str] | IO[bytes] | Source | None = None,
+        *,
+        deep: bool = False,
+    ) -> VerifyReport:
+        """Compare a stored object with local bytes (size and MD5 ETag, or download-and-hash).
+
+        Without ``source`` the object is downloaded and hashed against its own
+        ETag (is what is stored intact?). With ``deep`` (or an ETag that is not
+        an MD5, as for S3 multipart uploads) the object is downloaded and hashed.
+        """
+        from hybridkit._download import verify_object
+
+        return verify_object(self, bucket, key, source, deep=deep)
+
+
+def _join(prefix: str, name: str) -> str:
+    if not prefix:
+        return name
+    return prefix + name if prefix.endswith("/") else f"{prefix}/{name}"
+
+
+def _bucket_matches(
+    existing: BucketInfo,
+    public: bool,
+    file_size_limit: int | str | None,
+    allowed_mime_types: Sequence[str] | None,
+) -> bool:
+    if existing.public != public:
+        return False
+    if isinstance(file_size_limit, int) and existing.file_size_limit != file_size_limit:
+        return False
+    return allowed_mime_types is None or set(existing.allowed_mime_types or ()) == set(
+        allowed_mime_types
+    )
