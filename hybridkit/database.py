@@ -1,0 +1,451 @@
+"""The database layer: PostgREST tables and RPC through supabase-py, raw SQL through psycopg.
+
+Two paths, named in every result's ``via``:
+
+* **REST** (``rest``): :meth:`Database.select`, ``insert``, ``upsert``, ``update``,
+  ``delete`` and :meth:`Database.execute_rpc` go through supabase-py's postgrest
+  client with the configured key, so row-level security applies exactly as for
+  any client of the project.
+* **SQL** (``sql`` or ``management``): :meth:`Database.sql` runs SQL over
+  ``SUPABASE_DB_URL`` with psycopg 3, or — when only ``SUPABASE_ACCESS_TOKEN``
+  and ``SUPABASE_PROJECT_REF`` are set — through the Management API's query
+  endpoint.
+
+``read_only=True`` is enforced by PostgreSQL, not by looking at the text: the
+statement runs in a ``READ ONLY`` transaction that is rolled back afterwards,
+sent with the extended protocol so that a single call cannot smuggle a
+``COMMIT`` and a second statement. Through the Management API it runs as the
+project's read-only database user.
+
+Every failure is a :mod:`hybridkit.errors` exception; retries follow the kit's
+policy (writes are resent only when they surely never reached the server).
+
+Example:
+    >>> db = Database(Settings.load())  # doctest: +SKIP
+    >>> db.sql("select count(*) as n from file_uploads", read_only=True).rows  # doctest: +SKIP
+    ({'n': 0},)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import psycopg
+from psycopg.rows import dict_row
+
+from hybridkit.config import Settings
+from hybridkit.errors import (
+    AuthError,
+    ConfigError,
+    ConflictError,
+    HybridError,
+    InvalidInputError,
+    NonRetryableError,
+    NotFoundError,
+    RetryableError,
+)
+from hybridkit.retry import Attempt, Retrier, RetryPolicy
+from hybridkit.sqltext import inline_params
+
+if TYPE_CHECKING:
+    from supabase import Client
+
+    from hybridkit.management import ManagementClient
+
+__all__ = ["Database", "Filters", "SqlResult", "pg_error"]
+
+T = TypeVar("T")
+
+# Values: a scalar means eq (None means IS NULL), a list means IN, and an
+# (operator, value) pair is any PostgREST operator, e.g. ("gte", 5).
+Filters = Mapping[str, Any]
+
+_FILTER_OPS = frozenset(
+    {"eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "is", "in", "cs", "cd", "ov"}
+)
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "53300", "57P01", "57P02", "57P03", "55P03"})
+
+
+@dataclass(frozen=True)
+class SqlResult:
+    """What :meth:`Database.sql` returns.
+
+    Attributes:
+        columns: the last statement's column names.
+        rows: its rows, as dicts.
+        rowcount: rows returned or affected (-1 when unknown).
+        via: ``sql`` (a direct connection) or ``management`` (the Management API).
+        read_only: whether it ran read-only.
+    """
+
+    columns: tuple[str, ...]
+    rows: tuple[dict[str, Any], ...] = field(repr=False)
+    rowcount: int
+    via: str
+    read_only: bool
+
+    def table(self, max_width: int = 40) -> str:
+        """The rows as a plain-text table, for CLIs and logs.
+
+        Example:
+            >>> print(SqlResult(("a",), ({"a": 1},), 1, "sql", True).table())
+            a
+            -
+            1
+            (1 row)
+        """
+        if not self.columns:
+            return f"({self.rowcount} rows affected)" if self.rowcount >= 0 else "(done)"
+
+        def cell(value: Any) -> str:
+            text = "" if value is None else str(value)
+            return text if len(text) <= max_width else text[: max_width - 1] + "…"
+
+        cells = [[cell(row.get(c)) for c in self.columns] for row in self.rows]
+        widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(self.columns)]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(self.columns, widths, strict=True)).rstrip(),
+            "  ".join("-" * w for w in widths),
+        ]
+        lines += [
+            "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells
+        ]
+        count = len(self.rows)
+        lines.append(f"({count} row{'s' if count != 1 else ''})")
+        return "\n".join(lines)
+
+
+def pg_error(exc: psycopg.Error, context: str) -> HybridError:
+    """Turn a psycopg failure into the kit's error tree (message: PostgreSQL's, no secrets)."""
+    sqlstate = exc.sqlstate or ""
+    diag = exc.diag
+    primary = diag.message_primary or (str(exc).strip().splitlines() or ["database error"])[0]
+    message = f"{context}: {primary}"
+    if diag.message_detail:
+        message += f" ({diag.message_detail})"
+    if isinstance(exc, psycopg.OperationalError) and not sqlstate:
+        # No server answer: the connection failed before any statement ran.
+        return RetryableError(message, code="ConnectError")
+    if sqlstate.startswith("28"):
+        return AuthError(message, status=401, code=sqlstate)
+    if sqlstate in _RETRYABLE_SQLSTATES or sqlstate.startswith("08"):
+        return RetryableError(message, code=sqlstate)
+    if sqlstate == "42501":
+        return AuthError(message, status=403, code=sqlstate)
+    if sqlstate in ("42P01", "42883", "3F000", "3D000"):
+        return NotFoundError(message, status=404, code=sqlstate)
+    if sqlstate in ("23505", "23P01", "42P07", "42710"):
+        return ConflictError(message, status=409, code=sqlstate)
+    if sqlstate == "25006":
+        return InvalidInputError(f"{message} — the statement tried to write", code=sqlstate)
+    if sqlstate.startswith(("22", "23", "42", "2B", "0A", "25")):
+        return InvalidInputError(message, status=400, code=sqlstate)
+    return NonRetryableError(message, code=sqlstate or None)
+
+
+class Database:
+    """Tables, RPC and SQL for one project.
+
+    Args:
+        settings: where to connect; ``Settings.load()`` when omitted.
+        client: a supabase-py client to use instead of building one.
+        management: a Management API client for :meth:`sql` without a DB URL.
+        retrier: the retry policy; built from the settings when omitted.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        client: Client | None = None,
+        management: ManagementClient | None = None,
+        retrier: Retrier | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings.load()
+        self._client = client
+        self._management = management
+        self.retrier = retrier or Retrier(RetryPolicy.from_settings(self.settings))
+
+    def __repr__(self) -> str:
+        return f"Database(url={self.settings.supabase_url!r}, key_role={self.settings.key_role!r})"
+
+    # -- clients ------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Client:
+        """The supabase-py client (built on first use with the service role or anon key)."""
+        if self._client is None:
+            from supabase import ClientOptions, create_client
+
+            self.settings.require("supabase_url")
+            key = self.settings.api_key
+            if key is None:
+                raise ConfigError(
+                    "missing setting: SUPABASE_SERVICE_ROLE_KEY or SUPABASE_ANON_KEY — "
+                    "the REST API needs a key"
+                )
+            assert self.settings.supabase_url is not None
+            # The kit owns the retry policy, so postgrest's built-in GET retry is off.
+            options = ClientOptions(postgrest_client_retry=False)
+            self._client = create_client(
+                self.settings.supabase_url, key.get_secret_value(), options=options
+            )
+        return self._client
+
+    @property
+    def management(self) -> ManagementClient:
+        """The Management API client (needs an access token and a project ref)."""
+        if self._management is None:
+            from hybridkit.management import ManagementClient
+
+            self._management = ManagementClient.from_settings(self.settings, retrier=self.retrier)
+        return self._management
+
+    def _call(self, fn: Callable[[], T], operation: str, *, idempotent: bool) -> T:
+        return self.retrier.call(lambda _attempt: fn(), operation=operation, idempotent=idempotent)
+
+    # -- REST -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _apply_filters(query: Any, filters: Filters | None) -> Any:
+        for column, value in (filters or {}).items():
+            if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
+                op, operand = value
+                if op not in _FILTER_OPS:
+                    raise InvalidInputError(
+                        f"unknown filter operator {op!r} for {column!r}; "
+                        f"use one of {', '.join(sorted(_FILTER_OPS))}"
+                    )
+                if op == "in":
+                    query = query.in_(column, list(operand))
+                elif op == "is":
+                    query = query.is_(column, operand)
+                else:
+                    query = query.filter(column, op, operand)
+            elif value is None:
+                query = query.is_(column, None)
+            elif isinstance(value, list | set | frozenset):
+                query = query.in_(column, list(value))
+            else:
+                query = query.eq(column, value)
+        return query
+
+    def select(
+        self,
+        table: str,
+        columns: str = "*",
+        *,
+        filters: Filters | None = None,
+        order: str | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+        offset: int | None = None,
+        schema: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Rows of ``table`` (RLS applies to the configured key).
+
+        Example:
+            >>> db.select("file_uploads", "path", filters={"status": "failed"})  # doctest: +SKIP
+        """
+
+        def run() -> list[dict[str, Any]]:
+            base = self.client.schema(schema) if schema else self.client
+            query = self._apply_filters(base.table(table).select(columns), filters)
+            if order:
+                query = query.order(order, desc=descending)
+            if limit is not None:
+                query = query.limit(limit)
+            if offset is not None:
+                query = query.offset(offset)
+            return _rows(query.execute().data)
+
+        return self._call(run, f"select from {table}", idempotent=True)
+
+    def insert(
+        self, table: str, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Insert one row or many; returns the rows as stored."""
+        payload = [dict(rows)] if isinstance(rows, Mapping) else [dict(r) for r in rows]
+        return self._call(
+            lambda: _rows(self.client.table(table).insert(payload).execute().data),
+            f"insert into {table}",
+            idempotent=False,
+        )
+
+    def upsert(
+        self,
+        table: str,
+        rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        *,
+        on_conflict: str = "",
+        ignore_duplicates: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Insert, or update rows colliding on ``on_conflict`` (default: the primary key)."""
+        payload = [dict(rows)] if isinstance(rows, Mapping) else [dict(r) for r in rows]
+        return self._call(
+            lambda: _rows(
+                self.client.table(table)
+                .upsert(payload, on_conflict=on_conflict, ignore_duplicates=ignore_duplicates)
+                .execute()
+                .data
+            ),
+            f"upsert into {table}",
+            idempotent=True,
+        )
+
+    def update(
+        self, table: str, values: Mapping[str, Any], *, filters: Filters
+    ) -> list[dict[str, Any]]:
+        """Set ``values`` on the rows matching ``filters`` (required: never every row)."""
+        if not filters:
+            raise InvalidInputError(
+                f"update of {table} needs filters; refusing to change every row"
+            )
+        return self._call(
+            lambda: _rows(
+                self._apply_filters(self.client.table(table).update(dict(values)), filters)
+                .execute()
+                .data
+            ),
+            f"update {table}",
+            idempotent=True,
+        )
+
+    def delete(self, table: str, *, filters: Filters) -> list[dict[str, Any]]:
+        """Delete the rows matching ``filters`` (required); returns them."""
+        if not filters:
+            raise InvalidInputError(
+                f"delete from {table} needs filters; refusing to delete every row"
+            )
+        return self._call(
+            lambda: _rows(
+                self._apply_filters(self.client.table(table).delete(), filters).execute().data
+            ),
+            f"delete from {table}",
+            idempotent=True,
+        )
+
+    def execute_rpc(
+        self,
+        function: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        get: bool = False,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Call a database function through ``/rest/v1/rpc``.
+
+        Args:
+            function: its name (in the client's schema, ``public`` by default).
+            params: named arguments.
+            get: call with GET (read-only transaction on the server).
+            idempotent: whether a resend is harmless; GET calls are, POST calls are
+                assumed not to be unless you say so.
+        """
+        safe = get if idempotent is None else idempotent
+        return self._call(
+            lambda: self.client.rpc(function, dict(params or {}), get=get).execute().data,
+            f"rpc {function}",
+            idempotent=safe,
+        )
+
+    # -- SQL ------------------------------------------------------------------------------------
+
+    def sql(
+        self,
+        query: str,
+        params: Sequence[Any] | None = None,
+        *,
+        read_only: bool = False,
+        via: str = "auto",
+    ) -> SqlResult:
+        """Run SQL; ``read_only`` makes PostgreSQL refuse any write.
+
+        Args:
+            query: SQL with ``%s`` placeholders for ``params`` (write ``%%`` for a
+                literal ``%`` when there are params). Read-only calls take one
+                statement; writes may hold several (one transaction).
+            params: values bound to the placeholders.
+            read_only: run in a READ ONLY transaction that is rolled back.
+            via: ``auto`` (the DB URL when set, else the Management API), ``sql`` or
+                ``management``.
+
+        Raises:
+            ConfigError: what ``via`` needs is not configured.
+            InvalidInputError: the SQL is wrong, or a read-only call tried to write.
+        """
+        if via not in ("auto", "sql", "management"):
+            raise InvalidInputError(f"via must be auto, sql or management, not {via!r}")
+        if via in ("auto", "sql") and self.settings.db_url:
+            return self._sql_direct(query, params, read_only=read_only)
+        if via == "sql":
+            self.settings.require("db_url")
+        if (self.settings.access_token and self.settings.project_ref) or self._management:
+            return self._sql_management(query, params, read_only=read_only)
+        raise ConfigError(
+            "sql() needs SUPABASE_DB_URL (a direct connection), or SUPABASE_ACCESS_TOKEN with "
+            "SUPABASE_PROJECT_REF (the Management API)"
+        )
+
+    def _sql_direct(
+        self, query: str, params: Sequence[Any] | None, *, read_only: bool
+    ) -> SqlResult:
+        assert self.settings.db_url is not None
+        url = self.settings.db_url.get_secret_value()
+        operation = "sql (read-only)" if read_only else "sql"
+
+        def run(_: Attempt) -> SqlResult:
+            try:
+                with psycopg.connect(
+                    url, connect_timeout=10, autocommit=True, row_factory=dict_row
+                ) as conn:
+                    if read_only:
+                        conn.read_only = True
+                        with conn.transaction(force_rollback=True):
+                            # The extended protocol (prepare=True) takes exactly one
+                            # statement: no "COMMIT; INSERT ..." can escape the transaction.
+                            cursor = conn.execute(query, params, prepare=True)
+                            return _result(cursor, "sql", read_only=True)
+                    with conn.transaction():
+                        cursor = conn.execute(query, params)
+                        return _result(cursor, "sql", read_only=False)
+            except psycopg.Error as exc:
+                raise _with_hint(pg_error(exc, operation), read_only) from None
+
+        return self.retrier.call(run, operation=operation, idempotent=read_only)
+
+    def _sql_management(
+        self, query: str, params: Sequence[Any] | None, *, read_only: bool
+    ) -> SqlResult:
+        try:
+            text = inline_params(query, params)
+        except ValueError as exc:
+            raise InvalidInputError(f"sql: {exc}") from None
+        rows = self.management.query(text, read_only=read_only)
+        columns = tuple(rows[0]) if rows else ()
+        return SqlResult(columns, tuple(rows), len(rows), "management", read_only)
+
+
+def _rows(data: Any) -> list[dict[str, Any]]:
+    """postgrest's ``data`` as a list of rows (it is typed as any JSON)."""
+    return [dict(r) for r in data] if isinstance(data, list) else []
+
+
+def _result(cursor: psycopg.Cursor[Any], via: str, *, read_only: bool) -> SqlResult:
+    """The last result set of ``cursor``."""
+    while True:
+        rows: list[dict[str, Any]] = list(cursor.fetchall()) if cursor.description else []
+        columns = tuple(c.name for c in cursor.description or ())
+        rowcount = cursor.rowcount
+        if not cursor.nextset():
+            break
+    return SqlResult(columns, tuple(rows), rowcount, via, read_only)
+
+
+def _with_hint(error: HybridError, read_only: bool) -> HybridError:
+    if read_only and error.code == "42601" and "multiple commands" in error.message:
+        error.message += " — read-only mode runs one statement per call"
+        error.args = (error.message,)
+    return error
