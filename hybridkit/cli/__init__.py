@@ -19,7 +19,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hybridkit.cli import demo, local
+    from hybridkit.cli import branches, demo, local, migrate, sql
     from hybridkit.cli import run as runbooks
 
     parser = argparse.ArgumentParser(
@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_parser(commands)
     demo.add_parser(commands)
     runbooks.add_parser(commands)
+    migrate.add_parser(commands)
+    sql.add_parser(commands)
+    branches.add_parser(commands)
     try:
         from hybridkit.cli import storage
     except ImportError:  # the storage commands land with the storage manager

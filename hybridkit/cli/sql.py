@@ -1,0 +1,61 @@
+"""``hybridkit sql "…"``: run SQL, read-only unless ``--write``.
+
+Read-only is PostgreSQL's: a READ ONLY transaction, rolled back (or the
+Management API's read-only user), so a write fails whatever the text says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from hybridkit.config import Settings
+from hybridkit.errors import InvalidInputError
+
+__all__ = ["add_parser"]
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "sql",
+        help="run SQL against the project (read-only unless --write)",
+        description="Run SQL over SUPABASE_DB_URL, or over the Management API when only "
+        "SUPABASE_ACCESS_TOKEN and SUPABASE_PROJECT_REF are set. Read-only by default.",
+    )
+    parser.add_argument("query", nargs="?", help="the SQL (or use --file, or '-' for stdin)")
+    parser.add_argument("-f", "--file", type=Path, help="read the SQL from a file")
+    parser.add_argument(
+        "--write", action="store_true", help="allow writes (one transaction, several statements)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument(
+        "--via",
+        choices=("auto", "sql", "management"),
+        default="auto",
+        help="force the direct connection (sql) or the Management API",
+    )
+    parser.add_argument("--db-url", help="PostgreSQL URL (overrides SUPABASE_DB_URL)")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from hybridkit.database import Database
+
+    if args.file is not None:
+        query = args.file.read_text(encoding="utf-8")
+    elif args.query == "-":
+        query = sys.stdin.read()
+    elif args.query:
+        query = args.query
+    else:
+        raise InvalidInputError('give the SQL: hybridkit sql "select 1"  (or --file FILE)')
+    settings = Settings.load(db_url=args.db_url)
+    result = Database(settings).sql(query, read_only=not args.write, via=args.via)
+    if args.json:
+        print(json.dumps(list(result.rows), indent=2, default=str))
+    else:
+        print(result.table())
+    return 0
