@@ -1,0 +1,410 @@
+"""``hybridkit storage``: the storage manager from a shell, shaped like ``supabase storage``.
+
+Remote paths are written ``ss:///bucket/path`` (as in the Supabase CLI); anything
+else is a local path::
+
+    hybridkit storage ls [-r] [ss:///bucket/prefix]
+    hybridkit storage cp [-r] [-j JOBS] [--cache-control N] [--content-type T] SRC DST
+    hybridkit storage mv [-r] ss:///bucket/a ss:///bucket/b
+    hybridkit storage rm [-r] ss:///bucket/path ...
+    hybridkit storage buckets list|create|update|empty|delete ...
+
+Progress bars appear on a terminal and stay quiet when output is piped; a one-line
+summary goes to stderr; the exit status is 1 when anything failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hybridkit.config import Settings
+from hybridkit.errors import HybridError, InvalidInputError
+from hybridkit.progress import ProgressCallback, TqdmProgress
+from hybridkit.storage import StorageManager, TransferReport
+
+__all__ = ["add_parser", "run"]
+
+SCHEME = "ss://"
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A parsed ``ss:///bucket/path``."""
+
+    bucket: str
+    path: str
+
+    def __str__(self) -> str:
+        return f"{SCHEME}/{self.bucket}/{self.path}"
+
+
+def parse_remote(text: str) -> Remote | None:
+    """``ss:///bucket/a/b`` (or ``ss://bucket/a/b``) -> Remote; a local path -> None.
+
+    Example:
+        >>> parse_remote("ss:///photos/2026/cat.jpg")
+        Remote(bucket='photos', path='2026/cat.jpg')
+        >>> parse_remote("./cat.jpg") is None
+        True
+    """
+    if not text.startswith(SCHEME):
+        return None
+    rest = text[len(SCHEME) :].lstrip("/")
+    bucket, _, path = rest.partition("/")
+    if not bucket:
+        raise InvalidInputError(f"{text!r}: name a bucket, as in ss:///bucket/path")
+    return Remote(bucket, path)
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``storage`` and its actions on the top-level subparsers."""
+    parser = commands.add_parser(
+        "storage",
+        help="list, copy, move and remove objects; manage buckets",
+        description="Storage objects and buckets, addressed as ss:///bucket/path "
+        "(like `supabase storage`). Uses SUPABASE_URL and a key from the environment.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    ls = actions.add_parser("ls", help="list buckets, or objects under ss:///bucket/prefix")
+    ls.add_argument("path", nargs="?", default=None, help="ss:///bucket[/prefix]")
+    ls.add_argument("-r", "--recursive", action="store_true", help="list every level")
+    ls.add_argument("-l", "--long", action="store_true", help="show size and modification time")
+    ls.set_defaults(handler=run)
+
+    cp = actions.add_parser("cp", help="copy: local -> ss://, ss:// -> local, ss:// -> ss://")
+    cp.add_argument("src")
+    cp.add_argument("dst")
+    cp.add_argument("-r", "--recursive", action="store_true", help="copy folders / prefixes")
+    cp.add_argument("-j", "--jobs", type=int, default=4, help="parallel transfers (default 4)")
+    cp.add_argument("--cache-control", default=None, help="seconds, e.g. 3600")
+    cp.add_argument("--content-type", default=None, help="default: guessed from the name")
+    cp.add_argument("--upsert", action="store_true", help="overwrite existing objects")
+    cp.set_defaults(handler=run)
+
+    mv = actions.add_parser("mv", help="move objects within or between buckets")
+    mv.add_argument("src")
+    mv.add_argument("dst")
+    mv.add_argument("-r", "--recursive", action="store_true", help="move a whole prefix")
+    mv.set_defaults(handler=run)
+
+    rm = actions.add_parser("rm", help="remove objects")
+    rm.add_argument("paths", nargs="+", metavar="ss:///bucket/path")
+    rm.add_argument("-r", "--recursive", action="store_true", help="remove whole prefixes")
+    rm.set_defaults(handler=run)
+
+    buckets = actions.add_parser("buckets", help="list, create, update, empty, delete buckets")
+    verbs = buckets.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs.add_parser("list", help="list buckets").set_defaults(handler=run)
+    for verb in ("create", "update"):
+        sub = verbs.add_parser(verb, help=f"{verb} a bucket")
+        sub.add_argument("name")
+        sub.add_argument("--public", action=argparse.BooleanOptionalAction, default=None)
+        sub.add_argument("--file-size-limit", default=None, help="bytes or e.g. 50MB")
+        sub.add_argument(
+            "--allowed-mime-types", default=None, help="comma-separated, e.g. image/png,image/*"
+        )
+        sub.set_defaults(handler=run)
+    empty = verbs.add_parser("empty", help="delete every object in a bucket")
+    empty.add_argument("name")
+    empty.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    empty.set_defaults(handler=run)
+    delete = verbs.add_parser("delete", help="delete a bucket")
+    delete.add_argument("name")
+    delete.add_argument("--force", action="store_true", help="empty it first")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, *, manager: StorageManager | None = None) -> int:
+    """Run one ``storage`` action; returns the exit status."""
+    with _manager(manager) as storage:
+        if args.action == "ls":
+            return _ls(storage, args)
+        if args.action == "cp":
+            return _cp(storage, args)
+        if args.action == "mv":
+            return _mv(storage, args)
+        if args.action == "rm":
+            return _rm(storage, args)
+        return _buckets(storage, args)
+
+
+@contextmanager
+def _manager(given: StorageManager | None) -> Iterator[StorageManager]:
+    if given is not None:
+        yield given
+        return
+    with StorageManager(Settings.load()) as storage:
+        yield storage
+
+
+def _tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def _bar(label: str) -> TqdmProgress | None:
+    return TqdmProgress(label, file=sys.stderr) if _tty() else None
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def _confirm(args: argparse.Namespace, what: str) -> bool:
+    if getattr(args, "yes", False):
+        return True
+    if not sys.stdin.isatty():
+        _say(f"refusing to {what} without --yes (no terminal to ask on)")
+        return False
+    answer = input(f"{what}? Type the bucket name to confirm: ")
+    return bool(answer.strip() == args.name)
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def _ls(storage: StorageManager, args: argparse.Namespace) -> int:
+    remote = parse_remote(args.path) if args.path else None
+    if args.path and remote is None:
+        raise InvalidInputError(f"{args.path!r}: ls takes ss:///bucket[/prefix]")
+    if remote is None:
+        for bucket in storage.list_buckets():
+            print(f"{bucket.id}/" + ("  (public)" if args.long and bucket.public else ""))
+        return 0
+    prefix = remote.path
+    if prefix and not prefix.endswith("/") and not args.recursive:
+        # `ls ss:///b/dir` lists the folder, as the Supabase CLI does.
+        prefix += "/"
+    for obj in storage.iter_objects(remote.bucket, prefix, recursive=args.recursive):
+        name = obj.name if args.recursive else obj.name[len(prefix) :]
+        if args.long and not obj.is_folder:
+            stamp = obj.updated_at.strftime("%Y-%m-%d %H:%M") if obj.updated_at else "-"
+            print(f"{obj.size:>12}  {stamp}  {name}")
+        else:
+            print(name)
+    return 0
+
+
+def _progress_for(label: str) -> tuple[ProgressCallback | None, TqdmProgress | None]:
+    bar = _bar(label)
+    return bar, bar
+
+
+def _report(report: TransferReport, verb: str) -> int:
+    for failure in report.failed:
+        _say(f"failed: {failure.source} -> {failure.target}: {failure.reason}")
+    _say(f"{verb}: {report.summary()}")
+    return 0 if report.ok else 1
+
+
+def _cp(storage: StorageManager, args: argparse.Namespace) -> int:
+    src, dst = parse_remote(args.src), parse_remote(args.dst)
+    if args.jobs < 1:
+        raise InvalidInputError("--jobs must be at least 1")
+    if src is None and dst is None:
+        raise InvalidInputError("cp needs at least one ss:///bucket/path (use cp for local files)")
+    if src is None and dst is not None:
+        return _upload(storage, args, Path(args.src), dst)
+    if src is not None and dst is None:
+        return _download(storage, args, src, Path(args.dst))
+    assert src is not None and dst is not None
+    return _copy_remote(storage, args, src, dst, move=False)
+
+
+def _upload(storage: StorageManager, args: argparse.Namespace, local: Path, dst: Remote) -> int:
+    if local.is_dir():
+        if not args.recursive:
+            raise InvalidInputError(f"{local} is a folder: use cp -r")
+        callback, bar = _progress_for(str(local))
+        try:
+            report = storage.upload_folder(
+                local,
+                dst.bucket,
+                dst.path,
+                jobs=args.jobs,
+                upsert=args.upsert,
+                cache_control=args.cache_control,
+                progress=callback,
+            )
+        finally:
+            if bar:
+                bar.close()
+        return _report(report, "uploaded")
+    key = dst.path
+    if not key or key.endswith("/"):
+        key += local.name
+    callback, bar = _progress_for(local.name)
+    try:
+        result = storage.upload(
+            local,
+            dst.bucket,
+            key,
+            content_type=args.content_type,
+            cache_control=args.cache_control,
+            upsert=args.upsert,
+            progress=callback,
+        )
+    finally:
+        if bar:
+            bar.close()
+    _say(
+        f"uploaded {local} -> {SCHEME}/{dst.bucket}/{key} ({_human(result.size)}, "
+        f"{result.method}, {result.retries} retries, {result.duration:.1f}s)"
+    )
+    return 0
+
+
+def _download(storage: StorageManager, args: argparse.Namespace, src: Remote, local: Path) -> int:
+    if args.recursive:
+        prefix = src.path if not src.path or src.path.endswith("/") else src.path + "/"
+        callback, bar = _progress_for(str(src))
+        try:
+            report = storage.download_prefix(
+                src.bucket, prefix, local, jobs=args.jobs, progress=callback
+            )
+        finally:
+            if bar:
+                bar.close()
+        return _report(report, "downloaded")
+    if not src.path:
+        raise InvalidInputError(f"{src}: name an object, or use cp -r for a whole bucket")
+    callback, bar = _progress_for(src.path.rsplit("/", 1)[-1])
+    try:
+        result = storage.download(src.bucket, src.path, local, progress=callback)
+    finally:
+        if bar:
+            bar.close()
+    _say(f"downloaded {src} -> {result.path} ({_human(result.size)}, {result.retries} retries)")
+    return 0
+
+
+def _pairs(
+    storage: StorageManager, src: Remote, dst: Remote, recursive: bool
+) -> list[tuple[str, str]]:
+    if not recursive:
+        target = dst.path
+        if not target or target.endswith("/"):
+            target += src.path.rsplit("/", 1)[-1]
+        return [(src.path, target)]
+    prefix = src.path if not src.path or src.path.endswith("/") else src.path + "/"
+    base = dst.path if not dst.path or dst.path.endswith("/") else dst.path + "/"
+    return [
+        (o.name, base + o.name[len(prefix) :])
+        for o in storage.iter_objects(src.bucket, prefix)
+        if not o.is_folder
+    ]
+
+
+def _copy_remote(
+    storage: StorageManager, args: argparse.Namespace, src: Remote, dst: Remote, *, move: bool
+) -> int:
+    pairs = _pairs(storage, src, dst, args.recursive)
+    failures = 0
+    for source, target in pairs:
+        try:
+            if move:
+                storage.move(src.bucket, source, target, dest_bucket=dst.bucket)
+            else:
+                storage.copy(src.bucket, source, target, dest_bucket=dst.bucket, upsert=args.upsert)
+        except HybridError as error:
+            failures += 1
+            _say(f"failed: {SCHEME}/{src.bucket}/{source}: {error}")
+    verb = "moved" if move else "copied"
+    _say(f"{verb} {len(pairs) - failures} object(s), {failures} failed")
+    return 1 if failures else 0
+
+
+def _mv(storage: StorageManager, args: argparse.Namespace) -> int:
+    src, dst = parse_remote(args.src), parse_remote(args.dst)
+    if src is None or dst is None:
+        raise InvalidInputError("mv works on ss:///bucket/path on both sides")
+    args.upsert = False
+    return _copy_remote(storage, args, src, dst, move=True)
+
+
+def _rm(storage: StorageManager, args: argparse.Namespace) -> int:
+    removed = 0
+    missing = 0
+    for text in args.paths:
+        remote = parse_remote(text)
+        if remote is None:
+            raise InvalidInputError(f"{text!r}: rm takes ss:///bucket/path")
+        if args.recursive:
+            prefix = (
+                remote.path if not remote.path or remote.path.endswith("/") else remote.path + "/"
+            )
+            keys = storage.remove_prefix(remote.bucket, prefix)
+            if remote.path and not remote.path.endswith("/"):
+                keys += storage.remove(remote.bucket, [remote.path])
+        else:
+            keys = storage.remove(remote.bucket, [remote.path])
+            if not keys:
+                missing += 1
+                _say(f"not found: {remote}")
+        removed += len(keys)
+    _say(f"removed {removed} object(s)")
+    return 1 if missing else 0
+
+
+def _buckets(storage: StorageManager, args: argparse.Namespace) -> int:
+    verb = args.verb
+    if verb == "list":
+        for bucket in storage.list_buckets():
+            shown_limit = bucket.file_size_limit if bucket.file_size_limit is not None else "-"
+            shown_mimes = ",".join(bucket.allowed_mime_types or ()) or "-"
+            visibility = "public" if bucket.public else "private"
+            print(f"{bucket.id}\t{visibility}\t{shown_limit}\t{shown_mimes}")
+        return 0
+    name = args.name
+    if verb in ("create", "update"):
+        mimes = (
+            [m.strip() for m in args.allowed_mime_types.split(",") if m.strip()]
+            if args.allowed_mime_types is not None
+            else None
+        )
+        limit: Any = args.file_size_limit
+        if isinstance(limit, str) and limit.isdigit():
+            limit = int(limit)
+        if verb == "create":
+            storage.create_bucket(
+                name, public=bool(args.public), file_size_limit=limit, allowed_mime_types=mimes
+            )
+            _say(f"created bucket {name}")
+        else:
+            options: dict[str, Any] = {}
+            if args.public is not None:
+                options["public"] = args.public
+            if limit is not None:
+                options["file_size_limit"] = limit
+            if mimes is not None:
+                options["allowed_mime_types"] = mimes
+            storage.update_bucket(name, **options)
+            _say(f"updated bucket {name}")
+        return 0
+    if verb == "empty":
+        if not _confirm(args, f"empty bucket {name}"):
+            return 1
+        storage.empty_bucket(name)
+        _say(f"emptied bucket {name}")
+        return 0
+    if not _confirm(args, f"delete bucket {name}"):
+        return 1
+    storage.delete_bucket(name, force=args.force)
+    _say(f"deleted bucket {name}")
+    return 0
