@@ -7,8 +7,9 @@ JSON parameter and are expanded with ``json_populate_recordset`` against the
 table's row type, so PostgreSQL converts each value to its column's type.
 
 Example:
+    >>> from hybridkit.local.rest.parse import parse_select
     >>> rel = Relation("public", "items", "r", {"id": "bigint", "name": "text"}, ("id",))
-    >>> stmt, params = read_sql(rel, parse_select("id"), [], (), limit=10, offset=0)
+    >>> stmt, params = read_sql(rel, parse_select("id"), [], (), limit=10, offset=20)
     >>> "LIMIT %(p1)s OFFSET %(p2)s" in stmt.as_string(None)
     True
 """
