@@ -13,9 +13,9 @@ Two paths, named in every result's ``via``:
 
 ``read_only=True`` is enforced by PostgreSQL, not by looking at the text: the
 statement runs in a ``READ ONLY`` transaction that is rolled back afterwards,
-sent with the extended protocol so that a single call cannot smuggle a
-``COMMIT`` and a second statement. Through the Management API it runs as the
-project's read-only database user.
+sent with the extended protocol (which takes one statement) so that a single
+call cannot smuggle a ``COMMIT`` and a second statement. Through the
+Management API it runs as the project's read-only database user.
 
 Every failure is a :mod:`hybridkit.errors` exception; retries follow the kit's
 policy (writes are resent only when they surely never reached the server).
@@ -404,9 +404,11 @@ class Database:
                     if read_only:
                         conn.read_only = True
                         with conn.transaction(force_rollback=True):
-                            # The extended protocol (prepare=True) takes exactly one
-                            # statement: no "COMMIT; INSERT ..." can escape the transaction.
-                            cursor = conn.execute(query, params, prepare=True)
+                            # Pipeline mode sends the query with the extended protocol
+                            # (unnamed statement, so poolers are fine), which takes exactly
+                            # one statement: no "COMMIT; INSERT ..." can leave the transaction.
+                            with conn.pipeline():
+                                cursor = conn.execute(query, params)
                             return _result(cursor, "sql", read_only=True)
                     with conn.transaction():
                         cursor = conn.execute(query, params)

@@ -497,7 +497,9 @@ class DirectLedger:
             conn.read_only = True
             try:
                 with conn.transaction(force_rollback=True):
-                    return list(conn.execute(sql.encode(), prepare=True).fetchall())
+                    with conn.pipeline():  # the extended protocol: one statement only
+                        cursor = conn.execute(sql.encode())
+                    return list(cursor.fetchall())
             except psycopg.Error as exc:
                 raise _pg(exc, "check") from None
 
