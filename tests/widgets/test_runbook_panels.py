@@ -1,0 +1,95 @@
+"""How runbooks get their panels: interactively only, filled in from the parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hybridkit_widgets as hkw
+import pytest
+
+import hybridkit.runbook as rb
+from hybridkit.config import Settings
+
+
+class _Conn:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+
+@pytest.fixture
+def shown(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    out: list[Any] = []
+    import IPython.display
+
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: out.extend(a))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _no_confirm_hook_left_behind() -> Any:
+    yield
+    hkw.uninstall()
+
+
+def test_headless_runs_show_nothing(
+    settings: Settings, shown: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HYBRIDKIT_INTERACTIVE", "0")
+    assert hkw.runbook_panel(_Conn(settings), {"bucket": "x"}, runbook="upload") is None
+    assert shown == []
+
+
+def test_the_runbook_name_comes_from_the_argument_hybridkit_run_or_the_notebook(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("HYBRIDKIT_RUNBOOK", raising=False)
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/jovyan/notebooks/upload.ipynb")
+    assert hkw.runbook_name() == "upload"
+    monkeypatch.setenv("HYBRIDKIT_RUNBOOK", "bucket_admin")
+    assert hkw.runbook_name() == "bucket_admin"
+    assert hkw.runbook_name("download") == "download"
+    monkeypatch.delenv("HYBRIDKIT_RUNBOOK")
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    assert hkw.runbook_name() == ""
+
+
+def test_upload_runbook_gets_the_upload_panel_and_a_browser(
+    settings: Settings, bucket: str, shown: list[Any]
+) -> None:
+    params = rb.Params({"bucket": bucket, "prefix": "in", "source": "/data/x", "upsert": True})
+    panels = hkw.runbook_panel(_Conn(settings), params, runbook="upload", interactive=True)
+    assert panels is not None and shown == [panels.widget]
+    upload = panels["upload"]
+    assert isinstance(upload, hkw.UploadPanel)
+    assert (upload.bucket.value, upload.prefix.value, upload.path.value) == (
+        bucket,
+        "in",
+        "/data/x",
+    )
+    assert upload.upsert.value is True
+    browser = panels["browser"]
+    assert isinstance(browser, hkw.BucketBrowser)
+    assert browser.state.bucket == bucket and browser.state.prefix == "in/"
+    # The confirm hook is in place for the destructive cells.
+    from hybridkit.runbook import _confirm
+
+    assert _confirm._factory is hkw.confirm_gate
+
+
+@pytest.mark.parametrize("name", ["bucket_admin", "storage_cleanup", "download"])
+def test_storage_runbooks_get_the_browser(
+    name: str, settings: Settings, bucket: str, shown: list[Any]
+) -> None:
+    panels = hkw.runbook_panel(_Conn(settings), {"bucket": bucket}, runbook=name, interactive=True)
+    assert panels is not None and list(panels.panels) == ["browser"]
+
+
+def test_migration_check_gets_the_dashboard(settings: Settings, shown: list[Any]) -> None:
+    panels = hkw.runbook_panel(_Conn(settings), {}, runbook="migration_check", interactive=True)
+    assert panels is not None
+    assert isinstance(panels["migrations"], hkw.MigrationDashboard)
+
+
+def test_health_check_has_nothing_to_click(settings: Settings, shown: list[Any]) -> None:
+    assert hkw.runbook_panel(_Conn(settings), {}, runbook="health_check", interactive=True) is None
+    assert shown == []

@@ -1,0 +1,382 @@
+"""The upload panel's state: a plan of files, a background job, live counts, cancel, a summary.
+
+Each file goes through ``HybridSupabaseManager.upload_file`` — the call a headless
+runbook makes — with a progress callback that records real bytes. The job runs in
+background threads so that the notebook stays responsive (Cancel must be
+clickable while bytes flow).
+
+Retries: the manager reports them per file when the file is done; while a file is
+in flight, a retry shows as its byte count going back (the library restarts the
+body, or resumes from the server's offset), which is counted live.
+
+Cancel: no new file starts, and a file in flight stops at its next progress
+report. The library has no cancel parameter, and its progress tracker swallows
+ordinary exceptions from callbacks (a broken bar must not fail an upload), so the
+callback raises :class:`UploadCancelled`, a ``BaseException`` like
+``KeyboardInterrupt`` — the same path as interrupting the kernel. A cancelled
+resumable upload is remembered by the library and resumes next time.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from hybridkit_widgets._common import PanelError, describe
+
+__all__ = ["FileTask", "UploadCancelled", "UploadJob", "UploadSummary", "plan_upload"]
+
+_log = logging.getLogger("hybridkit_widgets")
+
+FileStatus = Literal["queued", "uploading", "uploaded", "failed", "cancelled"]
+
+
+class UploadCancelled(BaseException):
+    """Raised from the progress callback to stop a file in flight (see the module docstring)."""
+
+
+@dataclass
+class FileTask:
+    """One file of an upload and what happened to it.
+
+    Attributes:
+        key: where it goes in the bucket.
+        size: bytes to send.
+        source: a local path, or ``None`` for bytes picked in the browser (``data``).
+        status: queued, uploading, uploaded, failed or cancelled.
+        done: bytes sent so far (of this attempt).
+        attempts / retries: from the manager's result when done; ``retries`` counts
+            live restarts while uploading.
+        error: why it failed.
+    """
+
+    key: str
+    size: int
+    source: Path | None = None
+    data: bytes | None = field(default=None, repr=False)
+    status: FileStatus = "queued"
+    done: int = 0
+    attempts: int = 0
+    retries: int = 0
+    bytes_sent: int = 0
+    error: str = ""
+    started: float | None = None
+    finished: float | None = None
+
+    @property
+    def label(self) -> str:
+        """The local file name, or the key."""
+        return str(self.source) if self.source is not None else self.key
+
+    @property
+    def fraction(self) -> float:
+        """Share of the file sent, 0..1 (1 for an empty file once uploaded)."""
+        if self.status == "uploaded":
+            return 1.0
+        return min(1.0, self.done / self.size) if self.size else 0.0
+
+
+@dataclass(frozen=True)
+class UploadSummary:
+    """What an upload did, for the panel's closing table.
+
+    Example:
+        >>> s = UploadSummary("b", "", 3, 2, 1, 0, 200, 230, 1, 2.0)
+        >>> s.ok, s.rows()["throughput"]
+        (False, '115 B/s')
+    """
+
+    bucket: str
+    prefix: str
+    files: int
+    uploaded: int
+    failed: int
+    cancelled: int
+    bytes: int
+    bytes_sent: int
+    retries: int
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        """True when every file was uploaded."""
+        return self.uploaded == self.files
+
+    def rows(self) -> dict[str, str]:
+        """Label → value, in display order."""
+        from hybridkit.runbook import format_bytes, format_duration
+
+        rate = self.bytes_sent / self.duration if self.duration > 0 else 0.0
+        return {
+            "bucket": self.bucket,
+            "prefix": self.prefix or "(none)",
+            "files": str(self.files),
+            "uploaded": str(self.uploaded),
+            "failed": str(self.failed),
+            "cancelled": str(self.cancelled),
+            "bytes": format_bytes(self.bytes),
+            "bytes sent (re-sends included)": format_bytes(self.bytes_sent),
+            "throughput": f"{format_bytes(rate)}/s" if rate else "-",
+            "retries": str(self.retries),
+            "duration": format_duration(self.duration),
+        }
+
+
+def _join(prefix: str, rel: str) -> str:
+    prefix = prefix.strip().strip("/")
+    return f"{prefix}/{rel}" if prefix else rel
+
+
+def plan_upload(
+    paths: Sequence[str | os.PathLike[str]] = (),
+    picked: Sequence[tuple[str, bytes]] = (),
+    *,
+    prefix: str = "",
+) -> list[FileTask]:
+    """The files an upload will send, with their keys.
+
+    Args:
+        paths: local files or folders (a folder's files keep their relative paths).
+        picked: ``(name, bytes)`` of files chosen in the browser's file picker.
+        prefix: the key prefix in the bucket (``"reports/2026"``).
+
+    Raises:
+        PanelError: nothing to upload, a path that does not exist, or two files
+            that would land on the same key.
+
+    Example:
+        >>> [t.key for t in plan_upload(picked=[("a.csv", b"1")], prefix="in")]
+        ['in/a.csv']
+    """
+    tasks: list[FileTask] = []
+    for raw in paths:
+        text = str(raw).strip()
+        if not text:
+            continue
+        path = Path(text).expanduser()
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+            if not files:
+                raise PanelError(f"{path} holds no files")
+            for file in files:
+                rel = file.relative_to(path).as_posix()
+                tasks.append(FileTask(_join(prefix, rel), file.stat().st_size, source=file))
+        elif path.is_file():
+            tasks.append(FileTask(_join(prefix, path.name), path.stat().st_size, source=path))
+        else:
+            raise PanelError(f"{path}: no such file or folder (on the machine running the kernel)")
+    for name, data in picked:
+        tasks.append(FileTask(_join(prefix, Path(name).name), len(data), data=bytes(data)))
+    if not tasks:
+        raise PanelError("nothing to upload: give a file or folder path, or pick files")
+    seen: dict[str, str] = {}
+    for task in tasks:
+        if task.key in seen:
+            raise PanelError(f"two files would both be stored as {task.key!r}")
+        seen[task.key] = task.label
+    return tasks
+
+
+class UploadJob:
+    """Upload planned files through the manager, ``jobs`` at a time, in the background.
+
+    Args:
+        manager: the ``HybridSupabaseManager``.
+        bucket: the target bucket.
+        tasks: from :func:`plan_upload`.
+        prefix: only for the summary (keys already carry it).
+        upsert: overwrite stored objects that differ.
+        jobs: files in flight at once.
+        on_change: called (from worker threads) whenever a count changed.
+        clock: a monotonic clock.
+
+    Example:
+        >>> job = UploadJob(manager, "reports", plan_upload(["./out"]))  # doctest: +SKIP
+        >>> job.start(); job.wait(); job.summary().ok  # doctest: +SKIP
+        True
+    """
+
+    def __init__(
+        self,
+        manager: Any,
+        bucket: str,
+        tasks: Sequence[FileTask],
+        *,
+        prefix: str = "",
+        upsert: bool = False,
+        jobs: int = 2,
+        on_change: Callable[[], Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not bucket.strip():
+            raise PanelError("choose the bucket to upload to")
+        if jobs < 1:
+            raise PanelError("at least one file at a time")
+        self.manager = manager
+        self.bucket = bucket.strip()
+        self.prefix = prefix
+        self.tasks = list(tasks)
+        self.upsert = upsert
+        self.jobs = jobs
+        self._on_change = on_change
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.started: float | None = None
+        self.finished: float | None = None
+
+    # ---------------------------------------------------------------- counts
+
+    @property
+    def total(self) -> int:
+        """Bytes to send."""
+        return sum(t.size for t in self.tasks)
+
+    @property
+    def done(self) -> int:
+        """Bytes sent so far (finished files count whole)."""
+        with self._lock:
+            return sum(t.size if t.status == "uploaded" else t.done for t in self.tasks)
+
+    @property
+    def retries(self) -> int:
+        """Retries so far, over all files."""
+        with self._lock:
+            return sum(t.retries for t in self.tasks)
+
+    def count(self, status: FileStatus) -> int:
+        """How many files have ``status``."""
+        with self._lock:
+            return sum(t.status == status for t in self.tasks)
+
+    @property
+    def running(self) -> bool:
+        """True while the job's thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self._cancel.is_set()
+
+    # ---------------------------------------------------------------- control
+
+    def start(self) -> None:
+        """Start uploading in a background thread."""
+        if self._thread is not None:
+            raise PanelError("this upload was already started")
+        self.started = self._clock()
+        self._thread = threading.Thread(target=self._run, name="hybridkit-upload", daemon=True)
+        self._thread.start()
+
+    def run(self) -> UploadSummary:
+        """Upload in the calling thread and return the summary (scripts, tests)."""
+        self.started = self._clock()
+        self._run()
+        return self.summary()
+
+    def cancel(self) -> None:
+        """Stop: files not started are skipped; files in flight stop at their next report."""
+        self._cancel.set()
+        self._changed()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the job to end; False on timeout."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def summary(self) -> UploadSummary:
+        """The counts so far (final once the job ended)."""
+        end = self.finished if self.finished is not None else self._clock()
+        with self._lock:
+            tasks = list(self.tasks)
+            return UploadSummary(
+                bucket=self.bucket,
+                prefix=self.prefix,
+                files=len(tasks),
+                uploaded=sum(t.status == "uploaded" for t in tasks),
+                failed=sum(t.status == "failed" for t in tasks),
+                cancelled=sum(t.status == "cancelled" for t in tasks),
+                bytes=sum(t.size for t in tasks if t.status == "uploaded"),
+                bytes_sent=sum(t.bytes_sent for t in tasks),
+                retries=sum(t.retries for t in tasks),
+                duration=end - (self.started or end),
+            )
+
+    # ---------------------------------------------------------------- work
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            try:
+                self._on_change()
+            except Exception as exc:  # a broken view must not stop the upload
+                _log.warning("the upload panel failed to redraw: %s", exc, exc_info=True)
+
+    def _run(self) -> None:
+        try:
+            with ThreadPoolExecutor(self.jobs, thread_name_prefix="hybridkit-upload") as pool:
+                list(pool.map(self._one, self.tasks))
+        finally:
+            self.finished = self._clock()
+            self._changed()
+
+    def _progress(self, task: FileTask) -> Callable[[Any], None]:
+        def on_progress(snapshot: Any) -> None:
+            if self._cancel.is_set() and not snapshot.finished:
+                raise UploadCancelled(task.key)
+            with self._lock:
+                if snapshot.done < task.done:
+                    task.retries += 1  # the body restarted: a retry
+                task.done = snapshot.done
+            self._changed()
+
+        return on_progress
+
+    def _one(self, task: FileTask) -> None:
+        if self._cancel.is_set():
+            with self._lock:
+                task.status = "cancelled"
+            self._changed()
+            return
+        with self._lock:
+            task.status, task.started = "uploading", self._clock()
+        self._changed()
+        source: Any = task.source if task.source is not None else io.BytesIO(task.data or b"")
+        try:
+            result = self.manager.upload_file(
+                self.bucket, source, task.key, upsert=self.upsert, progress=self._progress(task)
+            )
+        except UploadCancelled:
+            with self._lock:
+                task.status, task.finished = "cancelled", self._clock()
+            self._changed()
+            return
+        except Exception as exc:  # the manager returns results; anything else is a bug to show
+            with self._lock:
+                task.status, task.error, task.finished = "failed", describe(exc), self._clock()
+            self._changed()
+            return
+        meta = getattr(result, "metadata", {}) or {}
+        with self._lock:
+            task.finished = self._clock()
+            task.attempts = int(meta.get("attempts", 0))
+            task.retries = max(task.retries, int(meta.get("retries", 0)))
+            task.bytes_sent = int(meta.get("bytes", 0))
+            if result.success:
+                task.status, task.done = "uploaded", task.size
+            else:
+                error = result.error
+                task.status = "failed"
+                task.error = f"{type(error).__name__}: {error}" if error else "failed"
+        self._changed()

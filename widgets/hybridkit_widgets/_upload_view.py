@@ -1,0 +1,271 @@
+"""The upload panel: a thin ipywidgets view over :class:`UploadJob`."""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from typing import Any
+
+from hybridkit.config import Settings
+from hybridkit_widgets._common import Panel, PanelError, expect, format_bytes
+from hybridkit_widgets._upload import FileTask, UploadJob, UploadSummary, plan_upload
+
+__all__ = ["UploadPanel"]
+
+_MAX_ROWS = 25
+_STATUS_COLOURS = {
+    "queued": "#57606a",
+    "uploading": "#0969da",
+    "uploaded": "#1a7f37",
+    "failed": "#cf222e",
+    "cancelled": "#9a6700",
+}
+
+
+def _bar(fraction: float) -> str:
+    return f"<span class='hk-bar'><span style='width:{fraction * 100:.0f}%'></span></span>"
+
+
+def files_table(tasks: list[FileTask]) -> str:
+    """The per-file table: in flight first, then failures, then the rest (at most 25 rows)."""
+    order = {"uploading": 0, "failed": 1, "cancelled": 2, "uploaded": 3, "queued": 4}
+    shown = sorted(tasks, key=lambda t: order[t.status])[:_MAX_ROWS]
+    rows = []
+    for t in shown:
+        colour = _STATUS_COLOURS[t.status]
+        detail = t.error or (f"{t.attempts} attempt(s)" if t.attempts else "")
+        rows.append(
+            "<tr>"
+            f"<td>{html.escape(t.key)}</td>"
+            f"<td>{format_bytes(t.size)}</td>"
+            f"<td style='color:{colour}'>{t.status}</td>"
+            f"<td>{_bar(t.fraction)} {t.fraction * 100:3.0f}%</td>"
+            f"<td>{t.retries}</td>"
+            f"<td>{html.escape(detail)}</td>"
+            "</tr>"
+        )
+    more = len(tasks) - len(shown)
+    note = f"<div>… and {more} more file(s)</div>" if more > 0 else ""
+    head = "".join(
+        f"<th>{c}</th>" for c in ("key", "size", "status", "progress", "retries", "detail")
+    )
+    return (
+        f"<div class='hk-table hk-files'><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>{note}</div>"
+    )
+
+
+def summary_table(summary: UploadSummary) -> str:
+    """The closing summary as an HTML key/value table."""
+    colour = "#2da44e" if summary.ok else "#cf222e"
+    verdict = "OK" if summary.ok else "NOT COMPLETE"
+    body = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+        for k, v in summary.rows().items()
+    )
+    return (
+        f"<div class='hk-table hk-summary' style='border-left:4px solid {colour};"
+        f"padding-left:8px'><b>upload summary: {verdict}</b><table>{body}</table></div>"
+    )
+
+
+class UploadPanel(Panel):
+    """Upload local files or a folder to a bucket and prefix, with live progress and Cancel.
+
+    Args:
+        manager: the ``HybridSupabaseManager``.
+        bucket: the bucket to propose.
+        prefix: the key prefix to propose.
+        path: a file or folder path to propose (on the machine running the kernel).
+        jobs: files in flight at once.
+        refresh_interval: the least seconds between two redraws while uploading.
+
+    Example:
+        >>> panel = UploadPanel(manager, bucket="reports", path="./exports")  # doctest: +SKIP
+        >>> panel  # doctest: +SKIP
+    """
+
+    title = "Upload files"
+
+    def __init__(
+        self,
+        manager: Any,
+        *,
+        bucket: str = "",
+        prefix: str = "",
+        path: str = "",
+        upsert: bool = False,
+        jobs: int = 2,
+        refresh_interval: float = 0.25,
+        settings: Settings | None = None,
+    ) -> None:
+        super().__init__(settings if settings is not None else getattr(manager, "settings", None))
+        w = self._widgets
+        self.manager = manager
+        self.job: UploadJob | None = None
+        self._interval = refresh_interval
+        self._render_lock = threading.Lock()
+        self._last_render = 0.0
+        self._final_shown = False
+
+        self.bucket = w.Combobox(
+            value=bucket, options=[], placeholder="bucket", description="Bucket:"
+        )
+        self.bucket.add_class("hk-upload-bucket")
+        self.prefix = w.Text(value=prefix, placeholder="e.g. reports/2026", description="Prefix:")
+        self.prefix.add_class("hk-upload-prefix")
+        self.upsert = w.Checkbox(value=upsert, description="overwrite (upsert)", indent=False)
+        self.upsert.add_class("hk-upload-upsert")
+        self.jobs = w.BoundedIntText(value=jobs, min=1, max=16, description="at a time:")
+        self.path = w.Text(
+            value=path,
+            placeholder="a file or folder on the machine running the kernel",
+            description="Path:",
+        )
+        self.path.layout.width = "70%"
+        self.path.add_class("hk-upload-path")
+        self.picker = w.FileUpload(multiple=True, description="Pick files")
+        self.picker.add_class("hk-upload-picker")
+        self.start_button = w.Button(description="Upload", button_style="primary", icon="upload")
+        self.start_button.add_class("hk-upload-start")
+        self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
+        self.cancel_button.add_class("hk-upload-cancel")
+        self.overall = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="Overall:")
+        self.overall.add_class("hk-upload-overall")
+        self.overall_text = w.HTML(value="")
+        self.overall_text.add_class("hk-upload-counts")
+        self.files = w.HTML(value="")
+        self.files.add_class("hk-upload-files")
+        self.summary = w.HTML(value="")
+        self.summary.add_class("hk-upload-summary")
+
+        self.start_button.on_click(self.guard(self._start, "upload"))
+        self.cancel_button.on_click(self.guard(self._cancel, "cancel"))
+
+        self.widget = w.VBox(
+            [
+                *self.header(),
+                w.HBox([self.bucket, self.prefix]),
+                w.HBox([self.upsert, self.jobs]),
+                self.path,
+                w.HBox(
+                    [
+                        w.HTML(value="or from your computer:&nbsp;"),
+                        self.picker,
+                    ]
+                ),
+                w.HBox([self.start_button, self.cancel_button]),
+                w.HBox([self.overall, self.overall_text]),
+                self.files,
+                self.summary,
+                self.status,
+            ]
+        )
+        self.widget.add_class("hk-panel")
+        self.widget.add_class("hk-upload")
+        self.guard(self._load_buckets, "list buckets")()
+
+    # ---------------------------------------------------------------- callbacks
+
+    def _load_buckets(self) -> None:
+        buckets = expect(self.manager.list_buckets(), "list buckets")
+        self.bucket.options = sorted(b.name for b in buckets)
+
+    def _picked(self) -> list[tuple[str, bytes]]:
+        picked = []
+        for item in self.picker.value or ():
+            picked.append((str(item["name"]), bytes(item["content"])))
+        return picked
+
+    def _start(self, _: Any = None) -> None:
+        if self.job is not None and self.job.running:
+            raise PanelError("an upload is running; cancel it or wait for it to end")
+        paths = [self.path.value] if self.path.value.strip() else []
+        tasks = plan_upload(paths, self._picked(), prefix=self.prefix.value)
+        self.job = UploadJob(
+            self.manager,
+            self.bucket.value,
+            tasks,
+            prefix=self.prefix.value.strip().strip("/"),
+            upsert=bool(self.upsert.value),
+            jobs=int(self.jobs.value),
+            on_change=self._on_change,
+        )
+        self._final_shown = False
+        self.summary.value = ""
+        self.start_button.disabled = True
+        self.cancel_button.disabled = False
+        total = format_bytes(self.job.total)
+        self.report("busy", f"uploading {len(tasks)} file(s), {total}, to {self.job.bucket!r}")
+        self.render()
+        self.job.start()
+
+    def _cancel(self, _: Any = None) -> None:
+        if self.job is None or not self.job.running:
+            raise PanelError("no upload is running")
+        self.job.cancel()
+        self.cancel_button.disabled = True
+        self.report("busy", "cancelling: no new file starts; files in flight stop shortly")
+
+    # ---------------------------------------------------------------- rendering
+
+    def _on_change(self) -> None:
+        job = self.job
+        if job is None:
+            return
+        now = time.monotonic()
+        final = job.finished is not None
+        with self._render_lock:
+            if not final and now - self._last_render < self._interval:
+                return
+            if final and self._final_shown:
+                return
+            self._last_render = now
+            self.render()
+            if final:
+                self._final_shown = True
+                self._finish(job)
+
+    def render(self) -> None:
+        """Show the job's counts, per-file rows and overall progress."""
+        job = self.job
+        if job is None:
+            return
+        total, done = job.total, job.done
+        self.overall.value = (done / total) if total else (1.0 if job.finished else 0.0)
+        finished_files = job.count("uploaded") + job.count("failed") + job.count("cancelled")
+        elapsed = job.summary().duration
+        self.overall_text.value = html.escape(
+            f" {format_bytes(done)} / {format_bytes(total)} · {finished_files}/{len(job.tasks)} "
+            f"file(s) · {job.count('failed')} failed · {job.retries} retries · {elapsed:.1f} s"
+        )
+        self.files.value = files_table(job.tasks)
+
+    def _finish(self, job: UploadJob) -> None:
+        summary = job.summary()
+        self.summary.value = summary_table(summary)
+        self.start_button.disabled = False
+        self.cancel_button.disabled = True
+        self.picker.value = ()
+        counts = f"{summary.uploaded} of {summary.files} file(s) uploaded to {summary.bucket!r}"
+        if summary.ok:
+            self.report("ok", counts)
+        elif summary.cancelled:
+            self.report(
+                "info", f"cancelled: {counts}; {summary.cancelled} not uploaded (nothing lost)"
+            )
+        else:
+            failed = [t for t in job.tasks if t.status == "failed"]
+            first = f"{failed[0].key}: {failed[0].error}" if failed else ""
+            self.report("error", f"{summary.failed} file(s) failed; {counts}. First: {first}")
+
+    # ---------------------------------------------------------------- for scripts and tests
+
+    def wait(self, timeout: float | None = None) -> UploadSummary | None:
+        """Wait for the running upload; its summary (``None`` without one)."""
+        if self.job is None:
+            return None
+        self.job.wait(timeout)
+        self._on_change()
+        return self.job.summary()
