@@ -340,9 +340,14 @@ class ManagementClient:
 
     def list_branches(self) -> list[Branch]:
         """Every branch, the default one included (empty when branching is off)."""
-        rows = self._request(
-            "GET", self._project("/branches"), operation="management: list branches"
-        )
+        try:
+            rows = self._request(
+                "GET", self._project("/branches"), operation="management: list branches"
+            )
+        except InvalidInputError as exc:
+            if exc.status == 422:  # the hosted API's answer when branching is not enabled
+                return []
+            raise
         return [Branch.from_json(r) for r in rows or []]
 
     def create_branch(

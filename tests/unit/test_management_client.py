@@ -118,3 +118,10 @@ def test_advisors_kind_is_checked_before_any_request() -> None:
 
     with pytest.raises(InvalidInputError):
         client(httpx.MockTransport(handle)).advisors("everything")
+
+
+def test_branching_disabled_lists_no_branches() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(422, json={"message": "Branching is not enabled"})
+
+    assert client(httpx.MockTransport(handle)).list_branches() == []
