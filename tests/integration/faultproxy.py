@@ -193,6 +193,10 @@ class FaultProxy:
         except OSError:
             _reset(client)
             return
+        for sock in (client, upstream):
+            # Forwarding in pieces must not meet Nagle + delayed ACK (40 ms a request).
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._track(client, upstream)
         # What the response pump does with the next answer: "forward"; "drop"
         # (reset the client at its first byte); "cut" (forward part, then reset);
