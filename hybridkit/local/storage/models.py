@@ -1,0 +1,575 @@
+"""The Storage API's state: rows in ``storage.buckets``/``storage.objects``, bytes on disk.
+
+Every query runs through :class:`~hybridkit.local.db.Database` as the identity the
+real server would use (shared/reference/storage-api.md §8): the caller's JWT role
+for what RLS must decide, the service role for the server's own bookkeeping
+(bucket look-ups before an upload, the final write of an upload, public and signed
+downloads). Bytes are handled by :class:`~hybridkit.local.storage.blobs.BlobStore`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import errors as pgerrors
+from psycopg.types.json import Jsonb
+
+from hybridkit.local.db import Database, Identity
+from hybridkit.local.storage.blobs import BlobStore
+from hybridkit.local.storage.exceptions import (
+    BucketAlreadyExists,
+    BucketNotEmptyEnough,
+    DeleteAccessDenied,
+    KeyAlreadyExists,
+    NoSuchBucket,
+    NoSuchKey,
+    ResourceAlreadyExists,
+    ResourceNotEmpty,
+)
+from hybridkit.local.storage.validation import is_uuid
+
+__all__ = ["ObjectMetadata", "Storage", "iso", "object_metadata"]
+
+EMPTY_BUCKET_MAX = 200_000
+Row = dict[str, Any]
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO-8601 UTC with milliseconds and ``Z``, as JavaScript's ``Date.toJSON``."""
+    if value is None:
+        return None
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class ObjectMetadata:
+    """What the server records about stored bytes (``objects.metadata``)."""
+
+    etag: str
+    size: int
+    mimetype: str
+    cache_control: str
+    last_modified: datetime
+    x_robots_tag: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "eTag": f'"{self.etag}"',
+            "size": self.size,
+            "mimetype": self.mimetype,
+            "cacheControl": self.cache_control,
+            "lastModified": iso(self.last_modified),
+            "contentLength": self.size,
+            "httpStatusCode": 200,
+        }
+        if self.x_robots_tag is not None:
+            data["xRobotsTag"] = self.x_robots_tag
+        return data
+
+
+def object_metadata(
+    md5: str, size: int, mimetype: str, cache_control: str, **kw: Any
+) -> ObjectMetadata:
+    """Metadata for bytes just written (``lastModified`` = now)."""
+    return ObjectMetadata(md5, size, mimetype, cache_control, datetime.now(UTC), **kw)
+
+
+def owner_columns(owner: str | None) -> tuple[str | None, str | None]:
+    """``(owner, owner_id)``: the uuid column only holds a ``sub`` that is a UUID."""
+    if owner is None:
+        return None, None
+    return (owner if is_uuid(owner) else None), owner
+
+
+def _lock_key(bucket: str, key: str) -> str:
+    return f"{bucket}/{key}"
+
+
+class Storage:
+    """Buckets and objects of one local stack.
+
+    Args:
+        database: the stack's connection pool.
+        blobs: where object bytes live.
+    """
+
+    def __init__(self, database: Database, blobs: BlobStore) -> None:
+        self.db = database
+        self.blobs = blobs
+
+    # --- buckets ------------------------------------------------------------------
+    async def list_buckets(
+        self,
+        identity: Identity,
+        *,
+        limit: int | None,
+        offset: int | None,
+        sort_column: str | None,
+        sort_order: str | None,
+        search: str | None,
+    ) -> list[Row]:
+        """Buckets the caller can see (RLS), optionally filtered, sorted and paged."""
+        query = (
+            "select id, name, owner, public, type::text as type, file_size_limit,"
+            " allowed_mime_types, created_at, updated_at from storage.buckets"
+        )
+        params: list[Any] = []
+        if search:
+            query += " where name ilike %s"
+            params.append(f"%{search}%")
+        if sort_column in ("id", "name", "created_at", "updated_at"):
+            direction = "desc" if sort_order == "desc" else "asc"
+            query += f" order by {sort_column} {direction}"
+        if limit is not None:
+            query += " limit %s"
+            params.append(limit)
+        if offset is not None:
+            query += " offset %s"
+            params.append(offset)
+        async with self.db.transaction(identity) as conn:
+            return await (await conn.execute(query, params)).fetchall()
+
+    async def get_bucket(self, identity: Identity, bucket_id: str) -> Row:
+        """One bucket as the caller sees it; ``NoSuchBucket`` when missing or hidden."""
+        async with self.db.transaction(identity) as conn:
+            row = await (
+                await conn.execute(
+                    "select id, name, owner, public, type::text as type, file_size_limit,"
+                    " allowed_mime_types, created_at, updated_at"
+                    " from storage.buckets where id = %s",
+                    [bucket_id],
+                )
+            ).fetchone()
+        if row is None:
+            raise NoSuchBucket()
+        return row
+
+    async def find_bucket(self, bucket_id: str, identity: Identity | None = None) -> Row:
+        """A bucket as the server itself sees it (service role); ``NoSuchBucket`` if none."""
+        async with self.db.transaction(identity or Identity.service()) as conn:
+            row = await (
+                await conn.execute(
+                    "select id, name, public, file_size_limit, allowed_mime_types"
+                    " from storage.buckets where id = %s",
+                    [bucket_id],
+                )
+            ).fetchone()
+        if row is None:
+            raise NoSuchBucket()
+        return row
+
+    async def create_bucket(
+        self,
+        identity: Identity,
+        *,
+        bucket_id: str,
+        name: str,
+        owner: str | None,
+        public: bool,
+        bucket_type: str | None,
+        file_size_limit: int | None,
+        allowed_mime_types: list[str] | None,
+    ) -> None:
+        """Insert a bucket as the caller (RLS decides)."""
+        owner_uuid, owner_id = owner_columns(owner)
+        try:
+            async with self.db.transaction(identity) as conn:
+                await conn.execute(
+                    "insert into storage.buckets (id, name, owner, owner_id, public, type,"
+                    " file_size_limit, allowed_mime_types)"
+                    " values (%s, %s, %s, %s, %s, coalesce(%s::storage.buckettype, 'STANDARD'),"
+                    " %s, %s)",
+                    [
+                        bucket_id,
+                        name,
+                        owner_uuid,
+                        owner_id,
+                        public,
+                        bucket_type,
+                        file_size_limit,
+                        allowed_mime_types,
+                    ],
+                )
+        except pgerrors.UniqueViolation:
+            raise BucketAlreadyExists() from None
+
+    async def update_bucket(
+        self, identity: Identity, bucket_id: str, changes: Mapping[str, Any]
+    ) -> None:
+        """Update ``public``/``file_size_limit``/``allowed_mime_types`` as the caller."""
+        async with self.db.transaction(identity) as conn:
+            if not changes:
+                found = await (
+                    await conn.execute("select id from storage.buckets where id = %s", [bucket_id])
+                ).fetchone()
+            else:
+                assignments = ", ".join(f"{column} = %s" for column in changes)
+                found = await (
+                    await conn.execute(
+                        f"update storage.buckets set {assignments} where id = %s returning id",
+                        [*changes.values(), bucket_id],
+                    )
+                ).fetchone()
+        if found is None:
+            raise NoSuchBucket()
+
+    async def delete_bucket(self, identity: Identity, bucket_id: str) -> None:
+        """Refuse non-empty buckets (checked as the server), then delete as the caller."""
+        async with self.db.transaction(Identity.service(settings=identity.settings)) as conn:
+            found = await (
+                await conn.execute(
+                    "select id from storage.buckets where id = %s for update", [bucket_id]
+                )
+            ).fetchone()
+            if found is None:
+                raise NoSuchBucket()
+            has_objects = await (
+                await conn.execute(
+                    "select 1 from storage.objects where bucket_id = %s limit 1", [bucket_id]
+                )
+            ).fetchone()
+            if has_objects is not None:
+                raise ResourceNotEmpty()
+        async with self.db.transaction(identity) as conn:
+            deleted = await (
+                await conn.execute(
+                    "delete from storage.buckets where id = %s returning id", [bucket_id]
+                )
+            ).fetchone()
+        if deleted is None:
+            raise NoSuchBucket()
+
+    async def empty_bucket(self, identity: Identity, bucket_id: str) -> None:
+        """Delete every object created before now (synchronously, in batches)."""
+        async with self.db.transaction(identity) as conn:
+            found = await (
+                await conn.execute("select id from storage.buckets where id = %s", [bucket_id])
+            ).fetchone()
+            if found is None:
+                raise NoSuchBucket()
+            count = await (
+                await conn.execute(
+                    "select count(*) as n from (select 1 from storage.objects"
+                    " where bucket_id = %s limit %s) as o",
+                    [bucket_id, EMPTY_BUCKET_MAX + 1],
+                )
+            ).fetchone()
+            if count is not None and count["n"] > EMPTY_BUCKET_MAX:
+                raise BucketNotEmptyEnough()
+        before = datetime.now(UTC)
+        while True:
+            async with self.db.transaction(identity) as conn:
+                rows = await (
+                    await conn.execute(
+                        "delete from storage.objects where id in (select id from storage.objects"
+                        " where bucket_id = %s and created_at < %s limit 1000) returning version",
+                        [bucket_id, before],
+                    )
+                ).fetchall()
+            self.blobs.delete(*(row["version"] for row in rows))
+            if len(rows) < 1000:
+                return
+
+    # --- objects: reads -------------------------------------------------------------
+    async def find_object(self, identity: Identity, bucket: str, key: str) -> Row:
+        """An object row as ``identity`` sees it; ``NoSuchKey`` when missing or hidden."""
+        async with self.db.transaction(identity) as conn:
+            row = await (
+                await conn.execute(
+                    "select id, name, bucket_id, owner, owner_id, version, metadata, user_metadata,"
+                    " created_at, updated_at, last_accessed_at"
+                    " from storage.objects where bucket_id = %s and name = %s",
+                    [bucket, key],
+                )
+            ).fetchone()
+        if row is None or row["metadata"] is None:
+            raise NoSuchKey()
+        return row
+
+    async def existing_names(
+        self, identity: Identity, bucket: str, names: Sequence[str]
+    ) -> set[str]:
+        """Which of ``names`` exist in ``bucket`` and are visible to ``identity``."""
+        async with self.db.transaction(identity) as conn:
+            rows = await (
+                await conn.execute(
+                    "select name from storage.objects where bucket_id = %s and name = any(%s)",
+                    [bucket, list(names)],
+                )
+            ).fetchall()
+        return {row["name"] for row in rows}
+
+    # --- objects: uploads -----------------------------------------------------------
+    async def test_upload(
+        self,
+        identity: Identity,
+        bucket: str,
+        key: str,
+        *,
+        owner: str | None,
+        upsert: bool,
+        user_metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Would this upload pass RLS? An INSERT (or upsert) as the caller, rolled back.
+
+        Raises:
+            KeyAlreadyExists: the key exists and ``upsert`` is false.
+            psycopg.errors.InsufficientPrivilege: RLS said no (mapped by the caller).
+        """
+        owner_uuid, owner_id = owner_columns(owner)
+        statement = (
+            "insert into storage.objects (bucket_id, name, owner, owner_id, version, user_metadata)"
+            " values (%s, %s, %s, %s, gen_random_uuid()::text, %s)"
+        )
+        if upsert:
+            statement += (
+                " on conflict (bucket_id, name) do update set owner = excluded.owner,"
+                " owner_id = excluded.owner_id, version = excluded.version,"
+                " user_metadata = excluded.user_metadata"
+            )
+        metadata = None if user_metadata is None else Jsonb(dict(user_metadata))
+        try:
+            async with self.db.transaction(identity, rollback=True) as conn:
+                await conn.execute(statement, [bucket, key, owner_uuid, owner_id, metadata])
+        except pgerrors.UniqueViolation:
+            raise KeyAlreadyExists() from None
+
+    async def complete_upload(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        version: str,
+        metadata: ObjectMetadata,
+        user_metadata: Mapping[str, Any] | None,
+        owner: str | None,
+        upsert: bool,
+        settings: Mapping[str, str],
+    ) -> Row:
+        """Record uploaded bytes as the object (service role), replacing any previous version.
+
+        The bytes of ``version`` must already be in place; the previous version's
+        bytes are removed after the row commits.
+
+        Raises:
+            KeyAlreadyExists: the key appeared meanwhile and ``upsert`` is false.
+        """
+        owner_uuid, owner_id = owner_columns(owner)
+        meta = Jsonb(metadata.to_json())
+        user_meta = None if user_metadata is None else Jsonb(dict(user_metadata))
+        async with self.db.transaction(Identity.service(settings=settings)) as conn:
+            # Serialise writers of one key, as the real server does.
+            await conn.execute(
+                "select pg_advisory_xact_lock(hashtext(%s))", [_lock_key(bucket, key)]
+            )
+            current = await (
+                await conn.execute(
+                    "select id, version from storage.objects"
+                    " where bucket_id = %s and name = %s for update",
+                    [bucket, key],
+                )
+            ).fetchone()
+            if current is not None and not upsert:
+                raise KeyAlreadyExists()
+            if current is None:
+                row = await (
+                    await conn.execute(
+                        "insert into storage.objects (bucket_id, name, owner, owner_id, version,"
+                        " metadata, user_metadata) values (%s, %s, %s, %s, %s, %s, %s)"
+                        " returning *",
+                        [bucket, key, owner_uuid, owner_id, version, meta, user_meta],
+                    )
+                ).fetchone()
+            else:
+                row = await (
+                    await conn.execute(
+                        "update storage.objects set owner = %s, owner_id = %s, version = %s,"
+                        " metadata = %s, user_metadata = %s, last_accessed_at = now()"
+                        " where id = %s returning *",
+                        [owner_uuid, owner_id, version, meta, user_meta, current["id"]],
+                    )
+                ).fetchone()
+        assert row is not None
+        if current is not None and current["version"] != version:
+            self.blobs.delete(current["version"])
+        return row
+
+    # --- objects: delete, move, copy ----------------------------------------------
+    async def delete_objects(
+        self, identity: Identity, bucket: str, names: Sequence[str]
+    ) -> list[Row]:
+        """Delete exactly these names (RLS-filtered); return the deleted rows."""
+        deleted: list[Row] = []
+        for start in range(0, len(names), 500):
+            batch = list(names[start : start + 500])
+            async with self.db.transaction(identity) as conn:
+                rows = await (
+                    await conn.execute(
+                        "delete from storage.objects where bucket_id = %s and name = any(%s)"
+                        " returning name, bucket_id, owner, owner_id, version, id, updated_at,"
+                        " created_at, last_accessed_at, metadata, user_metadata",
+                        [bucket, batch],
+                    )
+                ).fetchall()
+            self.blobs.delete(*(row["version"] for row in rows))
+            deleted.extend(rows)
+        return deleted
+
+    async def delete_object(self, identity: Identity, bucket: str, key: str) -> None:
+        """Delete one object: 404 if the caller cannot see it, 403 if it cannot delete it."""
+        async with self.db.transaction(identity) as conn:
+            found = await (
+                await conn.execute(
+                    # No FOR UPDATE: under RLS it would need an UPDATE policy too.
+                    "select id from storage.objects where bucket_id = %s and name = %s",
+                    [bucket, key],
+                )
+            ).fetchone()
+            if found is None:
+                raise NoSuchKey()
+            row = await (
+                await conn.execute(
+                    "delete from storage.objects where id = %s returning version", [found["id"]]
+                )
+            ).fetchone()
+            if row is None:
+                raise DeleteAccessDenied()
+        self.blobs.delete(row["version"])
+
+    async def move_object(
+        self, identity: Identity, bucket: str, key: str, dest_bucket: str, dest_key: str
+    ) -> None:
+        """Rename an object (RLS: the caller must see and update it). The id stays."""
+        if bucket == dest_bucket and key == dest_key:
+            return
+        new_version = _new_version()
+        async with self.db.transaction(identity) as conn:
+            source = await (
+                await conn.execute(
+                    "select id, version from storage.objects"
+                    " where bucket_id = %s and name = %s for update",
+                    [bucket, key],
+                )
+            ).fetchone()
+            if source is None:
+                raise NoSuchKey()
+            await conn.execute(
+                "select pg_advisory_xact_lock(hashtext(%s))", [_lock_key(dest_bucket, dest_key)]
+            )
+            # The bytes are immutable: the new version is a hard link to the old one.
+            self.blobs.link(source["version"], new_version)
+            try:
+                moved = await (
+                    await conn.execute(
+                        "update storage.objects set bucket_id = %s, name = %s, version = %s,"
+                        " metadata = jsonb_set(coalesce(metadata, '{}'), '{lastModified}',"
+                        " to_jsonb(%s::text))"
+                        " where id = %s returning id",
+                        [dest_bucket, dest_key, new_version, iso(datetime.now(UTC)), source["id"]],
+                    )
+                ).fetchone()
+                if moved is None:
+                    raise NoSuchKey()
+            except BaseException as exc:
+                self.blobs.delete(new_version)
+                if isinstance(exc, pgerrors.UniqueViolation):
+                    raise ResourceAlreadyExists() from None
+                raise
+        self.blobs.delete(source["version"])
+
+    async def copy_object(
+        self,
+        identity: Identity,
+        *,
+        bucket: str,
+        key: str,
+        dest_bucket: str,
+        dest_key: str,
+        owner: str | None,
+        upsert: bool,
+        copy_metadata: bool,
+        metadata_override: Mapping[str, Any] | None,
+        user_metadata: Mapping[str, Any] | None,
+    ) -> Row:
+        """Copy an object (RLS: see the source, insert/upsert the destination)."""
+        source = await self.find_object(identity, bucket, key)
+        await self.test_upload(
+            identity, dest_bucket, dest_key, owner=owner, upsert=upsert, user_metadata=user_metadata
+        )
+        version = _new_version()
+        self.blobs.link(source["version"], version)
+        meta = dict(source["metadata"])
+        if metadata_override:
+            if metadata_override.get("cacheControl"):
+                meta["cacheControl"] = str(metadata_override["cacheControl"])
+            if metadata_override.get("mimetype"):
+                meta["mimetype"] = str(metadata_override["mimetype"])
+        stored = ObjectMetadata(
+            etag=str(meta.get("eTag", "")).strip('"'),
+            size=int(meta.get("size", 0)),
+            mimetype=str(meta.get("mimetype", "application/octet-stream")),
+            cache_control=str(meta.get("cacheControl", "no-cache")),
+            last_modified=datetime.now(UTC),
+            x_robots_tag=meta.get("xRobotsTag"),
+        )
+        target_user_metadata = source["user_metadata"] if copy_metadata else user_metadata
+        try:
+            return await self.complete_upload(
+                dest_bucket,
+                dest_key,
+                version=version,
+                metadata=stored,
+                user_metadata=target_user_metadata,
+                owner=owner,
+                upsert=upsert,
+                settings=identity.settings,
+            )
+        except BaseException:
+            self.blobs.delete(version)
+            raise
+
+    # --- listing --------------------------------------------------------------------
+    async def search(
+        self,
+        identity: Identity,
+        bucket: str,
+        *,
+        prefix: str,
+        limit: int,
+        offset: int,
+        search: str,
+        sort_column: str,
+        sort_order: str,
+    ) -> list[Row]:
+        """List v1 through ``storage.search`` as the caller."""
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        levels = len(prefix.split("/"))
+        async with self.db.transaction(identity) as conn:
+            return await (
+                await conn.execute(
+                    "select * from storage.search(%s, %s, %s, %s, %s, %s, %s, %s)",
+                    [prefix, bucket, limit, levels, offset, search, sort_column, sort_order],
+                )
+            ).fetchall()
+
+
+def _new_version() -> str:
+    return str(uuid.uuid4())
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON with datetimes as ISO strings (the real server's serialisation)."""
+    return json.dumps(value, separators=(",", ":"), default=_default)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    return str(value)
