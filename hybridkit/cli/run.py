@@ -84,6 +84,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     note = record_run(result.as_json())
+    _add_to_record(result.record, {"ops_runs": note})
     for summary in result.summaries:
         print(f"\n{summary.get('title', 'summary')}: {'OK' if summary.get('ok') else 'FAILED'}")
         values_ = summary.get("values") or {}
@@ -102,7 +103,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"FAILED ({result.outcome}){where}: {result.error}", file=sys.stderr)
         print("the output notebook shows where and why:", file=sys.stderr)
     print(f"  notebook: {result.notebook}", file=sys.stderr)
-    print(f"  record:   {result.record} ({note})", file=sys.stderr)
+    print(f"  record:   {result.record}", file=sys.stderr)
+    print(f"  history:  {note}", file=sys.stderr)
     if result.secrets_redacted:
         print(
             f"warning: {result.secrets_redacted} secret value(s) were found in the output and "
@@ -110,6 +112,12 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0 if result.ok else 1
+
+
+def _add_to_record(path: Path, extra: dict[str, Any]) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data.update(extra)
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 def _runbooks(args: argparse.Namespace) -> int:

@@ -75,6 +75,7 @@ class RunResult:
     summaries: tuple[Mapping[str, Any], ...] = ()
     target: Mapping[str, Any] = field(default_factory=dict)
     secrets_redacted: int = 0
+    dry_run: bool = False
 
     @property
     def ok(self) -> bool:
@@ -92,6 +93,7 @@ class RunResult:
             "ended_at": self.ended_at,
             "duration_s": round(self.duration, 3),
             "parameters": dict(self.parameters),
+            "dry_run": self.dry_run,
             "error": self.error,
             "failed_cell": self.failed_cell,
             "summaries": list(self.summaries),
@@ -198,6 +200,14 @@ def _failure(nb: Mapping[str, Any]) -> tuple[str | None, str | None]:
                 count = cell.get("execution_count")
                 return (f"In [{count}]" if count is not None else None), f"{ename}: {evalue}"
     return None, None
+
+
+def _dry_run(runbook: Runbook, typed: Mapping[str, Any]) -> bool:
+    """Whether the run was a dry run: the passed ``dry_run``, else the runbook's default."""
+    if "dry_run" in typed:
+        return bool(typed["dry_run"])
+    spec = runbook.param("dry_run")
+    return spec is not None and spec.default.strip() == "True"
 
 
 def _write_notebook(path: Path, nb: Mapping[str, Any]) -> None:
@@ -342,6 +352,7 @@ def run_runbook(
         summaries=tuple(summaries),
         target=target,
         secrets_redacted=redacted,
+        dry_run=_dry_run(runbook, typed),
     )
     record, _ = redact(result.as_json(), secrets)
     result.record.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")

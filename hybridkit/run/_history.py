@@ -58,16 +58,65 @@ def list_runs(
     return sorted(records, key=lambda r: (r.started_at, r.run_id), reverse=True)
 
 
+def _settings() -> Any:
+    """Where the run went: the environment's project, else a running local stack, else None."""
+    from hybridkit.config import Settings
+
+    settings = Settings.load()
+    if settings.supabase_url is not None:
+        return settings
+    from hybridkit.local import LocalStack
+    from hybridkit.runbook._target import local_stack_dir
+
+    stack = LocalStack(dir=local_stack_dir())
+    status = stack.status()
+    if not status.running:
+        return None
+    env = {k: v for k, v in os.environ.items() if v}
+    env.update(stack.env())
+    return Settings.load(env=env, env_file=None)
+
+
 def record_run(record: dict[str, Any]) -> str:
-    """Record a run in ``ops_runs`` when the kit's migrations are applied; say what happened.
+    """Insert a run into ``public.ops_runs`` when the kit's migrations are applied.
+
+    Skipped quietly (the note says why) when there is no table, no key allowed to
+    write it, or no database layer. Never raises.
 
     Returns:
-        A short note for the CLI (``"recorded in ops_runs"`` or why it was skipped).
+        A short note for the CLI and the JSON record.
     """
-    # GAP (issue 4): the database layer (hybridkit.database) and the ops_runs
-    # migration have not landed; until they do, runs are recorded in files only.
+    from hybridkit.errors import HybridError
+
     try:
-        import hybridkit.database  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
+        from hybridkit.database import Database
     except ImportError:
         return "not recorded in ops_runs (the database layer is not installed)"
-    return "not recorded in ops_runs (not wired yet)"
+    try:
+        settings = _settings()
+        if settings is None or settings.service_role_key is None:
+            return "not recorded in ops_runs (no project with a service role key configured)"
+        row = {
+            "runbook": record["runbook"],
+            "status": "succeeded" if record.get("ok") else "failed",
+            "dry_run": bool(record.get("dry_run")),
+            "parameters": record.get("parameters") or {},
+            "summary": {
+                "run_id": record.get("run_id"),
+                "outcome": record.get("outcome"),
+                "notebook": record.get("notebook"),
+                "summaries": record.get("summaries") or [],
+            },
+            "error": record.get("error"),
+            "started_by": record.get("user") or None,
+            "created_at": record.get("started_at"),
+            "finished_at": record.get("ended_at"),
+        }
+        stored = Database(settings).insert("ops_runs", row)
+    except HybridError as exc:
+        text = str(exc)
+        if exc.code in ("42P01", "PGRST205", "PGRST202") or "does not exist" in text:
+            return "not recorded in ops_runs (the kit's migrations are not applied)"
+        return f"not recorded in ops_runs ({type(exc).__name__}: {text[:160]})"
+    run_id = stored[0].get("id") if stored else None
+    return f"recorded in ops_runs (id {run_id})"

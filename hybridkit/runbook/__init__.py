@@ -33,8 +33,14 @@ from hybridkit.runbook._display import (
     summary,
     table,
 )
-from hybridkit.runbook._errors import RunbookError, check, fail
-from hybridkit.runbook._health import SqlHealth, client_versions, optional_module, sql_health
+from hybridkit.runbook._errors import RunbookError, call, check, fail
+from hybridkit.runbook._health import (
+    SqlHealth,
+    client_versions,
+    kit_migrations_dir,
+    optional_module,
+    sql_health,
+)
 from hybridkit.runbook._params import (
     Params,
     between,
@@ -67,6 +73,7 @@ __all__ = [
     "between",
     "bucket_name",
     "byte_size",
+    "call",
     "check",
     "client_versions",
     "coerce",
@@ -77,6 +84,7 @@ __all__ = [
     "format_duration",
     "glob_list",
     "is_interactive",
+    "kit_migrations_dir",
     "local_path",
     "local_stack_dir",
     "mime_types",

@@ -7,11 +7,14 @@ marks the cell, writes its banner into the output notebook and exits non-zero.
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 from hybridkit.errors import HybridError
 
-__all__ = ["RunbookError", "check", "fail"]
+__all__ = ["RunbookError", "call", "check", "fail"]
+
+T = TypeVar("T")
 
 _RED = "\x1b[1;31m"
 _DIM = "\x1b[2m"
@@ -69,3 +72,16 @@ def check(result: Any, what: str) -> Any:
     error = getattr(result, "error", None)
     kind = type(error).__name__ if isinstance(error, BaseException) else "error"
     fail(f"{what} failed: {kind}: {error}")
+
+
+def call(fn: Callable[[], T], what: str) -> T:
+    """Run a library step that raises (migrations, checks); a ``HybridError`` fails loudly.
+
+    Example:
+        >>> call(lambda: 42, "compute the answer")
+        42
+    """
+    try:
+        return fn()
+    except HybridError as exc:
+        fail(f"{what} failed: {type(exc).__name__}: {exc}")

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
 import platform
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from hybridkit.runbook._display import format_duration
 
-__all__ = ["SqlHealth", "client_versions", "optional_module", "sql_health"]
+__all__ = ["SqlHealth", "client_versions", "kit_migrations_dir", "optional_module", "sql_health"]
 
 
 def client_versions() -> dict[str, str]:
@@ -23,6 +26,17 @@ def client_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             out[dist] = "not installed"
     return out
+
+
+def kit_migrations_dir() -> Path:
+    """The kit's own ``migrations/`` folder (next to the package in a clone).
+
+    ``HYBRIDKIT_MIGRATIONS`` overrides it.
+    """
+    configured = os.environ.get("HYBRIDKIT_MIGRATIONS")
+    if configured:
+        return Path(configured).expanduser()
+    return Path(__file__).resolve().parents[2] / "migrations"
 
 
 def optional_module(name: str) -> ModuleType | None:
@@ -41,19 +55,21 @@ class SqlHealth:
         status: ``ok``, or what is wrong or why it was not checked.
         problem: a line for the problems list, or ``None`` (not checked is not a problem).
         latency: seconds for a round trip, when measured.
+        server_version: PostgreSQL's version, when reached.
     """
 
     status: str
     problem: str | None = None
     latency: float | None = None
+    server_version: str | None = None
 
     def row(self) -> dict[str, Any]:
         """The health table's row."""
-        ok = self.status == "ok"
+        checked = self.latency is not None or self.problem is not None
         return {
             "service": "sql",
-            "ok": ok if self.latency is not None or self.problem else "-",
-            "reachable": "-" if self.latency is None and not self.problem else ok,
+            "ok": self.problem is None if checked else "-",
+            "reachable": self.latency is not None if checked else "-",
             "key accepted": "-",
             "latency": format_duration(self.latency),
             "clock skew": "-",
@@ -62,12 +78,26 @@ class SqlHealth:
 
 
 def sql_health(conn: Any, *, timeout: float = 10.0) -> SqlHealth:
-    """Check SQL through the kit's database layer, when it and ``SUPABASE_DB_URL`` are there."""
+    """One read-only query through the kit's database layer, when SQL is configured.
+
+    The manager has no SQL entry point (yet), so this goes to
+    :class:`hybridkit.database.Database` — the layer the manager would use.
+    """
     settings = conn.settings
-    if not settings.db_url and not settings.access_token:
-        return SqlHealth("not checked: neither SUPABASE_DB_URL nor SUPABASE_ACCESS_TOKEN is set")
+    if not settings.db_url and not (settings.access_token and settings.project_ref):
+        return SqlHealth("not checked: SUPABASE_DB_URL is not set")
     database = optional_module("hybridkit.database")
     if database is None:
-        # GAP (issue 4): SQL goes through hybridkit.database, which has not landed yet.
         return SqlHealth("not checked: the database layer (hybridkit.database) is not installed")
-    return SqlHealth("not checked: the database layer's health probe is not wired in yet")
+    from hybridkit.errors import HybridError
+
+    began = time.perf_counter()
+    try:
+        result = database.Database(settings).sql(
+            "select current_setting('server_version') as version", read_only=True
+        )
+    except HybridError as exc:
+        return SqlHealth(f"failed: {exc}", problem=f"sql: {exc}")
+    latency = time.perf_counter() - began
+    version = str(result.rows[0]["version"]) if result.rows else None
+    return SqlHealth(f"ok via {result.via}", latency=latency, server_version=version)
