@@ -1,0 +1,115 @@
+"""Every committed runbook follows the conventions (DESIGN.md, "Runbook conventions")."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
+DESTRUCTIVE = {"bucket_admin", "storage_cleanup"}
+SECRET_NAME = re.compile(r"key|token|secret|password|jwt|credential|db_url", re.I)
+
+
+def load(path: Path) -> dict[str, Any]:
+    nb: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return nb
+
+
+def source(cell: dict[str, Any]) -> str:
+    text = cell["source"]
+    return "".join(text) if isinstance(text, list) else str(text)
+
+
+def parameters_cell(nb: dict[str, Any]) -> dict[str, Any]:
+    tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    return tagged[0]
+
+
+def test_there_are_six_runbooks() -> None:
+    assert [p.stem for p in PATHS] == [
+        "bucket_admin",
+        "download",
+        "health_check",
+        "migration_check",
+        "storage_cleanup",
+        "upload",
+    ]
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_runbook_shape(path: Path) -> None:
+    nb = load(path)
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    first = nb["cells"][0]
+    assert first["cell_type"] == "markdown"
+    intro = source(first)
+    for heading in ("## Parameters", "## What it changes", "## How to run it"):
+        assert heading in intro
+
+    params = parameters_cell(nb)
+    assert nb["cells"].index(params) == 1, "the parameters come right after the purpose"
+    names = []
+    for line in source(params).splitlines():
+        match = re.fullmatch(r"(\w+): (str|int|float|bool|list\[str\]) = (.+?)  # (.+)", line)
+        assert match, f"not `name: type = default  # help`: {line!r}"
+        name, _, default, help_ = match.groups()
+        assert "=" not in help_, f"papermill cannot parse a '=' in the help of {name}"
+        ast.literal_eval(default)  # a literal: papermill and `hybridkit runbooks` show it
+        assert not SECRET_NAME.search(name), f"{name}: secrets are never parameters"
+        assert f"| `{name}` |" in intro, f"{name} is not in the first cell's table"
+        names.append(name)
+
+    validation = source(nb["cells"][2])
+    assert "rb.validate(" in validation and "globals()" in validation
+    code = "\n".join(source(c) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "rb.show_target(conn" in code, "the target banner"
+    assert "rb.summary(" in code, "a summary table"
+    if path.stem in DESTRUCTIVE:
+        assert "dry_run: bool = True" in source(params)
+        assert 'confirm: str = ""' in source(params)
+        assert "rb.confirm(" in code and "gate.proceed()" in code
+    assert "print(" not in code or "key" not in code  # the banner says which key, never prints it
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_committed_without_outputs(path: Path) -> None:
+    for cell in load(path)["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None
+
+
+def test_runbooks_match_their_build_script(tmp_path: Path) -> None:
+    """notebooks/_build.py generates them; a hand edit must go into the script too."""
+    import importlib.util
+    import shutil
+    import subprocess
+    import sys
+
+    import nbformat
+
+    spec = importlib.util.spec_from_file_location("_build", NOTEBOOKS / "_build.py")
+    assert spec and spec.loader
+    build = importlib.util.module_from_spec(spec)
+    sys.modules["_build"] = build  # dataclasses look their module up
+    try:
+        spec.loader.exec_module(build)
+    finally:
+        del sys.modules["_build"]
+    written = []
+    for book in build.RUNBOOKS:
+        out = tmp_path / f"{book.name}.ipynb"
+        nbformat.write(build.build(book), str(out))
+        written.append(out)
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    subprocess.run(
+        [ruff, "format", "--quiet", "--isolated", "--line-length", "100", *written], check=True
+    )
+    for out in written:
+        assert json.loads(out.read_text()) == load(NOTEBOOKS / out.name), out.name
