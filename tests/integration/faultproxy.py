@@ -64,9 +64,16 @@ class _Request:
 
 
 def _reset(sock: socket.socket) -> None:
-    """Close with RST rather than FIN: the peer sees 'connection reset'."""
+    """Close with RST rather than FIN: the peer sees 'connection reset'.
+
+    ``shutdown(SHUT_RD)`` first wakes a thread blocked in ``recv`` on this socket:
+    while a system call holds the socket, ``close()`` alone sends nothing, and the
+    peer would wait for the rest of the body forever.
+    """
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RD)
     with contextlib.suppress(OSError):
         sock.close()
 
