@@ -422,6 +422,7 @@ UPLOAD = Runbook(
     ],
     cells=[
         """
+import shutil
 from pathlib import Path
 
 import hybridkit.runbook as rb
@@ -517,6 +518,8 @@ rb.summary(
     ok=not failed,
 )
 conn.close()
+if not p.source:  # the generated sample is ours to remove
+    shutil.rmtree(source, ignore_errors=True)
 """,
         """
 if failed and p.fail_on_error:

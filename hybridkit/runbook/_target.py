@@ -27,17 +27,23 @@ def local_stack_dir(start: Path | None = None) -> Path:
     ``HYBRIDKIT_LOCAL_DIR`` when set; else the nearest ``.hybridkit/local`` in the
     working folder or one of its parents (a notebook's kernel runs in
     ``notebooks/``, ``./run demo`` at the repository root: both find the same
-    stack); else ``.hybridkit/local`` in the working folder.
+    stack); else one in the nearest project folder (with ``pyproject.toml`` or
+    ``.git``); else in the working folder.
     """
     configured = os.environ.get("HYBRIDKIT_LOCAL_DIR")
     if configured:
         return Path(configured).expanduser()
     here = (start or Path.cwd()).absolute()
+    project: Path | None = None
     for folder in (here, *here.parents):
         candidate = folder / ".hybridkit" / "local"
         if candidate.is_dir():
             return candidate
-    return here / ".hybridkit" / "local"
+        if project is None and (
+            (folder / "pyproject.toml").is_file() or (folder / ".git").exists()
+        ):
+            project = folder
+    return (project or here) / ".hybridkit" / "local"
 
 
 @dataclass

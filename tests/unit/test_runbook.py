@@ -291,3 +291,18 @@ def test_formatting() -> None:
     assert rb.format_bytes(1536) == "1.5 KiB"
     assert rb.format_duration(0.0123) == "12 ms"
     assert rb.format_duration(75.2) == "1m 15s"
+
+
+def test_local_stack_dir_is_shared_by_the_notebooks_folder_and_the_project_root(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HYBRIDKIT_LOCAL_DIR", raising=False)
+    (tmp_path / "pyproject.toml").write_text("")
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    # No stack yet: the project's folder, not the notebooks folder, gets it.
+    assert rb.local_stack_dir(notebooks) == tmp_path / ".hybridkit" / "local"
+    (tmp_path / ".hybridkit" / "local").mkdir(parents=True)
+    assert rb.local_stack_dir(notebooks) == tmp_path / ".hybridkit" / "local"
+    monkeypatch.setenv("HYBRIDKIT_LOCAL_DIR", str(tmp_path / "elsewhere"))
+    assert rb.local_stack_dir(notebooks) == tmp_path / "elsewhere"
