@@ -86,6 +86,10 @@ def test_upload_resumes_in_a_new_process_after_a_kill(
 
         result = manager.upload(path, bucket, "big.bin")
 
+        print(
+            f"resumed at {result.resumed_from} of {size} bytes; sent again "
+            f"{result.bytes_sent} ({result.bytes_sent / size:.1%}) in {result.duration:.1f}s"
+        )
         assert result.method == "resumable"
         assert 0 < result.resumed_from < size
         # The killed PATCH may still be landing when the first HEAD answers; a 409
