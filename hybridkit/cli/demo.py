@@ -32,9 +32,9 @@ def _demo(args: argparse.Namespace) -> int:
 
     settings = Settings.load()
     if settings.supabase_url is None:
-        from hybridkit.local import LocalStack
+        from hybridkit.local import DEFAULT_DIR, LocalStack
 
-        stack = LocalStack()
+        stack = LocalStack(DEFAULT_DIR)
         state = stack.ensure_running()
         settings = Settings.load(supabase_url=state.url, service_role_key=stack.service_role_key)
         print(f"target: local stack at {state.url} (state folder {stack.paths.root})")
