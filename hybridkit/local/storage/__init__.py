@@ -4,7 +4,7 @@ Mounted by :func:`hybridkit.local.app.create_app` at ``/storage/v1``, it answers
 unchanged official clients (storage3, storage-js, tuspy, tus-js-client) as Supabase's
 Storage API does (shared/reference/storage-api.md). The package follows moto's
 split: :mod:`.routes` and :mod:`.tus` (handlers), :mod:`.parsing` and
-:mod:`.schemas` (requests), :mod:`.models`, :mod:`.listing`, :mod:`.uploads` and
+:mod:`.schemas` (requests), :mod:`.models`, :mod:`.buckets`, :mod:`.listing`, :mod:`.uploads` and
 :mod:`.blobs` (state), :mod:`.exceptions` (wire errors).
 
 Example::

@@ -21,22 +21,15 @@ from psycopg.types.json import Jsonb
 
 from hybridkit.local.db import Database, Identity
 from hybridkit.local.storage.blobs import BlobStore
+from hybridkit.local.storage.buckets import BucketState, Row, owner_columns
 from hybridkit.local.storage.exceptions import (
-    BucketAlreadyExists,
-    BucketNotEmptyEnough,
     DeleteAccessDenied,
     KeyAlreadyExists,
-    NoSuchBucket,
     NoSuchKey,
     ResourceAlreadyExists,
-    ResourceNotEmpty,
 )
-from hybridkit.local.storage.validation import is_uuid
 
-__all__ = ["ObjectMetadata", "Storage", "iso", "object_metadata"]
-
-EMPTY_BUCKET_MAX = 200_000
-Row = dict[str, Any]
+__all__ = ["ObjectMetadata", "Row", "Storage", "dumps", "iso", "object_metadata"]
 
 
 def iso(value: datetime | None) -> str | None:
@@ -80,18 +73,11 @@ def object_metadata(
     return ObjectMetadata(md5, size, mimetype, cache_control, datetime.now(UTC), **kw)
 
 
-def owner_columns(owner: str | None) -> tuple[str | None, str | None]:
-    """``(owner, owner_id)``: the uuid column only holds a ``sub`` that is a UUID."""
-    if owner is None:
-        return None, None
-    return (owner if is_uuid(owner) else None), owner
-
-
 def _lock_key(bucket: str, key: str) -> str:
     return f"{bucket}/{key}"
 
 
-class Storage:
+class Storage(BucketState):
     """Buckets and objects of one local stack.
 
     Args:
@@ -102,179 +88,6 @@ class Storage:
     def __init__(self, database: Database, blobs: BlobStore) -> None:
         self.db = database
         self.blobs = blobs
-
-    # --- buckets ------------------------------------------------------------------
-    async def list_buckets(
-        self,
-        identity: Identity,
-        *,
-        limit: int | None,
-        offset: int | None,
-        sort_column: str | None,
-        sort_order: str | None,
-        search: str | None,
-    ) -> list[Row]:
-        """Buckets the caller can see (RLS), optionally filtered, sorted and paged."""
-        query = (
-            "select id, name, owner, public, type::text as type, file_size_limit,"
-            " allowed_mime_types, created_at, updated_at from storage.buckets"
-        )
-        params: list[Any] = []
-        if search:
-            query += " where name ilike %s"
-            params.append(f"%{search}%")
-        if sort_column in ("id", "name", "created_at", "updated_at"):
-            direction = "desc" if sort_order == "desc" else "asc"
-            query += f" order by {sort_column} {direction}"
-        if limit is not None:
-            query += " limit %s"
-            params.append(limit)
-        if offset is not None:
-            query += " offset %s"
-            params.append(offset)
-        async with self.db.transaction(identity) as conn:
-            return await (await conn.execute(query, params)).fetchall()
-
-    async def get_bucket(self, identity: Identity, bucket_id: str) -> Row:
-        """One bucket as the caller sees it; ``NoSuchBucket`` when missing or hidden."""
-        async with self.db.transaction(identity) as conn:
-            row = await (
-                await conn.execute(
-                    "select id, name, owner, public, type::text as type, file_size_limit,"
-                    " allowed_mime_types, created_at, updated_at"
-                    " from storage.buckets where id = %s",
-                    [bucket_id],
-                )
-            ).fetchone()
-        if row is None:
-            raise NoSuchBucket()
-        return row
-
-    async def find_bucket(self, bucket_id: str, identity: Identity | None = None) -> Row:
-        """A bucket as the server itself sees it (service role); ``NoSuchBucket`` if none."""
-        async with self.db.transaction(identity or Identity.service()) as conn:
-            row = await (
-                await conn.execute(
-                    "select id, name, public, file_size_limit, allowed_mime_types"
-                    " from storage.buckets where id = %s",
-                    [bucket_id],
-                )
-            ).fetchone()
-        if row is None:
-            raise NoSuchBucket()
-        return row
-
-    async def create_bucket(
-        self,
-        identity: Identity,
-        *,
-        bucket_id: str,
-        name: str,
-        owner: str | None,
-        public: bool,
-        bucket_type: str | None,
-        file_size_limit: int | None,
-        allowed_mime_types: list[str] | None,
-    ) -> None:
-        """Insert a bucket as the caller (RLS decides)."""
-        owner_uuid, owner_id = owner_columns(owner)
-        try:
-            async with self.db.transaction(identity) as conn:
-                await conn.execute(
-                    "insert into storage.buckets (id, name, owner, owner_id, public, type,"
-                    " file_size_limit, allowed_mime_types)"
-                    " values (%s, %s, %s, %s, %s, coalesce(%s::storage.buckettype, 'STANDARD'),"
-                    " %s, %s)",
-                    [
-                        bucket_id,
-                        name,
-                        owner_uuid,
-                        owner_id,
-                        public,
-                        bucket_type,
-                        file_size_limit,
-                        allowed_mime_types,
-                    ],
-                )
-        except pgerrors.UniqueViolation:
-            raise BucketAlreadyExists() from None
-
-    async def update_bucket(
-        self, identity: Identity, bucket_id: str, changes: Mapping[str, Any]
-    ) -> None:
-        """Update ``public``/``file_size_limit``/``allowed_mime_types`` as the caller."""
-        async with self.db.transaction(identity) as conn:
-            if not changes:
-                found = await (
-                    await conn.execute("select id from storage.buckets where id = %s", [bucket_id])
-                ).fetchone()
-            else:
-                assignments = ", ".join(f"{column} = %s" for column in changes)
-                found = await (
-                    await conn.execute(
-                        f"update storage.buckets set {assignments} where id = %s returning id",
-                        [*changes.values(), bucket_id],
-                    )
-                ).fetchone()
-        if found is None:
-            raise NoSuchBucket()
-
-    async def delete_bucket(self, identity: Identity, bucket_id: str) -> None:
-        """Refuse non-empty buckets (checked as the server), then delete as the caller."""
-        async with self.db.transaction(Identity.service(settings=identity.settings)) as conn:
-            found = await (
-                await conn.execute(
-                    "select id from storage.buckets where id = %s for update", [bucket_id]
-                )
-            ).fetchone()
-            if found is None:
-                raise NoSuchBucket()
-            has_objects = await (
-                await conn.execute(
-                    "select 1 from storage.objects where bucket_id = %s limit 1", [bucket_id]
-                )
-            ).fetchone()
-            if has_objects is not None:
-                raise ResourceNotEmpty()
-        async with self.db.transaction(identity) as conn:
-            deleted = await (
-                await conn.execute(
-                    "delete from storage.buckets where id = %s returning id", [bucket_id]
-                )
-            ).fetchone()
-        if deleted is None:
-            raise NoSuchBucket()
-
-    async def empty_bucket(self, identity: Identity, bucket_id: str) -> None:
-        """Delete every object created before now (synchronously, in batches)."""
-        async with self.db.transaction(identity) as conn:
-            found = await (
-                await conn.execute("select id from storage.buckets where id = %s", [bucket_id])
-            ).fetchone()
-            if found is None:
-                raise NoSuchBucket()
-            count = await (
-                await conn.execute(
-                    "select count(*) as n from (select 1 from storage.objects"
-                    " where bucket_id = %s limit %s) as o",
-                    [bucket_id, EMPTY_BUCKET_MAX + 1],
-                )
-            ).fetchone()
-            if count is not None and count["n"] > EMPTY_BUCKET_MAX:
-                raise BucketNotEmptyEnough()
-        before = datetime.now(UTC)
-        while True:
-            async with self.db.transaction(identity) as conn:
-                rows = await (
-                    await conn.execute(
-                        "delete from storage.objects where id in (select id from storage.objects"
-                        " where bucket_id = %s and created_at < %s limit 1000) returning version",
-                        [bucket_id, before],
-                    )
-                ).fetchall()
-            self.blobs.delete(*(row["version"] for row in rows))
-            if len(rows) < 1000:
-                return
 
     # --- objects: reads -------------------------------------------------------------
     async def find_object(self, identity: Identity, bucket: str, key: str) -> Row:
