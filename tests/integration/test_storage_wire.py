@@ -788,3 +788,21 @@ def test_direct_deletes_are_refused(api: httpx.Client, db: Any, unique_name: str
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="Use the Storage API"):
             db.execute("delete from storage.objects where bucket_id = %s", (unique_name,))
         assert api.get(f"/object/{unique_name}/keep.txt").content == b"x"
+
+
+def test_policies_see_the_operation(
+    api: httpx.Client, anon: httpx.Client, db: Any, unique_name: str
+) -> None:
+    policy = f"{unique_name}_post_only"
+    condition = f"bucket_id = '{unique_name}' and storage.allow_only_operation('object.upload')"
+    with bucket(api, unique_name):
+        try:
+            db.execute(
+                f'create policy "{policy}" on storage.objects'
+                f" for insert to anon with check ({condition})"
+            )
+            assert put(anon, unique_name, "posted.txt", b"x").status_code == 200
+            res = anon.put(f"/object/{unique_name}/put.txt", content=b"x")
+            assert error_of(res)[1:4] == ("403", "Unauthorized", "AccessDenied")
+        finally:
+            db.execute(f'drop policy if exists "{policy}" on storage.objects')

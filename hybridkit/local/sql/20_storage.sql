@@ -162,6 +162,22 @@ BEGIN
 END;
 $$;
 
+-- Policy helpers: is this request one of these operations? ("storage." prefix optional)
+CREATE OR REPLACE FUNCTION storage.allow_any_operation(expected_operations text[]) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT coalesce(
+    regexp_replace(storage.operation(), '^storage[.]', '')
+      = ANY (SELECT regexp_replace(op, '^storage[.]', '')
+             FROM unnest(expected_operations) AS op
+             WHERE op IS NOT NULL AND op <> ''),
+    false);
+$$;
+
+CREATE OR REPLACE FUNCTION storage.allow_only_operation(expected_operation text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT storage.allow_any_operation(ARRAY[expected_operation]);
+$$;
+
 CREATE OR REPLACE FUNCTION storage.get_size_by_bucket()
 RETURNS TABLE (size bigint, bucket_id text)
 LANGUAGE plpgsql STABLE AS $$

@@ -118,13 +118,18 @@ class TusUploads:
             "PATCH": self.patch,
             "DELETE": self.terminate,
         }
-        operation = "storage.object.upload_resumable"
+        operations = {
+            "POST": "storage.tus.upload.create",
+            "HEAD": "storage.tus.upload.get",
+            "PATCH": "storage.tus.upload.part",
+            "DELETE": "storage.tus.upload.delete",
+        }
         plain = {
-            method: endpoint(self.secret, "jwt", operation, tus=True)(handler)
+            method: endpoint(self.secret, "jwt", operations[method], tus=True)(handler)
             for method, handler in handlers.items()
         }
         signed = {
-            method: endpoint(self.secret, "none", f"{operation}_signed", tus=True)(handler)
+            method: endpoint(self.secret, "none", operations[method], tus=True)(handler)
             for method, handler in handlers.items()
         }
 
@@ -445,7 +450,7 @@ class TusUploads:
             upsert=bool(record.get("upsert")),
             tester=None,
             settings={
-                "storage.operation": "storage.object.upload_resumable",
+                "storage.operation": "storage.tus.upload.part",
                 "storage.can_delete": "true",
             },
         )
