@@ -135,11 +135,19 @@ def run(stack: LocalStack, work: Path, size: int) -> None:
         response.raise_for_status()
 
     def tus() -> None:
-        meta = {"bucketName": "bench", "objectName": "tus.bin", "contentType": "application/octet-stream"}
+        meta = {
+            "bucketName": "bench",
+            "objectName": "tus.bin",
+            "contentType": "application/octet-stream",
+        }
         encoded = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in meta.items())
         created = client.post(
             f"{base}/upload/resumable",
-            headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(size), "Upload-Metadata": encoded},
+            headers={
+                "Tus-Resumable": "1.0.0",
+                "Upload-Length": str(size),
+                "Upload-Metadata": encoded,
+            },
         )
         created.raise_for_status()
         location = created.headers["location"]
@@ -199,8 +207,7 @@ def run(stack: LocalStack, work: Path, size: int) -> None:
             elapsed = time.perf_counter() - started
         peak_kib = _status_kib(pid, "VmHWM") if exact else sampler.peak
         print(
-            f"{name:<40} {elapsed:>8.2f} {size / elapsed / 1e6:>8.0f} "
-            f"{peak_kib / 1024:>12.0f} MiB",
+            f"{name:<40} {elapsed:>8.2f} {size / elapsed / 1e6:>8.0f} {peak_kib / 1024:>12.0f} MiB",
             flush=True,
         )
     for name in ("raw.bin", "multipart.bin", "tus.bin"):
