@@ -112,21 +112,21 @@ class StorageRoutes:
             ("/object/upload/sign/{bucket}/{key:path}", ["PUT"], "none", "object.upload_signed",
              self.upload_signed),
             ("/object/info/authenticated/{bucket}/{key:path}", ["GET"], "header",
-             "object.info_authenticated", self.info_authenticated),
+             "=object.get_authenticated_info", self.info_authenticated),
             ("/object/info/public/{bucket}/{key:path}", ["GET"], "none", "object.info_public",
              self.info_public),
             ("/object/info/{bucket}/{key:path}", ["GET"], "optional",
-             "object.info_authenticated", self.info_optional),
+             "=object.get_authenticated_info", self.info_optional),
             # HEAD before GET: a GET route also answers HEAD, and HEAD is the info operation
             ("/object/authenticated/{bucket}/{key:path}", ["HEAD"], "header",
-             "object.info_authenticated", self.get_authenticated),
+             "=object.head_authenticated_info", self.get_authenticated),
             ("/object/authenticated/{bucket}/{key:path}", ["GET"], "header",
              "object.get_authenticated", self.get_authenticated),
             ("/object/public/{bucket}/{key:path}", ["HEAD"], "none", "object.info_public",
              self.get_public),
             ("/object/public/{bucket}/{key:path}", ["GET"], "none", "object.get_public",
              self.get_public),
-            (obj, ["HEAD"], "optional", "object.info_authenticated", self.get_optional),
+            (obj, ["HEAD"], "optional", "=object.head_authenticated_info", self.get_optional),
             (obj, ["GET"], "optional", "object.get_authenticated", self.get_optional),
             (obj, ["POST"], "header", "object.upload", self.upload_post),
             (obj, ["PUT"], "header", "object.upload_update", self.upload_put),
@@ -138,7 +138,9 @@ class StorageRoutes:
             Route("/version", self.version, methods=["GET"]),
         ]
         for path, methods, mode, operation, handler in table:
-            wrapped = endpoint(self.secret, mode, f"storage.{operation}")(handler)
+            # The info routes' operations lack the "storage." prefix on the real server too.
+            name = operation[1:] if operation.startswith("=") else f"storage.{operation}"
+            wrapped = endpoint(self.secret, mode, name)(handler)
             routes.append(Route(path, wrapped, methods=methods))
         return routes
 
