@@ -5,10 +5,11 @@ Private; :meth:`hybridkit.storage.StorageManager.upload` is the public face.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from os import PathLike
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -22,11 +23,12 @@ from hybridkit._transfer import (
     check_key,
     guess_content_type,
     open_source,
+    url_path,
 )
 from hybridkit._tus import ResumeStore
 from hybridkit.errors import ConflictError, NotFoundError
 from hybridkit.progress import ProgressCallback, ProgressTracker
-from hybridkit.retry import Attempt, AttemptLog, classify
+from hybridkit.retry import Attempt, AttemptLog, classify, classify_response
 
 if TYPE_CHECKING:
     from hybridkit.storage import StorageManager
@@ -157,6 +159,15 @@ def _standard(
     counter: Counter,
     log: AttemptLog,
 ) -> _Outcome:
+    """One request, streamed from disk, retried; a lost answer is reconciled.
+
+    The body goes raw (``Content-Type`` is the object's type), as storage-js sends
+    it, rather than as storage3's multipart form: the Storage API stores either
+    the same way, and a raw body spares the server a multipart parse (on a small
+    machine that is the difference between ~60 % and ~100 % of curl's
+    throughput). A ``multipart/*`` object type cannot travel raw and goes through
+    storage3.
+    """
     sent = [0]
 
     def on_bytes(n: int) -> None:
@@ -164,22 +175,13 @@ def _standard(
             sent[0] += n
         counter.advance(n)
 
-    options: dict[str, Any] = {
-        "content-type": mime,
-        "cache-control": cache,
-        "upsert": "true" if upsert else "false",
-    }
-    if metadata is not None:
-        options["metadata"] = dict(metadata)
     context = f"upload {bucket}/{key}"
+    send = _send_multipart if mime.lower().startswith("multipart/") else _send_raw
 
     def attempt(a: Attempt) -> _Outcome:
         counter.set_done(0)
-        # A BufferedReader over a counting raw reader passes storage3's type check
-        # and lets httpx stream the body in 64 KiB reads (never the whole file).
-        body = io.BufferedReader(CountingReader(src, on_bytes), buffer_size=READ_BLOCK)
         try:
-            manager._storage.from_(bucket).upload(key, body, options)
+            send(manager, src, bucket, key, mime, cache, upsert, metadata, on_bytes, context)
         except Exception as exc:
             error = classify(exc, context=context)
             if isinstance(error, ConflictError) and log.uncertain:
@@ -194,6 +196,64 @@ def _standard(
     # is reconciled above; an upsert writes the same bytes again.
     outcome = manager.retrier.call(attempt, operation=context, log=log)
     return outcome[0], sent[0], 0, outcome[3]
+
+
+def _send_raw(
+    manager: StorageManager,
+    src: Source,
+    bucket: str,
+    key: str,
+    mime: str,
+    cache: str,
+    upsert: bool,
+    metadata: Mapping[str, Any] | None,
+    on_bytes: Callable[[int], None],
+    context: str,
+) -> None:
+    def body() -> Iterator[bytes]:
+        # Read as httpx sends: one block in memory, progress as bytes leave the file.
+        for block in src.read_range(0, src.size):
+            on_bytes(len(block))
+            yield block
+
+    headers = {
+        **manager._auth,
+        "Content-Type": mime,
+        "Content-Length": str(src.size),
+        "Cache-Control": f"max-age={cache}",
+        "x-upsert": "true" if upsert else "false",
+    }
+    if metadata is not None:
+        headers["x-metadata"] = base64.b64encode(json.dumps(dict(metadata)).encode()).decode()
+    url = f"{manager.storage_url}/object/{url_path(bucket, key)}"
+    response = manager.http.post(url, headers=headers, content=body())
+    if response.status_code >= 400:
+        raise classify_response(response, context=context)
+
+
+def _send_multipart(
+    manager: StorageManager,
+    src: Source,
+    bucket: str,
+    key: str,
+    mime: str,
+    cache: str,
+    upsert: bool,
+    metadata: Mapping[str, Any] | None,
+    on_bytes: Callable[[int], None],
+    context: str,
+) -> None:
+    options: dict[str, Any] = {
+        "content-type": mime,
+        "cache-control": cache,
+        "upsert": "true" if upsert else "false",
+    }
+    if metadata is not None:
+        options["metadata"] = dict(metadata)
+    # A BufferedReader over a counting raw reader passes storage3's type check
+    # and lets httpx stream the form in 64 KiB reads (never the whole file).
+    body = io.BufferedReader(CountingReader(src, on_bytes), buffer_size=READ_BLOCK)
+    manager._storage.from_(bucket).upload(key, body, options)
 
 
 def _resumable(
