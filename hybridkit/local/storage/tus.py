@@ -389,6 +389,7 @@ class TusUploads:
             for path in (part, record_path):
                 path.unlink(missing_ok=True)
             self._hashers.pop(record["version"], None)
+        self._locks.pop(record["version"], None)
         return Response(status_code=204, headers={"Tus-Resumable": TUS_VERSION})
 
     # --- bytes --------------------------------------------------------------------------
@@ -441,6 +442,9 @@ class TusUploads:
             return offset, False
         finally:
             lock.release()
+            if record.get("completed") and not lock.locked():
+                # A finished upload takes no more bytes; its lock is no longer needed.
+                self._locks.pop(version, None)
 
     async def _complete(self, record: dict[str, Any], part: Path, md5: str, size: int) -> None:
         target = UploadTarget(
