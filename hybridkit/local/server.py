@@ -25,7 +25,13 @@ from typing import IO
 
 from hybridkit.local.auth import generate_keys
 from hybridkit.local.postgres import Cluster, PostgresError, find_pg_bin, free_port, port_is_free
-from hybridkit.local.state import StackConfig, StackState, StatePaths, write_json_atomic
+from hybridkit.local.state import (
+    StackConfig,
+    StackState,
+    StatePaths,
+    pid_alive,
+    write_json_atomic,
+)
 
 __all__ = ["main"]
 
@@ -102,7 +108,11 @@ def _start_cluster(paths: StatePaths, config: StackConfig) -> Cluster:
 
 
 async def _serve(
-    sock: socket.socket, paths: StatePaths, config: StackConfig, cluster: Cluster
+    sock: socket.socket,
+    paths: StatePaths,
+    config: StackConfig,
+    cluster: Cluster,
+    owner_pid: int | None = None,
 ) -> None:
     import uvicorn
 
@@ -143,6 +153,11 @@ async def _serve(
         if not paths.root.is_dir():  # the state folder was deleted under us
             print("state folder removed; shutting down", file=sys.stderr)
             server.should_exit = True
+        if owner_pid is not None and not pid_alive(owner_pid):
+            # A `with LocalStack()` block whose process died without leaving it
+            # (a killed test run, a crashed kernel): do not linger as an orphan.
+            print(f"owner process {owner_pid} is gone; shutting down", file=sys.stderr)
+            server.should_exit = True
         await asyncio.wait({task}, timeout=2)
     await task
 
@@ -152,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", required=True, type=Path)
     parser.add_argument("--port", type=int, default=54321)
     parser.add_argument("--random-secret", action="store_true")
+    parser.add_argument(
+        "--exit-with", type=int, metavar="PID", help="stop when the process PID has gone"
+    )
     args = parser.parse_args(argv)
     paths = StatePaths(args.dir.resolve())
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -163,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         config = _load_config(paths, args.random_secret, args.port)
         sock = _bind(args.port)
         cluster = _start_cluster(paths, config)
-        asyncio.run(_serve(sock, paths, config, cluster))
+        asyncio.run(_serve(sock, paths, config, cluster, args.exit_with))
         return 0
     except StartupError as exc:
         with contextlib.suppress(OSError):

@@ -74,8 +74,13 @@ class LocalStack:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def start(self) -> StackState:
+    def start(self, *, exit_with_this_process: bool = False) -> StackState:
         """Start the stack in the background and return once it is healthy.
+
+        Args:
+            exit_with_this_process: stop the stack when this Python process ends, even
+                if it is killed (what ``with LocalStack(...)`` uses); by default the
+                stack outlives the process that started it, like ``supabase start``.
 
         Raises:
             LocalStackError: it is already running, the port is taken, PostgreSQL is
@@ -100,6 +105,8 @@ class LocalStack:
         command += ["--port", str(self.port)]
         if self.random_secret:
             command.append("--random-secret")
+        if exit_with_this_process:
+            command += ["--exit-with", str(os.getpid())]
         with open(self.paths.log, "ab") as log:
             proc = subprocess.Popen(
                 command,
@@ -193,7 +200,7 @@ class LocalStack:
         return StackStatus(True, f"the local stack is running at {state.url} (pid {pid})", state)
 
     def __enter__(self) -> LocalStack:
-        self.start()
+        self.start(exit_with_this_process=True)
         return self
 
     def __exit__(

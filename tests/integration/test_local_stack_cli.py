@@ -191,3 +191,29 @@ def test_missing_postgres_names_the_fix(tmp_path: Path) -> None:
         find_pg_bin({"PATH": str(tmp_path), "HYBRIDKIT_PG_BIN": str(tmp_path)})
     assert "HYBRIDKIT_PG_BIN" in str(caught.value)
     assert "/usr/lib/postgresql/15/bin" in str(caught.value)
+
+
+def test_a_with_block_killed_midway_leaves_no_orphan(tmp_path: Path) -> None:
+    folder = tmp_path / "owned"
+    script = (
+        "import sys, time\n"
+        "from hybridkit.local import LocalStack\n"
+        f"with LocalStack({str(folder)!r}, port=0) as stack:\n"
+        "    print(stack.url, flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        url = owner.stdout.readline().strip()
+        assert httpx.get(f"{url}/health").status_code == 200
+        server_pid = int((folder / "server.lock").read_text())
+    finally:
+        owner.kill()  # no __exit__: the stack must notice by itself
+        owner.wait()
+    deadline = time.monotonic() + 20
+    while pid_alive(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(server_pid)
+    assert LocalStack(folder).status().running is False
+    LocalStack(folder).reset_files()
