@@ -58,8 +58,3 @@ def put(manager: HybridSupabaseManager) -> Callable[[str, str, bytes], None]:
         manager.upload_file(bucket, io.BytesIO(data), key).unwrap()
 
     return put
-
-
-def keys_in(manager: HybridSupabaseManager, bucket: str, prefix: str = "") -> list[str]:
-    """Every key in a bucket, straight from the stack."""
-    return sorted(o.name for o in manager.list_objects(bucket, prefix).unwrap())

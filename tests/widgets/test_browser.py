@@ -12,8 +12,7 @@ from typing import Any
 import httpx
 import hybridkit_widgets as hkw
 import pytest
-from conftest import keys_in
-from widgetfakes import FakeManager
+from widgetfakes import FakeManager, keys_in
 
 from hybridkit.config import Settings
 from hybridkit.errors import RetryableError

@@ -59,6 +59,8 @@ def test_upload_runbook_gets_the_upload_panel_and_a_browser(
     params = rb.Params({"bucket": bucket, "prefix": "in", "source": "/data/x", "upsert": True})
     panels = hkw.runbook_panel(_Conn(settings), params, runbook="upload", interactive=True)
     assert panels is not None and shown == [panels.widget]
+    panels._ipython_display_()  # as the cell's last expression: not shown twice
+    assert shown == [panels.widget]
     upload = panels["upload"]
     assert isinstance(upload, hkw.UploadPanel)
     assert (upload.bucket.value, upload.prefix.value, upload.path.value) == (

@@ -11,8 +11,7 @@ from typing import Any
 
 import hybridkit_widgets as hkw
 import pytest
-from conftest import keys_in
-from widgetfakes import FakeManager, ok, retrying_upload, snapshot
+from widgetfakes import FakeManager, keys_in, ok, retrying_upload, snapshot
 
 from hybridkit.config import Settings
 from hybridkit.manager import HybridOperationResult, HybridSupabaseManager

@@ -1,4 +1,4 @@
-"""A stand-in manager for the edges a real stack does not produce on demand.
+"""Test helpers: a stand-in manager for the edges a real stack does not produce on demand.
 
 It returns ``HybridOperationResult`` values like the real facade; tests use it for
 failures with secrets in their text, retries and cancellation at exact moments.
@@ -82,3 +82,8 @@ def retrying_upload(
 
 def flaky_error() -> RetryableError:
     return RetryableError("upload b/k: gave up after 4 attempts; last error: ReadTimeout")
+
+
+def keys_in(manager: Any, bucket: str, prefix: str = "") -> list[str]:
+    """Every key in a bucket, straight from the stack."""
+    return sorted(o.name for o in manager.list_objects(bucket, prefix).unwrap())

@@ -66,9 +66,12 @@ class BucketBrowser(Panel):
         self.bucket_select.add_class("hk-bucket-select")
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.refresh_button.add_class("hk-refresh")
-        self.new_name = w.Text(placeholder="new-bucket-name", description="New bucket:")
+        wide = {"description_width": "initial"}
+        self.new_name = w.Text(placeholder="new-bucket-name", description="New bucket:", style=wide)
         self.new_name.add_class("hk-new-bucket")
-        self.new_public = w.Checkbox(value=False, description="public", indent=False)
+        self.new_public = w.Checkbox(
+            value=False, description="public", indent=False, layout=w.Layout(width="auto")
+        )
         self.create_button = w.Button(description="Create", icon="plus")
         self.create_button.add_class("hk-create-bucket")
 
@@ -79,15 +82,20 @@ class BucketBrowser(Panel):
         self.open_button = w.Button(description="Open folder", icon="folder-open")
         self.open_button.add_class("hk-open")
         self.columns = w.HTML(value="")
-        self.listing = w.SelectMultiple(options=[], rows=12)
+        self.listing = w.SelectMultiple(options=[], rows=9)
         self.listing.layout.width = "100%"
         self.listing.add_class("hk-listing")
 
-        self.download_dir = w.Text(value=download_dir, description="to folder:")
+        self.download_dir = w.Text(value=download_dir, description="to folder:", style=wide)
         self.download_button = w.Button(description="Download", icon="download")
         self.download_button.add_class("hk-download")
         self.expires = w.BoundedIntText(
-            value=3600, min=1, max=7 * 24 * 3600, description="valid (s):"
+            value=3600,
+            min=1,
+            max=7 * 24 * 3600,
+            description="valid for (s):",
+            style=wide,
+            layout=w.Layout(width="200px"),
         )
         self.sign_button = w.Button(description="Signed link", icon="link")
         self.sign_button.add_class("hk-sign")
@@ -123,8 +131,7 @@ class BucketBrowser(Panel):
                 w.HBox([self.up_button, self.open_button, self.path_label]),
                 self.columns,
                 self.listing,
-                w.HBox([self.download_button, self.download_dir]),
-                w.HBox([self.sign_button, self.expires]),
+                w.HBox([self.download_button, self.download_dir, self.sign_button, self.expires]),
                 w.HBox([self.delete_button, self.empty_button, self.drop_button]),
                 self.output,
                 self.confirm_area,

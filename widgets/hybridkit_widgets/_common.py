@@ -271,12 +271,12 @@ class Panel:
         )
         return [title]
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+    def _ipython_display_(self) -> None:
+        # A panel as the last expression of a cell shows its widget.
+        self.show()
 
-    def show(self) -> Panel:
-        """Display the panel in the notebook (and return it)."""
+    def show(self) -> None:
+        """Display the panel in the notebook."""
         from IPython.display import display
 
         display(self.widget)  # type: ignore[no-untyped-call]
-        return self

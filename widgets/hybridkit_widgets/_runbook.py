@@ -87,12 +87,23 @@ class RunbookPanels:
         self.panels = dict(panels)
         self.widget = w.VBox([p.widget for p in self.panels.values()])
         self.widget.add_class("hk-runbook-panels")
+        self.shown = False
 
     def __getitem__(self, kind: str) -> Panel:
         return self.panels[kind]
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+    def show(self) -> None:
+        """Display the panels (once: :func:`runbook_panel` already did)."""
+        if self.shown:
+            return
+        from IPython.display import display
+
+        display(self.widget)  # type: ignore[no-untyped-call]
+        self.shown = True
+
+    def _ipython_display_(self) -> None:
+        # ``hkw.runbook_panel(conn, p)`` as a cell's last line must not show them twice.
+        self.show()
 
 
 def _param(params: Any, name: str, default: Any = "") -> Any:
@@ -170,7 +181,5 @@ def runbook_panel(
         manager.close()
         return None
     shown = RunbookPanels(name, panels)
-    from IPython.display import display
-
-    display(shown.widget)  # type: ignore[no-untyped-call]
+    shown.show()
     return shown

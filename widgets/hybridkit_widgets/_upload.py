@@ -123,7 +123,7 @@ class UploadSummary:
             "failed": str(self.failed),
             "cancelled": str(self.cancelled),
             "bytes": format_bytes(self.bytes),
-            "bytes sent (re-sends included)": format_bytes(self.bytes_sent),
+            "sent (with re-sends)": format_bytes(self.bytes_sent),
             "throughput": f"{format_bytes(rate)}/s" if rate else "-",
             "retries": str(self.retries),
             "duration": format_duration(self.duration),

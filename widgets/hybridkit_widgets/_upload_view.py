@@ -57,16 +57,18 @@ def files_table(tasks: list[FileTask]) -> str:
 
 
 def summary_table(summary: UploadSummary) -> str:
-    """The closing summary as an HTML key/value table."""
+    """The closing summary: a verdict line and one row of figures."""
     colour = "#2da44e" if summary.ok else "#cf222e"
     verdict = "OK" if summary.ok else "NOT COMPLETE"
-    body = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-        for k, v in summary.rows().items()
-    )
+    rows = summary.rows()
+    where = f"{rows.pop('bucket')}/{rows.pop('prefix').replace('(none)', '')}"
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in rows)
+    body = "".join(f"<td>{html.escape(v)}</td>" for v in rows.values())
     return (
         f"<div class='hk-table hk-summary' style='border-left:4px solid {colour};"
-        f"padding-left:8px'><b>upload summary: {verdict}</b><table>{body}</table></div>"
+        f"padding-left:8px;margin-top:4px'><b>upload summary: {verdict}</b> — "
+        f"{html.escape(where)}<table><thead><tr>{head}</tr></thead>"
+        f"<tbody><tr>{body}</tr></tbody></table></div>"
     )
 
 
@@ -110,22 +112,43 @@ class UploadPanel(Panel):
         self._final_shown = False
 
         self.bucket = w.Combobox(
-            value=bucket, options=[], placeholder="bucket", description="Bucket:"
+            value=bucket,
+            options=[],
+            placeholder="bucket",
+            description="Bucket:",
+            layout=w.Layout(width="300px"),
         )
         self.bucket.add_class("hk-upload-bucket")
-        self.prefix = w.Text(value=prefix, placeholder="e.g. reports/2026", description="Prefix:")
+        self.prefix = w.Text(
+            value=prefix,
+            placeholder="e.g. reports/2026",
+            description="Prefix:",
+            layout=w.Layout(width="300px"),
+        )
         self.prefix.add_class("hk-upload-prefix")
-        self.upsert = w.Checkbox(value=upsert, description="overwrite (upsert)", indent=False)
+        self.upsert = w.Checkbox(
+            value=upsert,
+            description="overwrite (upsert)",
+            indent=False,
+            layout=w.Layout(width="auto", margin="0 12px"),
+        )
         self.upsert.add_class("hk-upload-upsert")
-        self.jobs = w.BoundedIntText(value=jobs, min=1, max=16, description="at a time:")
+        self.jobs = w.BoundedIntText(
+            value=jobs,
+            min=1,
+            max=16,
+            description="at a time:",
+            style={"description_width": "initial"},
+            layout=w.Layout(width="130px"),
+        )
         self.path = w.Text(
             value=path,
             placeholder="a file or folder on the machine running the kernel",
             description="Path:",
+            layout=w.Layout(width="612px"),
         )
-        self.path.layout.width = "70%"
         self.path.add_class("hk-upload-path")
-        self.picker = w.FileUpload(multiple=True, description="Pick files")
+        self.picker = w.FileUpload(multiple=True, description="or pick files")
         self.picker.add_class("hk-upload-picker")
         self.start_button = w.Button(description="Upload", button_style="primary", icon="upload")
         self.start_button.add_class("hk-upload-start")
@@ -146,17 +169,9 @@ class UploadPanel(Panel):
         self.widget = w.VBox(
             [
                 *self.header(),
-                w.HBox([self.bucket, self.prefix]),
-                w.HBox([self.upsert, self.jobs]),
-                self.path,
-                w.HBox(
-                    [
-                        w.HTML(value="or from your computer:&nbsp;"),
-                        self.picker,
-                    ]
-                ),
-                w.HBox([self.start_button, self.cancel_button]),
-                w.HBox([self.overall, self.overall_text]),
+                w.HBox([self.bucket, self.prefix, self.upsert, self.jobs]),
+                w.HBox([self.path, self.picker]),
+                w.HBox([self.start_button, self.cancel_button, self.overall, self.overall_text]),
                 self.files,
                 self.summary,
                 self.status,
