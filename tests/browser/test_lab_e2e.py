@@ -3,7 +3,8 @@
 JupyterLab (loopback, a token) runs against the session's local stack; Debian's
 Chromium, driven by Playwright, opens ``notebooks/upload.ipynb`` with the bucket
 parameter changed (as an analyst would), runs all cells, then uses the widgets: it
-creates a bucket in the bucket browser and uploads a folder with the upload panel.
+creates a bucket in the bucket browser, uploads a folder with the upload panel, and
+deletes one object through the browser's confirmation dialog.
 The result is checked on the page and in the stack, and screenshots are kept in
 ``tests/artifacts/browser/``.
 """
@@ -193,6 +194,22 @@ def test_analyst_runs_the_upload_runbook_and_uses_its_panels(
         panels.screenshot(path=str(browser_artifacts / "upload-runbook-panels.png"))
         page.screenshot(path=str(browser_artifacts / "upload-runbook-window.png"))
 
+        # A destructive action asks first: delete one object after typing the bucket's name.
+        _select(listing, "summary.csv")
+        browser.locator("button.hk-delete").click()
+        confirm = browser.locator("button.hk-confirm-button")
+        expect(confirm).to_be_disabled()
+        browser.locator(".hk-confirm-text input").fill(new_bucket)
+        expect(confirm).to_be_enabled()
+        browser.locator(".hk-confirm").screenshot(
+            path=str(browser_artifacts / "browser-confirm-delete.png")
+        )
+        confirm.click()
+        expect(browser.locator(".hk-status-line").last).to_contain_text(
+            f"deleted 1 object(s) from '{new_bucket}'", timeout=30_000
+        )
+        expect(listing).not_to_contain_text("summary.csv")
+
         # No secret on the page (the target shows the URL and the key's role only), nor in
         # the notebook as JupyterLab saves it.
         page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
@@ -221,10 +238,9 @@ def test_analyst_runs_the_upload_runbook_and_uses_its_panels(
         runbook_keys = [o.name for o in manager.list_objects(runbook_bucket).unwrap()]
         assert len(runbook_keys) == 12  # the runbook's generated sample folder
         stored = {o.name: o for o in manager.list_objects(new_bucket).unwrap()}
-        assert sorted(stored) == [
+        assert sorted(stored) == [  # summary.csv was deleted through the browser
             "reports/2026-11/daily/2026-11-21.json",
             "reports/2026-11/daily/big.bin",
-            "reports/2026-11/summary.csv",
         ]
         big = (upload_folder / "daily" / "big.bin").read_bytes()
         assert stored["reports/2026-11/daily/big.bin"].size == len(big)

@@ -101,7 +101,7 @@ def test_delete_objects_and_folders_then_empty_and_delete_the_bucket(
     state.refresh()
     plan = state.describe_delete(["readme.txt", "2026/"])
     assert plan == (
-        f"delete 1 object(s) (5 B) and 1 folder(s) with everything in them (2026/) "
+        f"delete readme.txt (5 B) and 1 folder(s) with everything in them (2026/) "
         f"from bucket {filled!r}"
     )
     state.enter("2026/")
@@ -168,7 +168,7 @@ def test_panel_deletes_only_after_the_name_is_typed(
     browser.select("readme.txt")
     browser.delete_button.click()
     dialog_box = browser.confirm_area.children[0]
-    assert "delete 1 object(s) (5 B)" in text_of(dialog_box.children[0])
+    assert f"delete readme.txt (5 B) from bucket {filled!r}" in text_of(dialog_box.children[0])
     assert "readme.txt" in keys_in(manager, filled)  # nothing yet
     text, confirm, _cancel = dialog_box.children[1].children
     text.value = filled

@@ -213,7 +213,10 @@ class BrowserState:
         parts = []
         if files:
             size = sum(e.size or 0 for e in files)
-            parts.append(f"{len(files)} object(s) ({format_bytes(size)})")
+            if len(files) <= 3:  # name them: the reader checks what goes
+                parts.append(f"{', '.join(e.key for e in files)} ({format_bytes(size)})")
+            else:
+                parts.append(f"{len(files)} object(s) ({format_bytes(size)})")
         if folders:
             names = ", ".join(e.name for e in folders[:3]) + (" …" if len(folders) > 3 else "")
             parts.append(f"{len(folders)} folder(s) with everything in them ({names})")
