@@ -17,6 +17,7 @@ import errno
 import fcntl
 import json
 import os
+import signal
 import socket
 import sys
 from datetime import UTC, datetime
@@ -162,6 +163,10 @@ async def _serve(
     await task
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hybridkit.local.server")
     parser.add_argument("--dir", required=True, type=Path)
@@ -171,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         "--exit-with", type=int, metavar="PID", help="stop when the process PID has gone"
     )
     args = parser.parse_args(argv)
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default
+    # handler that would kill this process before the `finally` below stops PostgreSQL.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     paths = StatePaths(args.dir.resolve())
     paths.root.mkdir(parents=True, exist_ok=True)
     cluster: Cluster | None = None

@@ -67,10 +67,14 @@ def test_start_status_env_stop(state_dir: Path) -> None:
     assert exports["SUPABASE_SERVICE_ROLE_KEY"] == DEMO_SERVICE_ROLE_KEY
     assert exports["SUPABASE_DB_URL"].startswith("postgresql://postgres:postgres@127.0.0.1:")
 
+    db_port = LocalStack(state_dir).status().state.db_port  # type: ignore[union-attr]
     stop = hybridkit("local", "stop", "--dir", str(state_dir))
     assert stop.returncode == 0 and "stopped" in stop.stdout
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/health", timeout=2)
+    # ... and its PostgreSQL stopped with it
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", db_port)) != 0
     status = hybridkit("local", "status", "--dir", str(state_dir))
     assert status.returncode == 1 and "stopped" in status.stdout
 
