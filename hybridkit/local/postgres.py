@@ -217,12 +217,16 @@ class Cluster:
         if self._user is None or _traversable(self.root.resolve(), self._user):
             self.pg_root.mkdir()
         else:
+            _sweep_abandoned_clusters()
             digest = hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:16]
-            outside = Path("/var/lib/hybridkit/clusters") / digest
+            outside = OUTSIDE_CLUSTERS / digest
             outside.mkdir(parents=True, exist_ok=True)
             for parent in (outside, *outside.parents[:2]):
                 parent.chmod(parent.stat().st_mode | 0o011)
+            # Link first, then name the owner: a concurrent sweep skips a cluster
+            # with no owner file, so it can never take one being set up.
             self.pg_root.symlink_to(outside, target_is_directory=True)
+            (outside / "owner").write_text(str(self.pg_root.absolute()))
         self._chown(self.pg_root.resolve())
 
     def remove(self) -> None:
@@ -341,6 +345,34 @@ class Cluster:
                 last = exc
                 time.sleep(0.25)
         raise PostgresError(f"cannot connect to the local PostgreSQL on port {self.port}: {last}")
+
+
+OUTSIDE_CLUSTERS = Path("/var/lib/hybridkit/clusters")
+
+
+def _sweep_abandoned_clusters() -> None:
+    """Delete clusters under OUTSIDE_CLUSTERS whose state folder is gone.
+
+    A state folder deleted by hand (or a test's temporary folder cleaned up)
+    takes only its ``postgres`` link with it; the cluster it pointed to is swept
+    here, the next time a cluster is placed outside its state folder.
+    """
+    if not OUTSIDE_CLUSTERS.is_dir():
+        return
+    for cluster in OUTSIDE_CLUSTERS.iterdir():
+        try:
+            link = Path((cluster / "owner").read_text().strip())
+        except OSError:
+            continue
+        if link.is_symlink() and link.resolve() == cluster.resolve():
+            continue  # still owned
+        pid_file = cluster / "data" / "postmaster.pid"
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int(pid_file.read_text().split()[0])
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGINT)  # an orphaned server: fast shutdown first
+                time.sleep(0.5)
+        shutil.rmtree(cluster, ignore_errors=True)
 
 
 def _traversable(path: Path, user: _RunAs) -> bool:
