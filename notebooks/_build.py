@@ -92,6 +92,8 @@ def build(rb: Runbook) -> nbformat.NotebookNode:
             # Documentation for readers and tools: this cell changes the target.
             cell.metadata["tags"] = ["destructive"]
         cells.append(cell)
+        if "rb.show_target(" in text:
+            cells.append(nbformat.v4.new_code_cell(PANEL.format(name=rb.name)))
     for index, cell in enumerate(cells):
         cell["id"] = f"{rb.name.replace('_', '-')}-{index:02d}"
     nb.cells = cells
@@ -105,6 +107,12 @@ conn = rb.connect()
 manager = conn.manager
 rb.show_target(conn, p{dry})
 """
+
+
+PANEL = """# In JupyterLab: this runbook's panel (hybridkit-widgets) — buttons for the same
+# operations. Headless runs (papermill, `hybridkit run`) skip it and keep to the
+# parameters above.
+rb.panel(conn, p, runbook="{name}")"""
 
 
 def connect_cell(dry_run: bool = False) -> str:

@@ -41,6 +41,7 @@ from hybridkit.runbook._health import (
     optional_module,
     sql_health,
 )
+from hybridkit.runbook._panel import panel
 from hybridkit.runbook._params import (
     Params,
     between,
@@ -91,6 +92,7 @@ __all__ = [
     "non_empty",
     "one_of",
     "optional_module",
+    "panel",
     "prefix",
     "progress",
     "sample_folder",

@@ -39,39 +39,21 @@ pytest.importorskip("jupyterlab", reason="pip install 'hybridkit-widgets[test]'"
 REPO = Path(__file__).resolve().parents[2]
 RUNBOOK = REPO / "notebooks" / "upload.ipynb"
 
-# The cell a runbook needs to show its panels; appended when the runbook does not
-# carry it yet (the runbooks belong to issue 5, which is asked to add it).
-HOOK_CELL = (
-    "# Interactive panels (hybridkit-widgets): shown when a person runs this notebook;\n"
-    "# headless runs skip them and keep to the parameters above.\n"
-    "import hybridkit_widgets as hkw\n"
-    "\n"
-    "hkw.runbook_panel(conn, p)"
-)
-
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+")
 TIMEOUT = 120_000  # ms: run-all includes starting a kernel and uploading the sample
 
 
 def _prepare_runbook(lab: Lab, bucket: str) -> Path:
-    """Copy the runbook into the lab, set its bucket, add the panel cell if missing."""
+    """Copy the runbook into the lab and set its bucket."""
     nb = json.loads(RUNBOOK.read_text())
     params = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
     source = "".join(params["source"])
     changed = re.sub(r'^bucket: str = "[^"]*"', f'bucket: str = "{bucket}"', source, flags=re.M)
     assert changed != source, "the upload runbook's bucket parameter moved"
     params["source"] = changed
-    if not any("runbook_panel" in "".join(c["source"]) for c in nb["cells"]):
-        nb["cells"].append(
-            {
-                "cell_type": "code",
-                "execution_count": None,
-                "id": "hybridkit-widgets-panel",
-                "metadata": {},
-                "outputs": [],
-                "source": HOOK_CELL,
-            }
-        )
+    assert any("rb.panel(" in "".join(c["source"]) for c in nb["cells"]), (
+        "the upload runbook lost its panel cell"
+    )
     target = lab.root / "upload.ipynb"
     target.write_text(json.dumps(nb, indent=1))
     return target
