@@ -28,13 +28,14 @@ import contextvars
 import functools
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from os import PathLike
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import httpx
 
+from hybridkit._listing import object_filter, walk
 from hybridkit._storage_values import (
     BucketInfo,
     DownloadResult,
@@ -46,7 +47,7 @@ from hybridkit._storage_values import (
     UploadResult,
     VerifyReport,
 )
-from hybridkit._transfer import Source, check_bucket, check_key, selected, url_path
+from hybridkit._transfer import Source, check_bucket, check_key, url_path
 from hybridkit._tus import ResumeStore, TusClient, default_resume_dir
 from hybridkit.config import Settings
 from hybridkit.errors import (
@@ -84,7 +85,6 @@ _CURRENT_STATS: contextvars.ContextVar[OpStats | None] = contextvars.ContextVar(
     "hybridkit_op_stats", default=None
 )
 REMOVE_BATCH = 1000
-LIST_PAGE = 1000
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=120.0)
 
@@ -388,7 +388,7 @@ class StorageManager:
                 raise
             # The real server may empty asynchronously ("queued"): remove what is
             # left ourselves, then try once more.
-            self.remove(bucket, [o.name for o in self.iter_objects(bucket)])
+            self.remove(bucket, [o.name for o in self.iter_objects(bucket) if not o.is_folder])
             self._call(delete, f"delete bucket {bucket}")
 
     # ------------------------------------------------------------------ objects
@@ -440,26 +440,8 @@ class StorageManager:
             min_size / max_size: bytes, inclusive.
         """
         check_bucket(bucket)
-        include = [glob] if isinstance(glob, str) else list(glob or ())
-        now = datetime.now(UTC)
-        old = now - older_than if isinstance(older_than, timedelta) else older_than
-        new = now - newer_than if isinstance(newer_than, timedelta) else newer_than
-
-        def keep(obj: ObjectInfo) -> bool:
-            if obj.is_folder:
-                return not include and not exclude
-            if (include or exclude) and not selected(obj.name, include, exclude):
-                return False
-            if min_size is not None and obj.size < min_size:
-                return False
-            if max_size is not None and obj.size > max_size:
-                return False
-            stamp = obj.updated_at or obj.created_at
-            if old is not None and (stamp is None or stamp > old):
-                return False
-            return not (new is not None and (stamp is None or stamp < new))
-
-        for obj in self._walk(bucket, prefix, recursive):
+        keep = object_filter(glob, exclude, older_than, newer_than, min_size, max_size)
+        for obj in walk(self, bucket, prefix, recursive):
             if keep(obj):
                 yield obj
 
@@ -467,75 +449,8 @@ class StorageManager:
         """:meth:`iter_objects` as a list."""
         return list(self.iter_objects(bucket, prefix, **filters))
 
-    def _walk(self, bucket: str, prefix: str, recursive: bool) -> Iterator[ObjectInfo]:
-        cursor: str | None = None
-        while True:
-            body: dict[str, Any] = {"prefix": prefix, "limit": LIST_PAGE}
-            if not recursive:
-                body["with_delimiter"] = True
-            if cursor:
-                body["cursor"] = cursor
-            try:
-                page = self._call(
-                    functools.partial(self._list_v2_page, bucket, body), f"list {bucket}/{prefix}"
-                )
-            except NotFoundError as error:
-                if cursor is None and error.code in (None, "InvalidRequest", "Not Found"):
-                    # A server without list v2: walk with list v1.
-                    yield from self._walk_v1(bucket, prefix, recursive)
-                    return
-                raise
-            if not isinstance(page, Mapping):
-                raise classify(TypeError(f"unexpected list-v2 answer {page!r:.100}"))
-            for folder in page.get("folders") or ():
-                name = str(folder.get("name") or folder.get("key") or "")
-                full = name if name.startswith(prefix) else _join(prefix, name)
-                yield ObjectInfo(bucket=bucket, name=full, is_folder=True)
-            for row in page.get("objects") or ():
-                name = str(row.get("name") or "")
-                if not recursive and row.get("key") and not name.startswith(prefix):
-                    name = _join(prefix, str(row["key"]))
-                yield ObjectInfo.from_listing(bucket, name, row)
-            cursor = page.get("nextCursor")
-            if not page.get("hasNext") or not cursor:
-                return
-
-    def _list_v2_page(self, bucket: str, body: dict[str, Any], attempt: Attempt) -> Any:
-        context = f"list {bucket}/{body.get('prefix', '')}"
-        return self._json("POST", f"object/list-v2/{url_path(bucket)}", json=body, context=context)
-
-    def _list_v1_page(
-        self, bucket: str, path: str, options: dict[str, Any], attempt: Attempt
-    ) -> list[dict[str, Any]]:
-        return list(self._storage.from_(bucket).list(path, options))
-
     def _remove_batch(self, bucket: str, batch: list[str], attempt: Attempt) -> Any:
         return self._storage.from_(bucket).remove(batch)
-
-    def _walk_v1(self, bucket: str, prefix: str, recursive: bool) -> Iterator[ObjectInfo]:
-        folder, _, start = prefix.rpartition("/")
-        pending = [(folder, start)]
-        while pending:
-            path, search = pending.pop()
-            offset = 0
-            while True:
-                options = {"limit": LIST_PAGE, "offset": offset, "search": search}
-                rows = self._call(
-                    functools.partial(self._list_v1_page, bucket, path, options),
-                    f"list {bucket}/{path}",
-                )
-                for row in rows:
-                    name = _join(path, str(row["name"]))
-                    if row.get("id") is None:
-                        if recursive:
-                            pending.append((name, ""))
-                        else:
-                            yield ObjectInfo(bucket=bucket, name=name + "/", is_folder=True)
-                    else:
-                        yield ObjectInfo.from_listing(bucket, name, row)
-                if len(rows) < LIST_PAGE:
-                    break
-                offset += len(rows)
 
     def remove(self, bucket: str, keys: Sequence[str]) -> list[str]:
         """Delete objects by exact key, in batches; returns the keys actually deleted.
@@ -827,12 +742,6 @@ class StorageManager:
         from hybridkit._download import verify_object
 
         return verify_object(self, bucket, key, source, deep=deep)
-
-
-def _join(prefix: str, name: str) -> str:
-    if not prefix:
-        return name
-    return prefix + name if prefix.endswith("/") else f"{prefix}/{name}"
 
 
 def _bucket_matches(

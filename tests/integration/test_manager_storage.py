@@ -294,9 +294,9 @@ def test_download_prefix_and_folder_upload(
 def test_listing_paginates_recurses_and_filters(
     manager: StorageManager, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import hybridkit.storage as storage_module
+    import hybridkit._listing as listing
 
-    monkeypatch.setattr(storage_module, "LIST_PAGE", 7)  # force several pages
+    monkeypatch.setattr(listing, "LIST_PAGE", 7)  # force several pages
     names = [f"p/{i:02d}.txt" for i in range(20)] + ["p/sub/deep.csv", "q/other.csv"]
     for i, name in enumerate(names):
         manager.upload(io.BytesIO(b"x" * (i + 1)), bucket, name)
