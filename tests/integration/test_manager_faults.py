@@ -30,6 +30,7 @@ from hybridkit.storage import StorageManager
 FILES = int(os.environ.get("HYBRIDKIT_FAULT_FILES", "60"))
 MAX_MB = float(os.environ.get("HYBRIDKIT_FAULT_MAX_MB", "16"))
 FAULT_RATE = float(os.environ.get("HYBRIDKIT_FAULT_RATE", "0.10"))
+FAULT_SEED = int(os.environ.get("HYBRIDKIT_FAULT_SEED", "1234"))
 
 # Short timeouts so that a stalled answer is given up on quickly.
 TIMEOUT = httpx.Timeout(connect=5.0, read=2.0, write=10.0, pool=60.0)
@@ -91,7 +92,7 @@ def test_mixed_uploads_land_exactly_once_and_byte_identical(
     if MAX_MB * MiB > direct.threshold:
         assert any(s > direct.threshold for s in sizes), "some files must go through TUS"
 
-    with FaultProxy(stack.url, fault_rate=FAULT_RATE, seed=1234, latency=0.0005) as proxy:
+    with FaultProxy(stack.url, fault_rate=FAULT_RATE, seed=FAULT_SEED, latency=0.0005) as proxy:
         # A breaker sized for a 10 % fault rate; its own behaviour is tested below.
         breaker = CircuitBreaker(failure_threshold=12, cooldown=2.0)
         with through(proxy, stack, tmp_path, breaker=breaker, max_connections=8) as faulty:
