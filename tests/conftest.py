@@ -28,6 +28,7 @@ class Target:
     jwt_secret: str | None
     db_url: str | None
     local: bool
+    access_token: str | None = None
 
     def mint_jwt(self, claims: dict[str, Any]) -> str:
         import jwt
@@ -62,6 +63,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
             jwt_secret=local.jwt_secret,
             db_url=local.db_url,
             local=True,
+            access_token=local.access_token,
         )
 
 

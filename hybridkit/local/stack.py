@@ -275,6 +275,10 @@ class LocalStack:
             "SUPABASE_SERVICE_ROLE_KEY": keys.service_role_key,
             "SUPABASE_DB_URL": state.db_url,
             "SUPABASE_JWT_SECRET": keys.jwt_secret,
+            # The Management API subset under /v1 answers to the project ref "local".
+            "SUPABASE_ACCESS_TOKEN": keys.access_token,
+            "SUPABASE_PROJECT_REF": "local",
+            "SUPABASE_MANAGEMENT_URL": state.url,
         }
 
     # -- helpers -----------------------------------------------------------------------------
