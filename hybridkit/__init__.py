@@ -5,6 +5,9 @@ Public names are re-exported here; ``tests/unit/test_public_api.py`` pins ``__al
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from hybridkit.config import Secret, Settings
 from hybridkit.errors import (
     AuthError,
@@ -24,21 +27,72 @@ from hybridkit.errors import (
 
 __version__ = "0.1.0"
 
+# The heavier parts (supabase-py, httpx, psycopg) load on first use, so that
+# `import hybridkit` and the CLI start quickly (PEP 562).
+_LAZY: dict[str, str] = {
+    "CircuitBreaker": "hybridkit.retry",
+    "Database": "hybridkit.database",
+    "HybridOperationResult": "hybridkit.manager",
+    "HybridSupabaseManager": "hybridkit.manager",
+    "ManagementClient": "hybridkit.management",
+    "MigrationReport": "hybridkit.checks",
+    "Progress": "hybridkit.progress",
+    "ProgressTracker": "hybridkit.progress",
+    "RetryPolicy": "hybridkit.retry",
+    "SqlResult": "hybridkit.database",
+    "StorageManager": "hybridkit.storage",
+    "TqdmProgress": "hybridkit.progress",
+    "TransferReport": "hybridkit.storage",
+    "UploadReport": "hybridkit.storage",
+    "VerifyReport": "hybridkit.storage",
+    "apply_migrations": "hybridkit.migrations",
+    "check": "hybridkit.checks",
+    "migration_status": "hybridkit.migrations",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hybridkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "AuthError",
+    "CircuitBreaker",
     "CircuitOpenError",
     "ConfigError",
     "ConflictError",
+    "Database",
     "HybridError",
+    "HybridOperationResult",
+    "HybridSupabaseManager",
     "InvalidInputError",
     "LocalStackError",
+    "ManagementClient",
     "MigrationError",
+    "MigrationReport",
     "NonRetryableError",
     "NotFoundError",
+    "Progress",
+    "ProgressTracker",
     "QuotaError",
     "RetriesExhausted",
+    "RetryPolicy",
     "RetryableError",
     "Secret",
     "Settings",
+    "SqlResult",
+    "StorageManager",
+    "TqdmProgress",
+    "TransferReport",
+    "UploadReport",
+    "VerifyReport",
     "__version__",
+    "apply_migrations",
+    "check",
+    "migration_status",
 ]

@@ -8,21 +8,39 @@ import hybridkit
 
 PUBLIC_API = [
     "AuthError",
+    "CircuitBreaker",
     "CircuitOpenError",
     "ConfigError",
     "ConflictError",
+    "Database",
     "HybridError",
+    "HybridOperationResult",
+    "HybridSupabaseManager",
     "InvalidInputError",
     "LocalStackError",
+    "ManagementClient",
     "MigrationError",
+    "MigrationReport",
     "NonRetryableError",
     "NotFoundError",
+    "Progress",
+    "ProgressTracker",
     "QuotaError",
     "RetriesExhausted",
+    "RetryPolicy",
     "RetryableError",
     "Secret",
     "Settings",
+    "SqlResult",
+    "StorageManager",
+    "TqdmProgress",
+    "TransferReport",
+    "UploadReport",
+    "VerifyReport",
     "__version__",
+    "apply_migrations",
+    "check",
+    "migration_status",
 ]
 
 
@@ -53,6 +71,14 @@ def test_public_classes_live_in_their_modules() -> None:
     assert hybridkit.Secret is config.Secret
     for name in errors.__all__:
         assert getattr(hybridkit, name) is getattr(errors, name)
+
+
+def test_lazy_names_come_from_their_modules() -> None:
+    from hybridkit import checks, manager, storage
+
+    assert hybridkit.HybridSupabaseManager is manager.HybridSupabaseManager
+    assert hybridkit.StorageManager is storage.StorageManager
+    assert hybridkit.MigrationReport is checks.MigrationReport
 
 
 def test_version_matches_the_distribution() -> None:
