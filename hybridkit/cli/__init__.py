@@ -19,7 +19,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hybridkit.cli import branches, demo, local, migrate, sql
+    from hybridkit.cli import branches, demo, local, migrate, sql, storage
     from hybridkit.cli import run as runbooks
 
     parser = argparse.ArgumentParser(
@@ -34,12 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_parser(commands)
     sql.add_parser(commands)
     branches.add_parser(commands)
-    try:
-        from hybridkit.cli import storage
-    except ImportError:  # the storage commands land with the storage manager
-        pass
-    else:
-        storage.add_parser(commands)
+    storage.add_parser(commands)
     return parser
 
 

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hybridkit.config import Settings
+from hybridkit.cli._common import target_settings
 
 __all__ = ["add_parser"]
 
@@ -30,16 +30,8 @@ def _demo(args: argparse.Namespace) -> int:
     import httpx
     from supabase import ClientOptions, create_client
 
-    settings = Settings.load()
-    if settings.supabase_url is None:
-        from hybridkit.local import DEFAULT_DIR, LocalStack
-
-        stack = LocalStack(DEFAULT_DIR)
-        state = stack.ensure_running()
-        settings = Settings.load(supabase_url=state.url, service_role_key=stack.service_role_key)
-        print(f"target: local stack at {state.url} (state folder {stack.paths.root})")
-    else:
-        print(f"target: {settings.supabase_url}")
+    settings = target_settings()
+    print(f"target: {settings.supabase_url}")
     settings.require("supabase_url", "service_role_key")
     assert settings.supabase_url is not None and settings.service_role_key is not None
     print(f"key:    {settings.key_role} (not shown)")

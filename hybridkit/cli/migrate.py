@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hybridkit.config import Settings
+from hybridkit.cli._common import target_settings
 
 __all__ = ["add_parser"]
 
@@ -77,7 +77,7 @@ def add_parser(commands: Any) -> None:
 def _ledger(args: argparse.Namespace) -> Any:
     from hybridkit.migrations import ledger_from_settings
 
-    settings = Settings.load(db_url=args.db_url)
+    settings = target_settings(db_url=args.db_url)
     return ledger_from_settings(settings, via=args.via)
 
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hybridkit.config import Settings
+from hybridkit.cli._common import target_settings
 from hybridkit.errors import InvalidInputError
 
 __all__ = ["add_parser"]
@@ -52,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
         query = args.query
     else:
         raise InvalidInputError('give the SQL: hybridkit sql "select 1"  (or --file FILE)')
-    settings = Settings.load(db_url=args.db_url)
+    settings = target_settings(db_url=args.db_url)
     result = Database(settings).sql(query, read_only=not args.write, via=args.via)
     if args.json:
         print(json.dumps(list(result.rows), indent=2, default=str))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hybridkit.config import Settings
+from hybridkit.cli._common import target_settings
 from hybridkit.errors import HybridError, InvalidInputError
 from hybridkit.progress import ProgressCallback, TqdmProgress
 from hybridkit.storage import StorageManager, TransferReport
@@ -141,7 +141,7 @@ def _manager(given: StorageManager | None) -> Iterator[StorageManager]:
     if given is not None:
         yield given
         return
-    with StorageManager(Settings.load()) as storage:
+    with StorageManager(target_settings()) as storage:
         yield storage
 
 

@@ -17,33 +17,9 @@ from hybridkit.config import Settings, mask_url
 from hybridkit.runbook._display import TARGET_MIME, is_interactive
 from hybridkit.runbook._display import banner as _banner
 from hybridkit.runbook._errors import RunbookError
+from hybridkit.target import local_stack_dir, resolve
 
 __all__ = ["Connection", "connect", "local_stack_dir", "show_target"]
-
-
-def local_stack_dir(start: Path | None = None) -> Path:
-    """The local stack's state folder a runbook should use.
-
-    ``HYBRIDKIT_LOCAL_DIR`` when set; else the nearest ``.hybridkit/local`` in the
-    working folder or one of its parents (a notebook's kernel runs in
-    ``notebooks/``, ``./run demo`` at the repository root: both find the same
-    stack); else one in the nearest project folder (with ``pyproject.toml`` or
-    ``.git``); else in the working folder.
-    """
-    configured = os.environ.get("HYBRIDKIT_LOCAL_DIR")
-    if configured:
-        return Path(configured).expanduser()
-    here = (start or Path.cwd()).absolute()
-    project: Path | None = None
-    for folder in (here, *here.parents):
-        candidate = folder / ".hybridkit" / "local"
-        if candidate.is_dir():
-            return candidate
-        if project is None and (
-            (folder / "pyproject.toml").is_file() or (folder / ".git").exists()
-        ):
-            project = folder
-    return (project or here) / ".hybridkit" / "local"
 
 
 @dataclass
@@ -111,20 +87,10 @@ def connect(*, require_key: bool = True) -> Connection:
     from hybridkit.errors import ConfigError, LocalStackError
 
     try:
-        settings = Settings.load()
-        if settings.supabase_url is not None:
-            if require_key:
-                settings.require("supabase_url", "api_key")
-            return Connection(settings=settings)
-        from hybridkit.local import LocalStack
-
-        folder = local_stack_dir()
-        stack = LocalStack(dir=folder)
-        stack.ensure_running()
-        env: dict[str, str] = {k: v for k, v in os.environ.items() if v}
-        env.update(stack.env())
-        settings = Settings.load(env=env, env_file=None)
-        return Connection(settings=settings, local=True, local_dir=stack.paths.root)
+        target = resolve()
+        if require_key:
+            target.settings.require("supabase_url", "api_key")
+        return Connection(settings=target.settings, local=target.local, local_dir=target.local_dir)
     except ConfigError as exc:
         raise RunbookError(
             f"cannot connect: {exc}",

@@ -221,3 +221,30 @@ def test_a_with_block_killed_midway_leaves_no_orphan(tmp_path: Path) -> None:
     assert not pid_alive(server_pid)
     assert LocalStack(folder).status().running is False
     LocalStack(folder).reset_files()
+
+
+def test_commands_default_to_the_local_stack(state_dir: Path, tmp_path: Path) -> None:
+    # Like the Supabase CLI: with nothing configured, commands use the local stack.
+    url = started(state_dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPABASE_")}
+    env["HYBRIDKIT_LOCAL_DIR"] = str(state_dir)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hybridkit", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+
+    created = run("storage", "buckets", "create", "defaulted")
+    assert created.returncode == 0, created.stderr
+    assert f"target: the local stack at {url}" in created.stderr
+    listed = run("storage", "buckets", "list")
+    assert listed.returncode == 0 and "defaulted" in listed.stdout
+    counted = run("sql", "select count(*) as n from storage.buckets where id = 'defaulted'")
+    assert counted.returncode == 0, counted.stderr
+    assert "1" in counted.stdout.split("-----")[-1]

@@ -1,0 +1,82 @@
+"""Which project a command or runbook works on: the configured one, else the local stack.
+
+Like the Supabase CLI, whose commands default to the local stack, hybridkit's CLI
+and runbooks use the embedded local stack when nothing points elsewhere — no
+``SUPABASE_URL``, ``SUPABASE_DB_URL`` or ``SUPABASE_ACCESS_TOKEN`` in the
+environment or ``.env``. It is
+started when it is not running yet, and found in the same state folder from the
+repository root and from ``notebooks/``.
+
+Example:
+    >>> target = resolve()  # doctest: +SKIP
+    >>> target.settings.supabase_url, target.local_dir  # doctest: +SKIP
+    ('http://127.0.0.1:54321', PosixPath('/home/me/project/.hybridkit/local'))
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hybridkit.config import Settings
+
+__all__ = ["Target", "local_stack_dir", "resolve"]
+
+
+def local_stack_dir(start: Path | None = None) -> Path:
+    """The local stack's state folder to use.
+
+    ``HYBRIDKIT_LOCAL_DIR`` when set; else the nearest ``.hybridkit/local`` in the
+    working folder or one of its parents (a notebook's kernel runs in
+    ``notebooks/``, ``./run demo`` at the repository root: both find the same
+    stack); else one in the nearest project folder (with ``pyproject.toml`` or
+    ``.git``); else in the working folder.
+    """
+    configured = os.environ.get("HYBRIDKIT_LOCAL_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    here = (start or Path.cwd()).absolute()
+    project: Path | None = None
+    for folder in (here, *here.parents):
+        candidate = folder / ".hybridkit" / "local"
+        if candidate.is_dir():
+            return candidate
+        if project is None and (
+            (folder / "pyproject.toml").is_file() or (folder / ".git").exists()
+        ):
+            project = folder
+    return (project or here) / ".hybridkit" / "local"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Resolved settings, and the local stack's state folder when that is the target."""
+
+    settings: Settings
+    local_dir: Path | None = None
+
+    @property
+    def local(self) -> bool:
+        return self.local_dir is not None
+
+
+def resolve(*, env: Mapping[str, str] | None = None, **overrides: Any) -> Target:
+    """Settings from the environment; the local stack's when nothing is configured.
+
+    Raises:
+        ConfigError: a setting is malformed.
+        LocalStackError: the local stack was needed and could not start.
+    """
+    settings = Settings.load(env=env, **overrides)
+    if settings.supabase_url or settings.db_url or settings.access_token:
+        return Target(settings)
+    from hybridkit.local import LocalStack
+
+    stack = LocalStack(local_stack_dir())
+    stack.ensure_running()
+    merged = {k: v for k, v in (os.environ if env is None else env).items() if v}
+    merged.update(stack.env())
+    return Target(Settings.load(env=merged, env_file=None, **overrides), stack.paths.root)
