@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from hybridkit.errors import InvalidInputError
 
-READ_BLOCK = 64 * 1024
+READ_BLOCK = 1024 * 1024  # large blocks: per-block Python overhead caps throughput
 FINGERPRINT_BLOCK = 64 * 1024
 
 # storage-api.md §5: what the Storage API accepts in bucket names and object keys.
