@@ -38,30 +38,6 @@ def _headers(key: str | None, *, bearer: str | None = None) -> dict[str, str]:
     return headers
 
 
-@pytest.fixture
-def api(stack: Any) -> Iterator[httpx.Client]:
-    """Service-role client rooted at the Storage API."""
-    with httpx.Client(
-        base_url=f"{stack.url}/storage/v1", headers=_headers(stack.service_role_key), timeout=30
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-def anon(stack: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=f"{stack.url}/storage/v1", headers=_headers(stack.anon_key), timeout=30
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-def bare(stack: Any) -> Iterator[httpx.Client]:
-    """No apikey, no Authorization: callers add what they test."""
-    with httpx.Client(base_url=f"{stack.url}/storage/v1", timeout=30) as client:
-        yield client
-
-
 def assert_error(
     res: httpx.Response,
     *,

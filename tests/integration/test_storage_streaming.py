@@ -24,17 +24,6 @@ import pytest
 MiB = 1024 * 1024
 
 
-@pytest.fixture
-def api(stack: Any) -> Iterator[httpx.Client]:
-    key = stack.service_role_key
-    with httpx.Client(
-        base_url=f"{stack.url}/storage/v1",
-        headers={"apikey": key, "Authorization": f"Bearer {key}"},
-        timeout=60,
-    ) as client:
-        yield client
-
-
 @contextmanager
 def bucket(api: httpx.Client, name: str) -> Iterator[str]:
     res = api.post("/bucket", json={"id": name, "name": name})

@@ -29,16 +29,6 @@ def metadata(bucket: str, key: str, **extra: str) -> str:
 
 
 @pytest.fixture
-def api(stack: Any) -> Iterator[httpx.Client]:
-    headers = {
-        "apikey": stack.service_role_key,
-        "Authorization": f"Bearer {stack.service_role_key}",
-    }
-    with httpx.Client(base_url=f"{stack.url}/storage/v1", headers=headers, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
 def tus_bucket(api: httpx.Client, unique_name: str) -> Iterator[str]:
     res = api.post(
         "/bucket",

@@ -26,28 +26,6 @@ def _headers(key: str | None) -> dict[str, str]:
     return {} if key is None else {"apikey": key, "Authorization": f"Bearer {key}"}
 
 
-@pytest.fixture
-def api(stack: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=f"{stack.url}/storage/v1", headers=_headers(stack.service_role_key), timeout=30
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-def anon(stack: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=f"{stack.url}/storage/v1", headers=_headers(stack.anon_key), timeout=30
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-def bare(stack: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{stack.url}/storage/v1", timeout=30) as client:
-        yield client
-
-
 def error_of(res: httpx.Response) -> tuple[int, str, str, str, str]:
     """(HTTP status, statusCode, error, code, message) of an error response."""
     body = res.json()
