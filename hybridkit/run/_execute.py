@@ -139,7 +139,7 @@ def _local_stack_env() -> dict[str, str]:
     """The local stack's settings, when a runbook may have connected to it (no SUPABASE_URL)."""
     try:
         from hybridkit.local import LocalStack
-        from hybridkit.runbook._target import local_stack_dir
+        from hybridkit.target import local_stack_dir
 
         stack = LocalStack(dir=local_stack_dir())
         if not stack.paths.config.exists():

@@ -66,7 +66,7 @@ def _settings() -> Any:
     if settings.supabase_url is not None:
         return settings
     from hybridkit.local import LocalStack
-    from hybridkit.runbook._target import local_stack_dir
+    from hybridkit.target import local_stack_dir
 
     stack = LocalStack(dir=local_stack_dir())
     status = stack.status()
