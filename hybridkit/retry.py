@@ -227,16 +227,15 @@ class AttemptLog:
     """What happened during one :meth:`Retrier.call` (attempts, waits, errors)."""
 
     attempts: int = 0
+    """Requests made, over every call that shared this log."""
+    retries: int = 0
+    """Attempts that followed a failure (a log shared by several calls, such as the
+    chunks of one resumable upload, counts each call's first attempt as no retry)."""
     waited: float = 0.0
     errors: list[str] = field(default_factory=list)
     uncertain: bool = False
     """True once an attempt failed in a way that may have hidden a success (a reset
     or timeout after the request went out): a later "already exists" may be it."""
-
-    @property
-    def retries(self) -> int:
-        """Attempts beyond the first."""
-        return max(0, self.attempts - 1)
 
 
 class Retrier:
@@ -311,13 +310,16 @@ class Retrier:
         budget = policy.deadline if deadline is None else deadline
         start = self._clock()
         deadline_at = None if budget is None else start + budget
-        state: dict[str, Any] = {"previous": None, "why_stop": ""}
+        state: dict[str, Any] = {"previous": None, "why_stop": "", "number": 0}
 
         def attempt_once() -> T:
             if self.breaker is not None:
                 self.breaker.before_call()
             log.attempts += 1
-            attempt = Attempt(log.attempts, state["previous"], deadline_at)
+            state["number"] += 1
+            # The number is this call's own: a log shared by several calls (the chunks
+            # of one upload) must not make a first attempt look like a retry.
+            attempt = Attempt(state["number"], state["previous"], deadline_at)
             try:
                 value = fn(attempt)
             except Exception as exc:  # classified below; BaseException passes through
@@ -327,7 +329,7 @@ class Retrier:
                         self.breaker.record_failure()
                     elif not isinstance(error, CircuitOpenError):
                         self.breaker.record_success()
-                log.errors.append(f"attempt {log.attempts}: {error.message}")
+                log.errors.append(f"attempt {state['number']}: {error.message}")
                 if isinstance(error, RetryableError) and not is_safe_to_resend(error):
                     log.uncertain = True
                 state["previous"] = error
@@ -380,6 +382,7 @@ class Retrier:
 
         def before_sleep(rs: tenacity.RetryCallState) -> None:
             log.waited += rs.upcoming_sleep
+            log.retries += 1
 
         retrying = tenacity.Retrying(
             stop=stop,
@@ -394,9 +397,9 @@ class Retrier:
         except RetryableError as error:
             if isinstance(error, RetriesExhausted):
                 raise
-            why = state["why_stop"] or f"gave up after {log.attempts} attempts"
+            why = state["why_stop"] or f"gave up after {state['number']} attempts"
             raise RetriesExhausted(
                 f"{operation}: {why}; last error: {error.message}",
-                attempts=log.attempts,
+                attempts=state["number"],
                 last_cause=error,
             ) from error

@@ -219,6 +219,28 @@ def test_rls_decides_tus_uploads(api: httpx.Client, stack: Any, tus_bucket: str)
     assert (res.status_code, res.text) == (403, "new row violates row-level security policy")
 
 
+def test_a_refused_patch_keeps_no_bytes(
+    api: httpx.Client, anon: httpx.Client, tus_bucket: str
+) -> None:
+    # The policy check of a PATCH runs while its body streams in; a refusal must
+    # leave the upload exactly where it was, and answer before an offset conflict.
+    res = create(api, tus_bucket, "guarded.txt", 12)
+    location = res.headers["location"]
+    assert patch(api, location, 0, b"abcd").status_code == 204
+    refused = patch(anon, location, 4, b"efgh")
+    assert (refused.status_code, refused.text) == (
+        403,
+        "new row violates row-level security policy",
+    )
+    assert api.head(location, headers=TUS).headers["upload-offset"] == "4"
+    assert patch(anon, location, 99, b"x").status_code == 403  # not 409
+    # The owner goes on where it stopped, and the stored bytes are exactly its own.
+    assert patch(api, location, 4, b"EFGHIJKL").status_code == 204
+    assert api.get(f"/object/{tus_bucket}/guarded.txt").content == b"abcdEFGHIJKL"
+    info = api.get(f"/object/info/{tus_bucket}/guarded.txt").json()
+    assert info["etag"] == f'"{hashlib.md5(b"abcdEFGHIJKL").hexdigest()}"'
+
+
 def test_termination(api: httpx.Client, tus_bucket: str) -> None:
     res = create(api, tus_bucket, "gone.txt", 10)
     location = res.headers["location"]

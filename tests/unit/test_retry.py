@@ -265,6 +265,27 @@ def test_exponential_backoff_full_jitter_upper_bound() -> None:
     assert fn.calls[1].may_have_landed  # a read timeout may hide a completed write
 
 
+def test_a_log_shared_by_several_calls_counts_only_real_retries() -> None:
+    # The chunks of one resumable upload share a log: a chunk's first attempt is
+    # no retry (it used to look like one, which made every chunk ask HEAD first).
+    clock = FakeClock()
+    retrier = make_retrier(clock)
+    log = AttemptLog()
+    clean = failing(0, lambda: httpx.ReadError("x"))
+    for _ in range(3):
+        retrier.call(clean, operation="chunk", log=log)
+    assert [a.number for a in clean.calls] == [1, 1, 1]
+    assert not any(a.is_retry for a in clean.calls)
+    flaky = failing(2, lambda: httpx.ReadError("reset"))
+    retrier.call(flaky, operation="chunk", log=log)
+    assert [a.number for a in flaky.calls] == [1, 2, 3]
+    assert (log.attempts, log.retries) == (6, 2)
+    with pytest.raises(RetriesExhausted) as info:
+        retrier.call(failing(99, lambda: httpx.ReadError("x")), operation="chunk", log=log)
+    assert info.value.attempts == 4  # this call's attempts, not the log's total
+    assert (log.attempts, log.retries) == (10, 5)
+
+
 def test_full_jitter_scales_the_cap() -> None:
     clock = FakeClock()
     fn = failing(2, lambda: httpx.ConnectError("refused"))

@@ -16,7 +16,9 @@ version untouched.
 
 Writes are batched into 1 MiB blocks and handed to a worker thread one block at a
 time (double buffering): the event loop keeps receiving while the previous block is
-hashed and written, with at most two blocks in memory per upload.
+written. Hashing runs in its own ordered chain beside the writes (:class:`Md5Chain`),
+so the end of a request waits for its last write only; a few blocks at most are in
+memory per upload.
 """
 
 from __future__ import annotations
@@ -33,9 +35,65 @@ from typing import Any
 
 from hybridkit.local.storage.exceptions import EntityTooLarge
 
-__all__ = ["BLOCK_SIZE", "BlobStore", "BlobWriter"]
+__all__ = ["BLOCK_SIZE", "BlobStore", "BlobWriter", "Md5Chain"]
 
 BLOCK_SIZE = 1024 * 1024
+
+
+class Md5Chain:
+    """An md5 fed block by block in a worker thread, in order, off the write path.
+
+    Hashing a block (about 2 ms per MiB) runs beside the write of the next one
+    rather than in front of it, so a request's answer waits only for its last
+    write, never for its last hash. ``hashed`` is how many bytes the digest
+    covers once :meth:`settle` has returned; at most ``backlog`` blocks wait to
+    be hashed (memory stays bounded when hashing is the slower of the two).
+
+    A TUS upload keeps its chain between ``PATCH`` requests: the next chunk goes
+    on hashing where the previous one stopped.
+    """
+
+    def __init__(self, digest: Any = None, hashed: int = 0, *, backlog: int = 2) -> None:
+        self.digest = digest if digest is not None else hashlib.md5()
+        self.hashed = hashed
+        self._tail: asyncio.Future[None] | None = None
+        self._waiting = 0
+        self._backlog = backlog
+
+    async def feed(self, block: bytes | bytearray) -> None:
+        """Queue ``block`` for hashing after everything fed before it."""
+        if self._waiting >= self._backlog:
+            await self.settle()
+        previous = self._tail
+        self._waiting += 1
+        self._tail = asyncio.ensure_future(self._hash_after(previous, block))
+
+    async def _hash_after(
+        self, previous: asyncio.Future[None] | None, block: bytes | bytearray
+    ) -> None:
+        try:
+            if previous is not None:
+                await previous
+            await asyncio.get_running_loop().run_in_executor(None, self.digest.update, block)
+            self.hashed += len(block)
+        finally:
+            self._waiting -= 1
+
+    async def settle(self) -> None:
+        """Wait until every block fed so far is in the digest."""
+        if self._tail is not None:
+            tail, self._tail = self._tail, None
+            try:
+                await tail
+            except BaseException:
+                # A failed or cancelled hash leaves the digest short of the file:
+                # ``hashed`` says so, and the owner rebuilds from the bytes on disk.
+                self.hashed = -1
+                raise
+
+    def hexdigest(self) -> str:
+        """The digest so far (call :meth:`settle` first)."""
+        return str(self.digest.hexdigest())
 
 
 class BlobWriter:
@@ -47,7 +105,7 @@ class BlobWriter:
             ``EntityTooLarge`` (the bytes already written stay for the caller to
             clean up).
         append: continue an existing file (TUS); ``start`` is its current size.
-        hasher: an md5 state matching the file's current content (TUS).
+        hasher: an :class:`Md5Chain` covering the file's first ``start`` bytes (TUS).
     """
 
     def __init__(
@@ -57,13 +115,13 @@ class BlobWriter:
         limit: int | None = None,
         append: bool = False,
         start: int = 0,
-        hasher: Any = None,
+        hasher: Md5Chain | None = None,
     ) -> None:
         self.path = path
         self.limit = limit
         self.size = start
         self.written = start
-        self.md5 = hasher if hasher is not None else hashlib.md5()
+        self.md5 = hasher if hasher is not None else Md5Chain()
         self._file = open(path, "ab" if append else "wb", buffering=0)  # noqa: SIM115
         self._buffer = bytearray()
         self._pending: asyncio.Future[None] | None = None
@@ -90,20 +148,19 @@ class BlobWriter:
         block, self._buffer = self._buffer, bytearray()
         loop = asyncio.get_running_loop()
         self._pending = loop.run_in_executor(None, self._write_block, block)
+        await self.md5.feed(block)
 
     def _write_block(self, block: bytearray) -> None:
-        # Hash and write in lockstep, so the md5 always matches what is on disk.
         view = memoryview(block)
         while view:
             written = self._file.write(view)
             if written is None:  # pragma: no cover - only for non-blocking files
                 continue
-            self.md5.update(view[:written])
             self.written += written
             view = view[written:]
 
     async def drain(self) -> None:
-        """Write everything accepted so far (used when a TUS PATCH is cut short)."""
+        """Write everything accepted so far to the file (hashing may still be running)."""
         await self._flush()
         if self._pending is not None:
             pending, self._pending = self._pending, None
@@ -112,10 +169,15 @@ class BlobWriter:
     async def finish(self, *, sync: bool = True) -> str:
         """Write the rest, fsync and close; return the md5 hex digest."""
         await self.drain()
-        if sync:
-            await asyncio.get_running_loop().run_in_executor(None, os.fsync, self._file.fileno())
-        self._file.close()
-        return str(self.md5.hexdigest())
+        loop = asyncio.get_running_loop()
+        syncing = loop.run_in_executor(None, os.fsync, self._file.fileno()) if sync else None
+        try:
+            await self.md5.settle()
+        finally:
+            if syncing is not None:
+                await syncing
+            self._file.close()
+        return self.md5.hexdigest()
 
     async def close(self) -> None:
         """Close without raising (after a failure); pending writes are awaited."""
@@ -169,12 +231,15 @@ class BlobStore:
         except OSError:
             shutil.copyfile(self.path(source_version), target)
 
-    def delete(self, *versions: str | None) -> None:
-        """Remove the bytes of ``versions`` (missing ones are ignored)."""
-        for version in versions:
-            if version:
-                with contextlib.suppress(FileNotFoundError, OSError):
-                    self.path(version).unlink()
+    async def delete(self, *versions: str | None) -> None:
+        """Remove the bytes of ``versions`` (missing ones are ignored).
+
+        In a worker thread: unlinking a large file takes long enough (~0.1 s per
+        GiB) to stall every other request if done on the event loop.
+        """
+        paths = [self.path(version) for version in versions if version]
+        if paths:
+            await asyncio.to_thread(_unlink_all, paths)
 
     @staticmethod
     def discard(path: Path) -> None:
@@ -202,3 +267,9 @@ class BlobStore:
                 yield data
         finally:
             handle.close()
+
+
+def _unlink_all(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError, OSError):
+            path.unlink()

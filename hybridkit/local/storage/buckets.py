@@ -210,6 +210,6 @@ class BucketState:
                         [bucket_id, before],
                     )
                 ).fetchall()
-            self.blobs.delete(*(row["version"] for row in rows))
+            await self.blobs.delete(*(row["version"] for row in rows))
             if len(rows) < 1000:
                 return

@@ -210,7 +210,7 @@ class Storage(BucketState):
                 ).fetchone()
         assert row is not None
         if current is not None and current["version"] != version:
-            self.blobs.delete(current["version"])
+            await self.blobs.delete(current["version"])
         return row
 
     # --- objects: delete, move, copy ----------------------------------------------
@@ -230,7 +230,7 @@ class Storage(BucketState):
                         [bucket, batch],
                     )
                 ).fetchall()
-            self.blobs.delete(*(row["version"] for row in rows))
+            await self.blobs.delete(*(row["version"] for row in rows))
             deleted.extend(rows)
         return deleted
 
@@ -253,7 +253,7 @@ class Storage(BucketState):
             ).fetchone()
             if row is None:
                 raise DeleteAccessDenied()
-        self.blobs.delete(row["version"])
+        await self.blobs.delete(row["version"])
 
     async def move_object(
         self, identity: Identity, bucket: str, key: str, dest_bucket: str, dest_key: str
@@ -290,11 +290,11 @@ class Storage(BucketState):
                 if moved is None:
                     raise NoSuchKey()
             except BaseException as exc:
-                self.blobs.delete(new_version)
+                await self.blobs.delete(new_version)
                 if isinstance(exc, pgerrors.UniqueViolation):
                     raise ResourceAlreadyExists() from None
                 raise
-        self.blobs.delete(source["version"])
+        await self.blobs.delete(source["version"])
 
     async def copy_object(
         self,
@@ -344,7 +344,7 @@ class Storage(BucketState):
                 settings=identity.settings,
             )
         except BaseException:
-            self.blobs.delete(version)
+            await self.blobs.delete(version)
             raise
 
     # --- listing --------------------------------------------------------------------

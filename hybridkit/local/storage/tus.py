@@ -22,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
+import os
 import re
 import time
 import uuid
@@ -35,7 +37,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from hybridkit.local.storage.blobs import BlobWriter
+from hybridkit.local.storage.blobs import BlobWriter, Md5Chain
 from hybridkit.local.storage.context import Caller
 from hybridkit.local.storage.exceptions import EntityTooLarge, StorageError, TusError
 from hybridkit.local.storage.models import Storage
@@ -107,7 +109,7 @@ class TusUploads:
         self.limits = limits
         self.folder: Path = storage.blobs.tus
         self._locks: dict[str, asyncio.Lock] = {}
-        self._hashers: dict[str, tuple[Any, int]] = {}
+        self._hashers: dict[str, Md5Chain] = {}
         self._sweep()
 
     def routes(self) -> list[BaseRoute]:
@@ -361,14 +363,26 @@ class TusUploads:
         record = self._load(request.path_params["upload_id"])
         if signature is not None:
             self._check_signature(signature, record["bucket"], record["object"])
-        await self._authorize(caller, record, signed=signature is not None)
         length_header = request.headers.get("upload-length")
-        if record["size"] is None and length_header is not None:
-            if not _DIGITS.match(length_header) or int(length_header) > record["limit"]:
-                raise _error(413, "Maximum size exceeded\n")
-            record["size"] = int(length_header)
-            self._save(record)
-        offset, complete = await self._receive(request, record, int(offset_header))
+        declares = record["size"] is None and length_header is not None
+        if declares and (
+            not _DIGITS.match(length_header or "") or int(length_header or 0) > record["limit"]
+        ):
+            raise _error(413, "Maximum size exceeded\n")
+        # The policy check (a database round trip or four) runs while the chunk
+        # streams in; no byte counts until it has passed (see ``_receive``).
+        gate = asyncio.ensure_future(self._authorize(caller, record, signed=signature is not None))
+        try:
+            if declares and length_header is not None:
+                await gate
+                record["size"] = int(length_header)
+                self._save(record)
+            offset, complete = await self._receive(request, record, int(offset_header), gate)
+        finally:
+            if not gate.done():
+                gate.cancel()
+                with contextlib.suppress(BaseException):
+                    await gate
         headers = {"Tus-Resumable": TUS_VERSION, "Upload-Offset": str(offset)}
         if complete:
             headers["Tus-Complete"] = "1"
@@ -397,9 +411,18 @@ class TusUploads:
         return self._locks.setdefault(version, asyncio.Lock())
 
     async def _receive(
-        self, request: Request, record: dict[str, Any], offset: int
+        self,
+        request: Request,
+        record: dict[str, Any],
+        offset: int,
+        gate: asyncio.Future[None] | None = None,
     ) -> tuple[int, bool]:
-        """Append the request body at ``offset``; complete the object when all bytes are in."""
+        """Append the request body at ``offset``; complete the object when all bytes are in.
+
+        ``gate`` is the request's authorization, still running while the body
+        streams: the bytes are kept only once it has passed; a refusal cuts the
+        file back to ``offset`` and is raised.
+        """
         version = record["version"]
         lock = self._lock(version)
         try:
@@ -408,35 +431,47 @@ class TusUploads:
             raise _error(500, "failed to acquire lock before timeout") from None
         try:
             current = self._offset(record)
-            if record.get("completed"):
+            if record.get("completed") or offset != current:
+                if gate is not None:
+                    await gate  # a refusal answers before a conflict, as before
                 if offset != current:
                     raise _error(409, "Upload-Offset conflict\n")
                 return current, True
-            if offset != current:
-                raise _error(409, "Upload-Offset conflict\n")
             part, _ = self._paths(version)
-            hasher, hashed = self._hashers.get(version, (None, -1))
-            if hasher is None or hashed != current:
-                hasher = await asyncio.to_thread(_md5_of, part)
+            hasher = self._hashers.pop(version, None)
+            if hasher is not None:
+                with contextlib.suppress(Exception):
+                    await hasher.settle()
+            if hasher is None or hasher.hashed != current:
+                digest = await asyncio.to_thread(_md5_of, part)
+                hasher = Md5Chain(digest, current)
             limit = record["size"] if record["size"] is not None else record["limit"]
             writer = BlobWriter(part, limit=limit, append=True, start=current, hasher=hasher)
             try:
                 async for chunk in request.stream():
+                    if gate is not None and gate.done() and gate.exception() is not None:
+                        break  # refused: stop taking bytes (raised below)
                     if chunk:
                         await writer.write(chunk)
                 await writer.drain()
             except EntityTooLarge:
                 await writer.drain()
+                await self._settle_gate(gate, part, current)
                 raise _error(413, "upload's size exceeded\n") from None
             except (ClientDisconnect, asyncio.CancelledError):
-                # Keep what arrived: the client resumes from the offset HEAD reports.
+                # Keep what arrived (if the caller may write here): the client
+                # resumes from the offset HEAD reports.
                 await writer.drain()
+                await self._settle_gate(gate, part, current, quiet=True)
                 raise
             finally:
                 await writer.close()
-                self._hashers[version] = (writer.md5, writer.written)
+                self._hashers[version] = writer.md5
+            await self._settle_gate(gate, part, current)
             offset = writer.written
             if record["size"] is not None and offset >= record["size"]:
+                await writer.md5.settle()
+                await asyncio.to_thread(_fsync, part)
                 await self._complete(record, part, writer.md5.hexdigest(), offset)
                 return offset, True
             return offset, False
@@ -445,6 +480,20 @@ class TusUploads:
             if record.get("completed") and not lock.locked():
                 # A finished upload takes no more bytes; its lock is no longer needed.
                 self._locks.pop(version, None)
+
+    async def _settle_gate(
+        self, gate: asyncio.Future[None] | None, part: Path, offset: int, *, quiet: bool = False
+    ) -> None:
+        """Wait for the request's authorization; if it failed, cut ``part`` back to ``offset``."""
+        if gate is None:
+            return
+        try:
+            await asyncio.shield(gate)
+        except BaseException:
+            await asyncio.to_thread(_truncate, part, offset)
+            self._hashers.pop(part.stem, None)
+            if not quiet:
+                raise
 
     async def _complete(self, record: dict[str, Any], part: Path, md5: str, size: int) -> None:
         target = UploadTarget(
@@ -479,6 +528,16 @@ class TusUploads:
         record["size"] = size
         self._save(record)
         self._hashers.pop(record["version"], None)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def _truncate(path: Path, size: int) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.truncate(path, size)
 
 
 def _md5_of(path: Path) -> Any:

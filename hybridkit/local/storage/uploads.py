@@ -187,5 +187,5 @@ class Uploader:
                 settings=target.settings,
             )
         except BaseException:
-            self.storage.blobs.delete(version)
+            await self.storage.blobs.delete(version)
             raise
