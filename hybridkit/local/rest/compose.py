@@ -43,6 +43,7 @@ __all__ = [
     "Relation",
     "field_sql",
     "order_sql",
+    "page_sql",
     "select_list_sql",
     "where_sql",
 ]
@@ -297,6 +298,25 @@ def order_sql(
     return sql.SQL(", ").join(parts)
 
 
+def page_sql(
+    params: Params,
+    order: Sequence[OrderTerm],
+    rel: Relation,
+    qualifier: sql.Composable,
+    limit: int | None,
+    offset: int | None,
+) -> sql.Composable:
+    """`` ORDER BY ... LIMIT ... OFFSET ...`` (each part only when asked for)."""
+    parts: list[sql.Composable] = []
+    if order:
+        parts.append(sql.SQL(" ORDER BY {}").format(order_sql(order, rel, qualifier, params)))
+    if limit is not None:
+        parts.append(sql.SQL(" LIMIT {}").format(params.bind(limit)))
+    if offset:
+        parts.append(sql.SQL(" OFFSET {}").format(params.bind(offset)))
+    return sql.Composed(parts)
+
+
 def filters_from_query(
     items: Sequence[tuple[str, str]], reserved: frozenset[str]
 ) -> list[Condition]:
@@ -310,8 +330,9 @@ def filters_from_query(
         if key in ("or", "and", "not.or", "not.and"):
             conditions.append(parse_logic(key, value))
         elif "." in key and not key.startswith('"'):
-            # ``rel.order``, ``rel.or``, ``rel.limit``: options for an embedded resource.
-            raise ApiError.no_relationship(key.split(".", 1)[0])
+            # ``rel.col``, ``rel.order``, ``rel.limit``: options for an embedded resource,
+            # which callers of this function (``/rpc``) do not have.
+            raise ApiError.not_embedded(key.split(".", 1)[0])
         else:
             conditions.append(parse_condition(key, value))
     return conditions

@@ -24,7 +24,7 @@ class ApiError(Exception):
         code: str,
         message: str,
         *,
-        details: str | None = None,
+        details: str | list[dict[str, str]] | None = None,
         hint: str | None = None,
     ) -> None:
         super().__init__(message)
@@ -88,13 +88,81 @@ class ApiError(Exception):
         )
 
     @classmethod
-    def no_relationship(cls, name: str) -> ApiError:
-        """PGRST200: embedded resources, which the local subset does not serve."""
+    def not_embedded(cls, resource: str) -> ApiError:
+        """PGRST108: a ``rel.col=...`` option names a resource ``select`` does not embed."""
+        return cls(
+            400,
+            "PGRST108",
+            f"'{resource}' is not an embedded resource in this request",
+            hint=f"Verify that '{resource}' is included in the 'select' query parameter.",
+        )
+
+    @classmethod
+    def spread_not_to_one(cls, origin: str, target: str) -> ApiError:
+        """PGRST119: ``...rel(cols)`` on a to-many relationship (PostgREST v12)."""
+        return cls(
+            400,
+            "PGRST119",
+            f"A spread operation on '{target}' is not possible",
+            details=f"'{origin}' and '{target}' do not form a many-to-one or one-to-one "
+            "relationship",
+        )
+
+    @classmethod
+    def bad_embed_filter(cls, target: str) -> ApiError:
+        """PGRST120: a filter on an embedded resource itself other than ``is.null``."""
+        return cls(
+            400,
+            "PGRST120",
+            f"Bad operator on the '{target}' embedded resource",
+            details="Only is null or not is null filters are allowed on embedded resources",
+        )
+
+    @classmethod
+    def no_relationship(
+        cls,
+        parent: str,
+        child: str,
+        schema: str,
+        *,
+        embed_hint: str | None = None,
+        suggestion: str | None = None,
+    ) -> ApiError:
+        """PGRST200: no foreign key joins ``parent`` and ``child`` (as the hint asks)."""
+        using = f"' using the hint '{embed_hint}" if embed_hint is not None else ""
+        return cls(
+            400,
+            "PGRST200",
+            f"Could not find a relationship between '{parent}' and '{child}' in the schema cache",
+            details=f"Searched for a foreign key relationship between '{parent}' and "
+            f"'{child}{using}' in the schema '{schema}', but no matches were found.",
+            hint=suggestion,
+        )
+
+    @classmethod
+    def ambiguous_relationship(
+        cls, parent: str, child: str, found: list[dict[str, str]], choices: list[str]
+    ) -> ApiError:
+        """PGRST201 (HTTP 300): several foreign keys fit; ``details`` lists them."""
+        return cls(
+            300,
+            "PGRST201",
+            "Could not embed because more than one relationship was found for "
+            f"'{parent}' and '{child}'",
+            details=found,
+            hint=f"Try changing '{child}' to one of the following: {', '.join(choices)}. "
+            "Find the desired relationship in the 'details' key.",
+        )
+
+    @classmethod
+    def embed_unsupported(cls, name: str) -> ApiError:
+        """PGRST200 for ``/rpc`` results, which the local subset does not embed into."""
         return cls(
             400,
             "PGRST200",
             f"Could not find a relationship for '{name}' in the schema cache",
-            hint="the hybridkit local stack does not support embedded resources",
+            hint="the hybridkit local stack embeds resources in table reads and writes, "
+            "not in /rpc results",
         )
 
     @classmethod

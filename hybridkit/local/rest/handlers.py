@@ -32,6 +32,7 @@ from hybridkit.local.rest.catalog import (
     request_context,
 )
 from hybridkit.local.rest.compose import Relation, filters_from_query
+from hybridkit.local.rest.embed import EmbedPlan, plan_embeds, split_embed_options
 from hybridkit.local.rest.errors import ApiError, from_pg_error
 from hybridkit.local.rest.parse import (
     Condition,
@@ -41,6 +42,7 @@ from hybridkit.local.rest.parse import (
     parse_prefer,
     parse_range,
     parse_select,
+    parse_select_tree,
     split_top_level,
 )
 from hybridkit.local.rest.statements import (
@@ -218,8 +220,9 @@ class RestHandlers:
         items = list(query.multi_items())
         accept = _accept(request.headers.get("accept"))
         prefer = parse_prefer(request.headers.getlist("prefer"))
-        select = parse_select(query.get("select"))
-        conditions = filters_from_query(items, _RESERVED)
+        select, embeds = parse_select_tree(query.get("select"))
+        root_items, embed_options = split_embed_options(items, _RESERVED)
+        conditions = filters_from_query(root_items, _RESERVED)
         order = parse_order(query["order"]) if query.get("order") else ()
         limit = non_negative_int("limit", query)
         offset = non_negative_int("offset", query)
@@ -239,15 +242,25 @@ class RestHandlers:
             rel = await find_relation(conn, schema, name)
             if rel is None:
                 raise ApiError.table_not_found(schema, name)
+            reading = method in ("GET", "HEAD")
+            represent = not (
+                prefer.return_ in ("minimal", "headers-only") and "select" not in query
+            )
+            plans: list[EmbedPlan] = []
+            if reading:
+                plans, conditions = await plan_embeds(
+                    conn, schema, rel, embeds, embed_options, conditions
+                )
+            elif represent:
+                # Embeds and their options shape the representation only, never the write.
+                plans, _ = await plan_embeds(conn, schema, rel, embeds, embed_options, ())
             await Database.set_identity(conn, self._identity(request, caller, ctx))
-            if method in ("GET", "HEAD"):
+            if reading:
                 outcome = await self._read(
-                    conn, rel, select, conditions, order, limit, offset, prefer
+                    conn, rel, select, conditions, order, limit, offset, prefer, plans
                 )
                 return self._read_response(request, outcome, accept, offset or 0, prefer)
-            returning: Returning | None = Returning(select, order)
-            if prefer.return_ in ("minimal", "headers-only") and "select" not in query:
-                returning = None
+            returning = Returning(select, order, plans) if represent else None
             if method == "POST":
                 outcome = await self._insert(conn, rel, body, query, prefer, returning)
             elif method == "PATCH":
@@ -270,14 +283,17 @@ class RestHandlers:
         limit: int | None,
         offset: int | None,
         prefer: Prefer,
+        embeds: Sequence[EmbedPlan] = (),
     ) -> Outcome:
-        stmt, params = read_sql(rel, select, conditions, order, limit=limit, offset=offset)
+        stmt, params = read_sql(
+            rel, select, conditions, order, limit=limit, offset=offset, embeds=embeds
+        )
         row = await (await conn.execute(stmt, params)).fetchone()
         assert row is not None
         total: int | None = None
         if prefer.count is not None:
             # planned and estimated are answered exactly: the local tables are small.
-            count_stmt, count_params = count_sql(rel, conditions)
+            count_stmt, count_params = count_sql(rel, conditions, embeds)
             counted = await (await conn.execute(count_stmt, count_params)).fetchone()
             total = int(counted["total"]) if counted else 0
         return Outcome(str(row["body"]), int(row["n"]), total)

@@ -5,7 +5,7 @@ Nothing here touches SQL. The output is a small tree of frozen dataclasses
 :class:`SelectItem`) that :mod:`hybridkit.local.rest.compose` turns into SQL with
 quoted identifiers and bound values. Grammar follows PostgREST:
 
-* ``select=alias:col->a->>b::text,*``
+* ``select=alias:col->a->>b::text,*,alias:table!hint!inner(col,nested(*))``
 * ``col=[not.]op[(modifier)].value`` with ``in.(1,"a,b",null)`` lists
 * ``or=(a.eq.1,and(b.gt.2,c.is.null),not.or(...))``, ``not.or=...``, ``and=...``
 * ``order=col.desc.nullslast,other``
@@ -26,6 +26,7 @@ from hybridkit.local.rest.errors import ApiError
 __all__ = [
     "OPERATORS",
     "Condition",
+    "Embed",
     "Field",
     "Filter",
     "Logic",
@@ -41,6 +42,7 @@ __all__ = [
     "parse_prefer",
     "parse_range",
     "parse_select",
+    "parse_select_tree",
     "split_top_level",
 ]
 
@@ -93,6 +95,28 @@ class SelectItem:
     field: Field | None  # None for ``*``
     alias: str | None = None
     cast: str | None = None
+
+
+@dataclass(frozen=True)
+class Embed:
+    """One embedded resource of ``select``: ``[alias:][...]target[!hint][!inner|!left](...)``.
+
+    ``target`` names a table, a foreign key constraint or a foreign key column;
+    ``hint`` (after ``!``) picks one of several foreign keys. An embed with nothing
+    selected (``rel()``) only filters (with ``!inner``) and adds no key.
+    """
+
+    target: str
+    alias: str | None = None
+    hint: str | None = None
+    join: str | None = None  # "inner" | "left" | None (left)
+    spread: bool = False
+    items: tuple[SelectItem, ...] = ()
+    embeds: tuple[Embed, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.alias or self.target
 
 
 @dataclass(frozen=True)
@@ -253,25 +277,46 @@ def parse_field(text: str) -> Field:
 
 
 def parse_select(text: str | None) -> tuple[SelectItem, ...]:
-    """``select=`` (``None`` or empty means ``*``).
+    """``select=`` without embedded resources (``None`` or empty means ``*``).
+
+    Used where the local subset cannot embed (``/rpc`` results): an embed is refused.
 
     Example:
         >>> parse_select("id,label:name::text")[1]
         SelectItem(field=Field(column='name', path=()), alias='label', cast='text')
     """
+    items, embeds = parse_select_tree(text)
+    if embeds:
+        raise ApiError.embed_unsupported(embeds[0].target)
+    return items
+
+
+def parse_select_tree(text: str | None) -> tuple[tuple[SelectItem, ...], tuple[Embed, ...]]:
+    """``select=`` as its columns and its embedded resources (``None`` or empty means ``*``).
+
+    Example:
+        >>> items, embeds = parse_select_tree("id,buyer:customers!inner(name)")
+        >>> embeds[0].label, embeds[0].target, embeds[0].join, embeds[0].items[0].field
+        ('buyer', 'customers', 'inner', Field(column='name', path=()))
+    """
     if text is None or text.strip() == "":
-        return (SelectItem(None),)
+        return (SelectItem(None),), ()
+    return _parse_select_list(text, text)
+
+
+def _parse_select_list(text: str, whole: str) -> tuple[tuple[SelectItem, ...], tuple[Embed, ...]]:
     items: list[SelectItem] = []
+    embeds: list[Embed] = []
     for raw in split_top_level(text):
         part = raw.strip()
         if part == "":
-            raise ApiError.parse(f'"failed to parse select parameter ({text})"', "empty item")
+            raise ApiError.parse(f'"failed to parse select parameter ({whole})"', "empty item")
         if part == "*":
             items.append(SelectItem(None))
             continue
-        if re.search(r"\(", _strip_quoted(part)):
-            name = part.split("(", 1)[0].split(":")[-1].split("!")[0]
-            raise ApiError.no_relationship(name)
+        if "(" in _strip_quoted(part):
+            embeds.append(_parse_embed(part, whole))
+            continue
         alias: str | None = None
         # alias:field — a colon that is not part of a ``::`` cast
         match = re.match(r'^((?:"(?:[^"]|"")*")|[^:"]+):(?!:)(.*)$', part)
@@ -283,7 +328,66 @@ def parse_select(text: str | None) -> tuple[SelectItem, ...]:
             part, cast = part.rsplit("::", 1)
             cast = cast.strip()
         items.append(SelectItem(parse_field(part), alias, cast))
-    return tuple(items)
+    return tuple(items), tuple(embeds)
+
+
+_EMBED_NAME = re.compile(r'^\s*("(?:[^"]|"")*"|[^!:"()]+?)\s*(?=$|[!:])')
+
+
+def _parse_embed(part: str, whole: str) -> Embed:
+    """``alias:target!hint!inner(items)`` (the parenthesis was found outside quotes)."""
+    opening = _first_paren(part)
+    head, body = part[:opening], part[opening:]
+    if opening < 0 or not body.endswith(")"):
+        raise ApiError.parse(f'"failed to parse select parameter ({whole})"', f"in {part!r}")
+    spread = head.lstrip().startswith("...")
+    if spread:
+        head = head.lstrip()[3:]
+    names: list[str] = []
+    separators: list[str] = []
+    rest = head
+    while True:
+        match = _EMBED_NAME.match(rest)
+        if not match:
+            raise ApiError.parse(
+                f'"failed to parse select parameter ({whole})"', f"unexpected {rest!r} in {part!r}"
+            )
+        names.append(_unquote_ident(match.group(1).strip()))
+        rest = rest[match.end() :]
+        if not rest:
+            break
+        separators.append(rest[0])
+        rest = rest[1:]
+    alias: str | None = None
+    if separators and separators[0] == ":" and not spread:
+        alias = names.pop(0)
+        separators.pop(0)
+    if not names or any(sep != "!" for sep in separators) or len(names) > 3:
+        raise ApiError.parse(f'"failed to parse select parameter ({whole})"', f"in {part!r}")
+    target, params = names[0], names[1:]
+    join: str | None = None
+    hint: str | None = None
+    for param in params:
+        if param in ("inner", "left") and join is None:
+            join = param
+        elif hint is None:
+            hint = param
+        else:
+            raise ApiError.parse(f'"failed to parse select parameter ({whole})"', f"in {part!r}")
+    inner = body[1:-1]
+    items, embeds = _parse_select_list(inner, whole) if inner.strip() else ((), ())
+    return Embed(target, alias, hint, join, spread, items, embeds)
+
+
+def _first_paren(text: str) -> int:
+    """Index of the first ``(`` outside double quotes."""
+    quoted = False
+    for index, ch in enumerate(text):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "(" and not quoted:
+            return index
+    return -1
 
 
 def _strip_quoted(text: str) -> str:

@@ -27,10 +27,11 @@ from hybridkit.local.rest.catalog import Function
 from hybridkit.local.rest.compose import (
     Params,
     Relation,
-    order_sql,
+    page_sql,
     select_list_sql,
     where_sql,
 )
+from hybridkit.local.rest.embed import EmbedPlan, embed_sql
 from hybridkit.local.rest.errors import ApiError
 from hybridkit.local.rest.parse import Condition, OrderTerm, SelectItem
 
@@ -55,22 +56,7 @@ _AGG = sql.SQL(
 )
 
 
-def _page(
-    params: Params,
-    order: Sequence[OrderTerm],
-    rel: Relation,
-    qualifier: sql.Composable,
-    limit: int | None,
-    offset: int | None,
-) -> sql.Composable:
-    parts: list[sql.Composable] = []
-    if order:
-        parts.append(sql.SQL(" ORDER BY {}").format(order_sql(order, rel, qualifier, params)))
-    if limit is not None:
-        parts.append(sql.SQL(" LIMIT {}").format(params.bind(limit)))
-    if offset:
-        parts.append(sql.SQL(" OFFSET {}").format(params.bind(offset)))
-    return sql.Composed(parts)
+_page = page_sql
 
 
 def read_sql(
@@ -81,26 +67,41 @@ def read_sql(
     *,
     limit: int | None,
     offset: int | None,
+    embeds: Sequence[EmbedPlan] = (),
 ) -> tuple[sql.Composed, dict[str, Any]]:
     """``GET /table``: one JSON array and its row count."""
     params = Params()
-    inner = sql.SQL("SELECT {} FROM {} AS {} WHERE {}{}").format(
-        select_list_sql(items, rel, TARGET, params),
+    columns = select_list_sql(items, rel, TARGET, params) if items else sql.SQL("")
+    joins: sql.Composable = sql.SQL("")
+    where = where_sql(conditions, rel, TARGET, params)
+    if embeds:
+        extra = embed_sql(embeds, TARGET, params)
+        columns = sql.SQL(", ").join(([columns] if items else []) + extra.columns)
+        joins = extra.joins
+        where = sql.SQL(" AND ").join([where, *extra.filters])
+    inner = sql.SQL("SELECT {} FROM {} AS {}{} WHERE {}{}").format(
+        columns,
         rel.ident,
         TARGET,
-        where_sql(conditions, rel, TARGET, params),
+        joins,
+        where,
         _page(params, order, rel, TARGET, limit, offset),
     )
     return _AGG.format(inner), params.values
 
 
 def count_sql(
-    rel: Relation, conditions: Sequence[Condition]
+    rel: Relation, conditions: Sequence[Condition], embeds: Sequence[EmbedPlan] = ()
 ) -> tuple[sql.Composed, dict[str, Any]]:
-    """``Prefer: count=exact``: every row the filters match, ignoring limit and offset."""
+    """``Prefer: count=exact``: every row the filters match, ignoring limit and offset.
+
+    Embeds that can drop a row (``!inner``, ``rel=is.null``) take part.
+    """
     params = Params()
-    stmt = sql.SQL("SELECT count(*) AS total FROM {} AS {} WHERE {}").format(
-        rel.ident, TARGET, where_sql(conditions, rel, TARGET, params)
+    extra = embed_sql(embeds, TARGET, params, filtering_only=True)
+    where = sql.SQL(" AND ").join([where_sql(conditions, rel, TARGET, params), *extra.filters])
+    stmt = sql.SQL("SELECT count(*) AS total FROM {} AS {}{} WHERE {}").format(
+        rel.ident, TARGET, extra.joins, where
     )
     return stmt, params.values
 
@@ -109,23 +110,40 @@ def _representation(
     mutation: sql.Composable,
     params: Params,
     rel: Relation,
-    items: Sequence[SelectItem],
-    order: Sequence[OrderTerm],
+    returning: Returning,
 ) -> sql.Composed:
-    inner = sql.SQL("SELECT {} FROM {}{}").format(
-        select_list_sql(items, rel, SOURCE, params),
+    columns = (
+        select_list_sql(returning.items, rel, SOURCE, params) if returning.items else sql.SQL("")
+    )
+    joins: sql.Composable = sql.SQL("")
+    where: sql.Composable = sql.SQL("")
+    if returning.embeds:
+        extra = embed_sql(returning.embeds, SOURCE, params)
+        columns = sql.SQL(", ").join(([columns] if returning.items else []) + extra.columns)
+        joins = extra.joins
+        if extra.filters:
+            where = sql.SQL(" WHERE {}").format(sql.SQL(" AND ").join(extra.filters))
+    inner = sql.SQL("SELECT {} FROM {}{}{}{}").format(
+        columns,
         SOURCE,
-        _page(params, order, rel, SOURCE, None, None),
+        joins,
+        where,
+        _page(params, returning.order, rel, SOURCE, None, None),
     )
     return sql.SQL("WITH {} AS ({}) {}").format(SOURCE, mutation, _AGG.format(inner))
 
 
 @dataclass(frozen=True)
 class Returning:
-    """What a mutation gives back: ``None`` for ``return=minimal``, else select and order."""
+    """What a mutation gives back: ``None`` for ``return=minimal``, else select and order.
+
+    ``embeds`` are the resolved embedded resources of ``select`` (see
+    :func:`hybridkit.local.rest.embed.plan_embeds`).
+    """
 
     items: Sequence[SelectItem]
     order: Sequence[OrderTerm] = ()
+    embeds: Sequence[EmbedPlan] = ()
 
 
 def insert_sql(
@@ -206,7 +224,7 @@ def insert_sql(
     if returning is None:
         return sql.Composed([insert]), params.values
     mutation = sql.SQL("{} RETURNING {}.*").format(insert, TARGET)
-    return _representation(mutation, params, rel, returning.items, returning.order), params.values
+    return _representation(mutation, params, rel, returning), params.values
 
 
 def update_sql(
@@ -240,7 +258,7 @@ def update_sql(
     if returning is None:
         return sql.Composed([update]), params.values
     mutation = sql.SQL("{} RETURNING {}.*").format(update, TARGET)
-    return _representation(mutation, params, rel, returning.items, returning.order), params.values
+    return _representation(mutation, params, rel, returning), params.values
 
 
 def delete_sql(
@@ -257,7 +275,7 @@ def delete_sql(
     if returning is None:
         return sql.Composed([delete]), params.values
     mutation = sql.SQL("{} RETURNING {}.*").format(delete, TARGET)
-    return _representation(mutation, params, rel, returning.items, returning.order), params.values
+    return _representation(mutation, params, rel, returning), params.values
 
 
 @dataclass(frozen=True)

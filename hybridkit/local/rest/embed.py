@@ -1,0 +1,302 @@
+"""Resource embedding (``select=id,customer:customers(name),items(*)``) as PostgREST does it.
+
+Each embedded resource becomes a ``LATERAL`` subquery correlated with its parent
+row through the foreign key the relationship stands for:
+
+* to-one (many-to-one, one-to-one): ``row_to_json`` of the matching row, or
+  ``null`` when there is none;
+* to-many (one-to-many, many-to-many through a junction table): ``json_agg`` of
+  the matching rows, ``coalesce``-d to ``[]``;
+* ``!inner`` turns the ``LEFT JOIN LATERAL`` into an ``INNER JOIN LATERAL`` that
+  drops parents without a match; ``rel=is.null`` / ``rel=not.is.null`` filter the
+  parent on the same test;
+* ``...rel(cols)`` (spread, to-one only) puts the columns into the parent object.
+
+Options for an embedded resource come from query keys with a path:
+``items.qty=gt.1``, ``items.or=(...)``, ``items.order=id.desc``, ``items.limit=2``,
+``items.offset=1``, ``a.b.col=eq.x`` for a nested one. They filter, order and
+page the embedded rows only (with ``!inner``, an emptied embed drops its parent).
+
+The subqueries run in the request's transaction, under the JWT's role, so
+row-level security applies to embedded tables exactly as to the root table.
+Identifiers come from the catalog (``Relation``/``Relationship``) and are quoted;
+values are bound parameters, through :mod:`hybridkit.local.rest.compose`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import DictRow
+
+from hybridkit.local.rest.catalog import find_relation
+from hybridkit.local.rest.compose import Params, Relation, page_sql, select_list_sql, where_sql
+from hybridkit.local.rest.errors import ApiError
+from hybridkit.local.rest.parse import (
+    Condition,
+    Embed,
+    Filter,
+    OrderTerm,
+    non_negative_int,
+    parse_condition,
+    parse_logic,
+    parse_order,
+)
+from hybridkit.local.rest.relationships import Relationship, find_relationship, load_relationships
+
+__all__ = ["EmbedPlan", "EmbedSql", "embed_sql", "plan_embeds", "split_embed_options"]
+
+_ROW = sql.Identifier("_pgrst_r")
+_VALUE = sql.Identifier("_pgrst_v")
+_LOGIC = ("or", "and", "not.or", "not.and")
+
+
+@dataclass
+class EmbedPlan:
+    """One embedded resource, resolved against the catalog, with its own options."""
+
+    embed: Embed
+    rel: Relation
+    relationship: Relationship
+    index: int
+    children: list[EmbedPlan] = field(default_factory=list)
+    conditions: list[Condition] = field(default_factory=list)
+    order: tuple[OrderTerm, ...] = ()
+    limit: int | None = None
+    offset: int | None = None
+    null_filter: bool | None = None  # True: keep parents without a match; False: with one
+
+    @property
+    def qualifier(self) -> sql.Identifier:
+        return sql.Identifier(f"_pgrst_{self.index}")
+
+    @property
+    def join_alias(self) -> sql.Identifier:
+        return sql.Identifier(f"_pgrst_e{self.index}")
+
+    @property
+    def inner(self) -> bool:
+        return self.embed.join == "inner"
+
+    @property
+    def empty(self) -> bool:
+        """Nothing selected here or below: the embed only filters and adds no key."""
+        return not self.embed.items and all(child.empty for child in self.children)
+
+    def walk(self) -> Iterator[EmbedPlan]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+def split_embed_options(
+    items: Sequence[tuple[str, str]], reserved: frozenset[str]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Query items for the root (filters, reserved) and for embedded resources (``rel.x``)."""
+    root: list[tuple[str, str]] = []
+    options: list[tuple[str, str]] = []
+    for key, value in items:
+        if key in reserved or key in _LOGIC or key.startswith('"') or "." not in key:
+            root.append((key, value))
+        else:
+            options.append((key, value))
+    return root, options
+
+
+async def plan_embeds(
+    conn: AsyncConnection[DictRow],
+    schema: str,
+    root: Relation,
+    embeds: Sequence[Embed],
+    options: Sequence[tuple[str, str]],
+    conditions: Sequence[Condition],
+) -> tuple[list[EmbedPlan], list[Condition]]:
+    """Resolve ``select``'s embeds, attach their options, and take ``rel=is.null`` filters.
+
+    Returns the plans and the root's remaining conditions.
+
+    Raises:
+        ApiError: PGRST200/PGRST201 (no or several relationships), PGRST108 (an
+            option for a resource that is not embedded), PGRST119, PGRST120.
+    """
+    if not embeds:
+        if options:
+            raise ApiError.not_embedded(options[0][0].split(".", 1)[0])
+        return [], list(conditions)
+    relationships = await load_relationships(conn, schema)
+    counter = itertools.count(1)
+
+    async def build(parent: Relation, embed: Embed) -> EmbedPlan:
+        relationship = find_relationship(
+            relationships, schema, parent.name, embed.target, embed.hint
+        )
+        if embed.spread and not relationship.to_one:
+            raise ApiError.spread_not_to_one(parent.name, embed.target)
+        target = await find_relation(conn, schema, relationship.foreign_table)
+        if target is None:  # dropped since the relationships were read
+            raise ApiError.table_not_found(schema, relationship.foreign_table)
+        plan = EmbedPlan(embed, target, relationship, next(counter))
+        for child in embed.embeds:
+            plan.children.append(await build(target, child))
+        return plan
+
+    plans = [await build(root, embed) for embed in embeds]
+    for key, value in options:
+        _apply_option(plans, key, value)
+    remaining = _take_null_filters(plans, conditions)
+    for plan in plans:
+        for node in plan.walk():
+            node.conditions = _take_null_filters(node.children, node.conditions)
+    return plans, remaining
+
+
+def _apply_option(plans: Sequence[EmbedPlan], key: str, value: str) -> None:
+    segments = key.split(".")
+    last = segments[-1]
+    if last in ("or", "and"):
+        negate = len(segments) >= 3 and segments[-2] == "not"
+        node = _find(plans, segments[:-2] if negate else segments[:-1])
+        node.conditions.append(parse_logic(("not." if negate else "") + last, value))
+    elif last == "order":
+        _find(plans, segments[:-1]).order = parse_order(value)
+    elif last == "limit":
+        _find(plans, segments[:-1]).limit = non_negative_int("limit", {"limit": value})
+    elif last == "offset":
+        _find(plans, segments[:-1]).offset = non_negative_int("offset", {"offset": value})
+    else:
+        _find(plans, segments[:-1]).conditions.append(parse_condition(last, value))
+
+
+def _find(plans: Sequence[EmbedPlan], path: Sequence[str]) -> EmbedPlan:
+    """The embed a path names, by target or alias at each level (as PostgREST matches)."""
+    nodes = plans
+    found: EmbedPlan | None = None
+    for name in path:
+        found = next((p for p in nodes if name in (p.embed.target, p.embed.alias)), None)
+        if found is None:
+            raise ApiError.not_embedded(name)
+        nodes = found.children
+    if found is None:
+        raise ApiError.not_embedded("")
+    return found
+
+
+def _take_null_filters(
+    children: Sequence[EmbedPlan], conditions: Sequence[Condition]
+) -> list[Condition]:
+    """Move ``child=is.null`` / ``child=not.is.null`` from the conditions onto the child."""
+    kept: list[Condition] = []
+    for cond in conditions:
+        if isinstance(cond, Filter) and not cond.field.path:
+            child = next((c for c in children if c.embed.label == cond.field.column), None)
+            if child is not None:
+                if cond.op != "is" or cond.value not in ("null", "not_null") or child.embed.spread:
+                    raise ApiError.bad_embed_filter(child.embed.target)
+                child.null_filter = (cond.value == "null") != cond.negate
+                continue
+        kept.append(cond)
+    return kept
+
+
+# --------------------------------------------------------------------------- SQL
+
+
+@dataclass(frozen=True)
+class EmbedSql:
+    """What embeds add to their parent's query: select items, joins, WHERE terms."""
+
+    columns: list[sql.Composable]
+    joins: sql.Composable
+    filters: list[sql.Composable]
+
+
+def embed_sql(
+    plans: Sequence[EmbedPlan],
+    parent: sql.Composable,
+    params: Params,
+    *,
+    filtering_only: bool = False,
+) -> EmbedSql:
+    """The lateral joins for ``plans`` under the parent row named ``parent``.
+
+    With ``filtering_only`` (for counting) only embeds that can drop a parent row
+    (``!inner`` or a null filter) are joined.
+    """
+    columns: list[sql.Composable] = []
+    joins: list[sql.Composable] = []
+    filters: list[sql.Composable] = []
+    for plan in plans:
+        if filtering_only and not (plan.inner or plan.null_filter is not None):
+            continue
+        alias = plan.join_alias
+        kind = sql.SQL("INNER" if plan.inner else "LEFT")
+        subquery = _subquery(plan, parent, params)
+        if plan.embed.spread:
+            joins.append(
+                sql.SQL(" {} JOIN LATERAL ({}) AS {} ON TRUE").format(kind, subquery, alias)
+            )
+            if not plan.empty:
+                columns.append(sql.SQL("{}.*").format(alias))
+            continue
+        value = sql.SQL("{}.{}").format(alias, _VALUE)
+        aggregate = sql.SQL("row_to_json" if plan.relationship.to_one else "json_agg")
+        on = sql.SQL("{} IS NOT NULL").format(value) if plan.inner else sql.SQL("TRUE")
+        joins.append(
+            sql.SQL(" {} JOIN LATERAL (SELECT {}({}.*) AS {} FROM ({}) AS {}) AS {} ON {}").format(
+                kind, aggregate, _ROW, _VALUE, subquery, _ROW, alias, on
+            )
+        )
+        if not plan.empty:
+            shown = value
+            if not plan.relationship.to_one:
+                shown = sql.SQL("coalesce({}, '[]')").format(value)
+            columns.append(sql.SQL("{} AS {}").format(shown, sql.Identifier(plan.embed.label)))
+        if plan.null_filter is not None:
+            test = sql.SQL("IS NULL" if plan.null_filter else "IS NOT NULL")
+            filters.append(sql.SQL("{} {}").format(value, test))
+    return EmbedSql(columns, sql.Composed(joins), filters)
+
+
+def _subquery(plan: EmbedPlan, parent: sql.Composable, params: Params) -> sql.Composable:
+    """The embedded rows of one parent row: joined on the foreign key, filtered, paged."""
+    here = plan.qualifier
+    rel = plan.relationship
+    source: sql.Composable = sql.SQL("{} AS {}").format(plan.rel.ident, here)
+    terms: list[sql.Composable] = []
+    if rel.junction is not None:
+        junction = sql.Identifier(f"_pgrst_j{plan.index}")
+        on = sql.SQL(" AND ").join(
+            _equals(here, fcol, junction, jcol) for fcol, jcol in rel.junction.target
+        )
+        source = sql.SQL("{} JOIN {} AS {} ON {}").format(
+            source, sql.Identifier(plan.rel.schema, rel.junction.table), junction, on
+        )
+        terms += [_equals(junction, jcol, parent, ocol) for ocol, jcol in rel.junction.source]
+    else:
+        terms += [_equals(here, fcol, parent, ocol) for ocol, fcol in rel.columns]
+    selected: list[sql.Composable] = []
+    if plan.embed.items:
+        selected.append(select_list_sql(plan.embed.items, plan.rel, here, params))
+    nested = embed_sql(plan.children, here, params)
+    selected += nested.columns
+    if plan.conditions:
+        terms.append(where_sql(plan.conditions, plan.rel, here, params))
+    terms += nested.filters
+    return sql.SQL("SELECT {} FROM {}{} WHERE {}{}").format(
+        sql.SQL(", ").join(selected),
+        source,
+        nested.joins,
+        sql.SQL(" AND ").join(terms),
+        page_sql(params, plan.order, plan.rel, here, plan.limit, plan.offset),
+    )
+
+
+def _equals(
+    left: sql.Composable, left_col: str, right: sql.Composable, right_col: str
+) -> sql.Composable:
+    return sql.SQL("{}.{} = {}.{}").format(
+        left, sql.Identifier(left_col), right, sql.Identifier(right_col)
+    )
