@@ -45,17 +45,19 @@ class Md5Chain:
 
     Hashing a block (about 2 ms per MiB) runs beside the write of the next one
     rather than in front of it, so a request's answer waits only for its last
-    write, never for its last hash. ``hashed`` is how many bytes the digest
-    covers once :meth:`settle` has returned; at most ``backlog`` blocks wait to
-    be hashed (memory stays bounded when hashing is the slower of the two).
+    write, never for its last hash. ``fed`` counts the bytes queued so far; the
+    digest covers all of them once :meth:`settle` has returned. At most
+    ``backlog`` blocks wait to be hashed (memory stays bounded when hashing is
+    the slower of the two).
 
-    A TUS upload keeps its chain between ``PATCH`` requests: the next chunk goes
-    on hashing where the previous one stopped.
+    A TUS upload keeps its chain between ``PATCH`` requests: the next chunk is
+    queued behind the previous one's last blocks without waiting for them.
     """
 
-    def __init__(self, digest: Any = None, hashed: int = 0, *, backlog: int = 2) -> None:
+    def __init__(self, digest: Any = None, fed: int = 0, *, backlog: int = 2) -> None:
         self.digest = digest if digest is not None else hashlib.md5()
-        self.hashed = hashed
+        self.fed = fed
+        self.broken = False
         self._tail: asyncio.Future[None] | None = None
         self._waiting = 0
         self._backlog = backlog
@@ -66,6 +68,7 @@ class Md5Chain:
             await self.settle()
         previous = self._tail
         self._waiting += 1
+        self.fed += len(block)
         self._tail = asyncio.ensure_future(self._hash_after(previous, block))
 
     async def _hash_after(
@@ -75,7 +78,6 @@ class Md5Chain:
             if previous is not None:
                 await previous
             await asyncio.get_running_loop().run_in_executor(None, self.digest.update, block)
-            self.hashed += len(block)
         finally:
             self._waiting -= 1
 
@@ -86,9 +88,9 @@ class Md5Chain:
             try:
                 await tail
             except BaseException:
-                # A failed or cancelled hash leaves the digest short of the file:
-                # ``hashed`` says so, and the owner rebuilds from the bytes on disk.
-                self.hashed = -1
+                # A failed or cancelled hash leaves the digest short of what was fed:
+                # ``broken`` says so, and the owner rebuilds it from the bytes on disk.
+                self.broken = True
                 raise
 
     def hexdigest(self) -> str:

@@ -439,10 +439,8 @@ class TusUploads:
                 return current, True
             part, _ = self._paths(version)
             hasher = self._hashers.pop(version, None)
-            if hasher is not None:
-                with contextlib.suppress(Exception):
-                    await hasher.settle()
-            if hasher is None or hasher.hashed != current:
+            if hasher is None or hasher.broken or hasher.fed != current:
+                # A restart, a refused or cut chunk: hash what is on disk again.
                 digest = await asyncio.to_thread(_md5_of, part)
                 hasher = Md5Chain(digest, current)
             limit = record["size"] if record["size"] is not None else record["limit"]
@@ -470,9 +468,15 @@ class TusUploads:
             await self._settle_gate(gate, part, current)
             offset = writer.written
             if record["size"] is not None and offset >= record["size"]:
-                await writer.md5.settle()
-                await asyncio.to_thread(_fsync, part)
-                await self._complete(record, part, writer.md5.hexdigest(), offset)
+                syncing = asyncio.ensure_future(asyncio.to_thread(_fsync, part))
+                try:
+                    await writer.md5.settle()
+                    md5 = writer.md5.hexdigest()
+                except Exception:
+                    md5 = (await asyncio.to_thread(_md5_of, part)).hexdigest()
+                finally:
+                    await syncing
+                await self._complete(record, part, md5, offset)
                 return offset, True
             return offset, False
         finally:
