@@ -169,15 +169,28 @@ class BlobWriter:
             await pending
 
     async def finish(self, *, sync: bool = True) -> str:
-        """Write the rest, fsync and close; return the md5 hex digest."""
-        await self.drain()
-        loop = asyncio.get_running_loop()
-        syncing = loop.run_in_executor(None, os.fsync, self._file.fileno()) if sync else None
+        """Write the rest, fsync and close; return the md5 hex digest.
+
+        The last block is written, hashed and synced in one trip to a worker
+        thread: for a small upload (all of it in that block) that is the only one.
+        """
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            await pending
+        block, self._buffer = self._buffer, bytearray()
+        fileno = self._file.fileno()
+
+        def last() -> None:
+            self._write_block(block)
+            self.md5.digest.update(block)
+            if sync:
+                os.fsync(fileno)
+
         try:
             await self.md5.settle()
+            await asyncio.get_running_loop().run_in_executor(None, last)
+            self.md5.fed += len(block)
         finally:
-            if syncing is not None:
-                await syncing
             self._file.close()
         return self.md5.hexdigest()
 

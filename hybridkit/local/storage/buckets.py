@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg import errors as pgerrors
+from psycopg.rows import DictRow
 
 from hybridkit.local.db import Database, Identity
 from hybridkit.local.storage.blobs import BlobStore
@@ -91,13 +93,17 @@ class BucketState:
     async def find_bucket(self, bucket_id: str, identity: Identity | None = None) -> Row:
         """A bucket as the server itself sees it (service role); ``NoSuchBucket`` if none."""
         async with self.db.transaction(identity or Identity.service()) as conn:
-            row = await (
-                await conn.execute(
-                    "select id, name, public, file_size_limit, allowed_mime_types"
-                    " from storage.buckets where id = %s",
-                    [bucket_id],
-                )
-            ).fetchone()
+            return await self._select_bucket(conn, bucket_id)
+
+    @staticmethod
+    async def _select_bucket(conn: AsyncConnection[DictRow], bucket_id: str) -> Row:
+        row = await (
+            await conn.execute(
+                "select id, name, public, file_size_limit, allowed_mime_types"
+                " from storage.buckets where id = %s",
+                [bucket_id],
+            )
+        ).fetchone()
         if row is None:
             raise NoSuchBucket()
         return row

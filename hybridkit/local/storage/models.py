@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg import errors as pgerrors
+from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from hybridkit.local.db import Database, Identity
@@ -77,6 +79,37 @@ def _lock_key(bucket: str, key: str) -> str:
     return f"{bucket}/{key}"
 
 
+async def _test_insert(
+    conn: AsyncConnection[DictRow],
+    bucket: str,
+    key: str,
+    owner: str | None,
+    upsert: bool,
+    user_metadata: Mapping[str, Any] | None,
+) -> None:
+    """The INSERT (or upsert) an upload would make, as the transaction's role (RLS decides).
+
+    Raises:
+        KeyAlreadyExists: the key exists and ``upsert`` is false.
+    """
+    owner_uuid, owner_id = owner_columns(owner)
+    statement = (
+        "insert into storage.objects (bucket_id, name, owner, owner_id, version, user_metadata)"
+        " values (%s, %s, %s, %s, gen_random_uuid()::text, %s)"
+    )
+    if upsert:
+        statement += (
+            " on conflict (bucket_id, name) do update set owner = excluded.owner,"
+            " owner_id = excluded.owner_id, version = excluded.version,"
+            " user_metadata = excluded.user_metadata"
+        )
+    metadata = None if user_metadata is None else Jsonb(dict(user_metadata))
+    try:
+        await conn.execute(statement, [bucket, key, owner_uuid, owner_id, metadata])
+    except pgerrors.UniqueViolation:
+        raise KeyAlreadyExists() from None
+
+
 class Storage(BucketState):
     """Buckets and objects of one local stack.
 
@@ -135,23 +168,39 @@ class Storage(BucketState):
             KeyAlreadyExists: the key exists and ``upsert`` is false.
             psycopg.errors.InsufficientPrivilege: RLS said no (mapped by the caller).
         """
-        owner_uuid, owner_id = owner_columns(owner)
-        statement = (
-            "insert into storage.objects (bucket_id, name, owner, owner_id, version, user_metadata)"
-            " values (%s, %s, %s, %s, gen_random_uuid()::text, %s)"
-        )
-        if upsert:
-            statement += (
-                " on conflict (bucket_id, name) do update set owner = excluded.owner,"
-                " owner_id = excluded.owner_id, version = excluded.version,"
-                " user_metadata = excluded.user_metadata"
-            )
-        metadata = None if user_metadata is None else Jsonb(dict(user_metadata))
-        try:
-            async with self.db.transaction(identity, rollback=True) as conn:
-                await conn.execute(statement, [bucket, key, owner_uuid, owner_id, metadata])
-        except pgerrors.UniqueViolation:
-            raise KeyAlreadyExists() from None
+        async with self.db.transaction(identity, rollback=True) as conn:
+            await _test_insert(conn, bucket, key, owner, upsert, user_metadata)
+
+    async def prepare_upload(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        settings: Mapping[str, str],
+        tester: Identity | None,
+        owner: str | None,
+        upsert: bool,
+        user_metadata: Mapping[str, Any] | None,
+        check: Callable[[Row], None],
+    ) -> Row:
+        """The checks before an upload's first byte is stored, in one rolled-back transaction.
+
+        In order, as :meth:`find_bucket`, ``check`` and :meth:`test_upload` would
+        run them one transaction each: the bucket as the server sees it
+        (``NoSuchBucket``), ``check(bucket)`` (limits, MIME type), then the RLS
+        test as ``tester`` (skipped when ``None``). One transaction instead of two
+        halves the database work of a small upload.
+
+        Returns:
+            The bucket row.
+        """
+        async with self.db.transaction(Identity.service(settings=settings), rollback=True) as conn:
+            row = await self._select_bucket(conn, bucket)
+            check(row)
+            if tester is not None:
+                await self.db.set_identity(conn, tester)
+                await _test_insert(conn, bucket, key, owner, upsert, user_metadata)
+        return row
 
     async def complete_upload(
         self,

@@ -3,8 +3,9 @@
 Order (shared/reference/storage-api.md §4.1): the bucket is looked up as the
 server; the MIME type and declared size are checked; an RLS permission test (an
 INSERT, or an upsert, as the caller, rolled back) runs **before** any byte is
-written; then the body streams into a temporary file, hashed as it goes; the file
-is renamed to its version's place and the row is committed (service role, advisory
+written (the three in one rolled-back transaction, ``Storage.prepare_upload``);
+then the body streams into a temporary file, hashed as it goes; the file is
+renamed to its version's place and the row is committed (service role, advisory
 lock on the key, upsert); the previous version's bytes go last.
 
 Size limits are enforced while streaming. A ``Content-Length`` over the limit is
@@ -97,45 +98,51 @@ class Uploader:
 
     async def upload_body(self, request: Request, target: UploadTarget) -> Row:
         """Store the body of ``request`` (multipart or raw) as ``target``; return its row."""
-        bucket = await self.storage.find_bucket(
-            target.bucket, Identity.service(settings=target.settings)
-        )
-        limit = self.limits.rest(bucket, target.key)
         content_type = request.headers.get("content-type")
         placeholder = is_empty_folder_placeholder(target.key)
         x_robots_tag = request.headers.get("x-robots-tag")
+        declared: int | None = None
+        part = None
 
         if is_multipart(content_type):
             assert content_type is not None
             reader = MultipartReader(request.stream(), content_type)
             fields, part = await reader.read_until_file()
-            if part is None:
-                raise InvalidRequest("No content provided")
-            mimetype = fields.get("contentType") or part.content_type or "text/plain"
+            mimetype = fields.get("contentType") or (part.content_type if part else None)
+            mimetype = mimetype or "text/plain"
             cache_control = cache_control_from_seconds(fields.get("cacheControl"))
             raw_meta = fields.get("metadata", fields.get("userMetadata"))
             user_metadata: dict[str, Any] = parse_json_metadata(raw_meta) if raw_meta else {}
             chunks: AsyncIterator[bytes] = reader.file_chunks()
         else:
-            declared = request.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > limit:
-                raise EntityTooLarge()
+            length = request.headers.get("content-length")
+            declared = int(length) if length is not None and length.isdigit() else None
             mimetype = content_type or "application/octet-stream"
             cache_control = request.headers.get("cache-control") or "no-cache"
             user_metadata = parse_x_metadata(request.headers.get("x-metadata")) or {}
             chunks = request.stream()
+        no_file = part is None and is_multipart(content_type)
 
-        if not placeholder:
-            validate_mime_type(mimetype, bucket.get("allowed_mime_types"))
-        if target.tester is not None:
-            await self.storage.test_upload(
-                target.tester,
-                target.bucket,
-                target.key,
-                owner=target.owner,
-                upsert=target.upsert,
-                user_metadata=user_metadata,
-            )
+        def check(bucket: Row) -> None:
+            # In the real server's order, once the bucket is known.
+            if no_file:
+                raise InvalidRequest("No content provided")
+            if declared is not None and declared > self.limits.rest(bucket, target.key):
+                raise EntityTooLarge()
+            if not placeholder:
+                validate_mime_type(mimetype, bucket.get("allowed_mime_types"))
+
+        bucket = await self.storage.prepare_upload(
+            target.bucket,
+            target.key,
+            settings=target.settings,
+            tester=target.tester,
+            owner=target.owner,
+            upsert=target.upsert,
+            user_metadata=user_metadata,
+            check=check,
+        )
+        limit = self.limits.rest(bucket, target.key)
 
         writer = self.storage.blobs.new_writer(limit=limit)
         try:
