@@ -178,6 +178,13 @@ def main() -> None:
     parser.add_argument("--empty-objects", type=int, default=20000, help="objects to empty")
     parser.add_argument("--jobs", type=int, default=8, help="folder-upload concurrency")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of the large-file runs")
+    parser.add_argument(
+        "--rtt-ms",
+        type=float,
+        default=0.0,
+        help="for the small-file runs, add this round trip to every request of both "
+        "clients (a network between them and the server; 0 = bare loopback)",
+    )
     parser.add_argument("--work", type=Path, default=None, help="scratch folder")
     parser.add_argument(
         "--only", default="big,small,empty", help="comma-separated: big, small, empty"
@@ -203,7 +210,10 @@ def main() -> None:
                         manager, work, url, key, bucket, env, args.big_mb * MiB, args.repeat
                     )
                 if "small" in only:
-                    lines += _small(manager, work, bucket, args.small_files, args.jobs)
+                    with _small_files_manager(settings, args.rtt_ms) as small_manager:
+                        lines += _small(
+                            small_manager, work, bucket, args.small_files, args.jobs, args.rtt_ms
+                        )
                 if "empty" in only:
                     lines += _empty(manager, work, args.empty_objects, args.jobs)
             finally:
@@ -263,7 +273,46 @@ def _big(
     return out
 
 
-def _small(manager: Any, work: Path, bucket: str, count: int, jobs: int) -> list[str]:
+class _Delayed:
+    """An httpx transport that waits ``delay`` seconds before each request (a round trip)."""
+
+    def __init__(self, inner: Any, delay: float) -> None:
+        self.inner, self.delay = inner, delay
+
+    def handle_request(self, request: Any) -> Any:
+        time.sleep(self.delay)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __enter__(self) -> _Delayed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def _small_files_manager(settings: Any, rtt_ms: float) -> Iterator[Any]:
+    """The manager for the small-file runs; its one httpx client also serves storage3."""
+    import httpx
+
+    from hybridkit.storage import StorageManager
+
+    transport = None
+    if rtt_ms > 0:
+        limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+        transport = _Delayed(httpx.HTTPTransport(limits=limits), rtt_ms / 1000)
+    with StorageManager(
+        settings, resume_dir=None, max_connections=32, transport=transport
+    ) as manager:
+        yield manager
+
+
+def _small(
+    manager: Any, work: Path, bucket: str, count: int, jobs: int, rtt_ms: float = 0.0
+) -> list[str]:
     folder = work / "small"
     folder.mkdir(exist_ok=True)
     for i in range(count):
@@ -278,8 +327,9 @@ def _small(manager: Any, work: Path, bucket: str, count: int, jobs: int) -> list
         with (folder / f"f{i:05d}.bin").open("rb") as fh:
             storage.upload(f"seq/f{i:05d}.bin", fh, {"content-type": "application/octet-stream"})
     seq = time.perf_counter() - started
+    network = f", {rtt_ms:g} ms round trip added to every request" if rtt_ms else ""
     return [
-        f"\n{count} files of 16 KiB",
+        f"\n{count} files of 16 KiB{network}",
         f"hybridkit upload_folder (jobs={jobs}): {count / hk:8.1f} files/s",
         f"storage3 sequential loop:           {count / seq:8.1f} files/s",
         f"speed-up: {seq / hk:.2f}x",

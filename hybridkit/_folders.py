@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hybridkit._download import _hash_file, download_one
-from hybridkit._storage_values import FileResult, ObjectInfo, TransferReport
+from hybridkit._storage_values import FileResult, ObjectInfo, OpStats, TransferReport
 from hybridkit._transfer import check_bucket, selected
 from hybridkit._upload import ChildCounter, upload_one
-from hybridkit.errors import HybridError, InvalidInputError, RetriesExhausted
+from hybridkit.errors import ConflictError, HybridError, InvalidInputError, RetriesExhausted
 from hybridkit.progress import ProgressCallback, ProgressTracker
 from hybridkit.retry import classify
 
@@ -59,19 +59,34 @@ def _run(jobs: int, tasks: Sequence[Callable[[], FileResult]]) -> list[FileResul
 
 
 def _failure(
-    source: str, target: str, size: int, error: BaseException, attempts: int
+    source: str,
+    target: str,
+    size: int,
+    error: BaseException,
+    stats: OpStats,
+    *,
+    upsert: bool | None = None,
 ) -> FileResult:
     err = classify(error)
+    attempts, retries = stats.attempts, stats.retries
     if isinstance(err, RetriesExhausted):
         attempts = max(attempts, err.attempts)
+    reason = err.message
+    if isinstance(err, ConflictError) and upsert is False:
+        # The stored object differs from the file (an unchanged one is skipped):
+        # replacing it is the caller's decision, so say how.
+        reason += (
+            "; the stored object differs from this file: pass upsert=True "
+            "(hybridkit storage cp --upsert) to replace it"
+        )
     return FileResult(
         source=source,
         target=target,
         status="failed",
         size=size,
         attempts=attempts,
-        retries=max(0, attempts - 1),
-        reason=err.message,
+        retries=retries,
+        reason=reason,
         error=err,
     )
 
@@ -141,10 +156,10 @@ def upload_folder(
                     )
                 except HybridError as error:
                     share.set_done(size)
-                    return _failure(str(path), key, size, error, stats.attempts)
+                    return _failure(str(path), key, size, error, stats, upsert=upsert)
                 except OSError as error:  # the file vanished or cannot be read
                     share.set_done(size)
-                    return _failure(str(path), key, size, error, stats.attempts)
+                    return _failure(str(path), key, size, error, stats)
             share.set_done(size)
             return FileResult(
                 source=str(path),
@@ -224,7 +239,7 @@ def download_prefix(
                     )
                 except (HybridError, OSError) as error:
                     share.set_done(obj.size)
-                    return _failure(obj.name, str(dest), obj.size, error, stats.attempts)
+                    return _failure(obj.name, str(dest), obj.size, error, stats)
             return FileResult(
                 source=obj.name,
                 target=str(dest),

@@ -273,6 +273,9 @@ def test_download_prefix_and_folder_upload(
     conflict = manager.upload_folder(tree, bucket, "site", include=["*.csv"], skip_unchanged=False)
     assert not conflict.ok and len(conflict.failed) == 2
     assert all("exists" in r.reason for r in conflict.failed)
+    # The reason says how to go on; a conflict is no retry.
+    assert all("upsert=True" in r.reason and "--upsert" in r.reason for r in conflict.failed)
+    assert all(r.retries == 0 and r.attempts == 1 for r in conflict.failed)
     with pytest.raises(Exception, match="2 file"):
         conflict.raise_for_problems()
 
