@@ -7,10 +7,14 @@ database pool are ready; ``hybridkit local start`` waits for it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -21,6 +25,8 @@ from hybridkit.local.auth import Keys
 from hybridkit.local.db import Database
 
 __all__ = ["ServerConfig", "create_app"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,14 +64,21 @@ def create_app(config: ServerConfig) -> Starlette:
         config.db_dsn, access_token=config.keys.access_token, jwt_secret=config.keys.jwt_secret
     )
 
+    storage_app = create_storage_app(config, database)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await database.open()
         await rest.open()
         await management.open()
+        # In the background: a start never waits for a walk over every object file.
+        sweep = asyncio.create_task(_sweep(storage_app.state.storage))
         try:
             yield
         finally:
+            sweep.cancel()
+            with contextlib.suppress(BaseException):
+                await sweep
             await management.close()
             await rest.close()
             await database.close()
@@ -81,10 +94,21 @@ def create_app(config: ServerConfig) -> Starlette:
     return Starlette(
         routes=[
             Route("/health", health),
-            Mount("/storage/v1", app=create_storage_app(config, database)),
+            Mount("/storage/v1", app=storage_app),
             Mount("/rest/v1", app=rest),
             Mount("/v1", app=management),
             Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         ],
         lifespan=lifespan,
     )
+
+
+async def _sweep(storage: Any) -> None:
+    """Remove object files orphaned by a crash (see ``Storage.sweep_orphans``); log the count."""
+    try:
+        removed = await storage.sweep_orphans()
+    except Exception:  # housekeeping must never take the stack down
+        logger.exception("sweeping orphaned object files failed")
+        return
+    if removed:
+        logger.warning("removed %d object file(s) no object refers to (left by a crash)", removed)

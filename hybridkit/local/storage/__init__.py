@@ -67,4 +67,7 @@ def create_storage_app(config: ServerConfig, database: Database) -> Starlette:
         *tus.routes(),
         Route("/{path:path}", not_found, methods=_ALL_METHODS),
     ]
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    # The parent app's lifespan sweeps orphaned object files once the pool is open.
+    app.state.storage = storage
+    return app

@@ -222,6 +222,18 @@ class BlobStore:
         """Where the bytes of ``version`` live."""
         return self.objects / version[:2] / version
 
+    def versions_older_than(self, cutoff: float) -> list[str]:
+        """The versions whose bytes were last written before ``cutoff`` (a Unix time)."""
+        found: list[str] = []
+        for shard in self.objects.iterdir():
+            if not shard.is_dir():
+                continue
+            for entry in os.scandir(shard):
+                with contextlib.suppress(OSError):
+                    if entry.is_file() and entry.stat().st_mtime < cutoff:
+                        found.append(entry.name)
+        return found
+
     def temp_path(self) -> Path:
         """A fresh path for an upload in flight."""
         return self.tmp / f"{uuid.uuid4().hex}.part"

@@ -9,7 +9,9 @@ downloads). Bytes are handled by :class:`~hybridkit.local.storage.blobs.BlobStor
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -261,6 +263,32 @@ class Storage(BucketState):
         if current is not None and current["version"] != version:
             await self.blobs.delete(current["version"])
         return row
+
+    # --- housekeeping ---------------------------------------------------------------
+    async def sweep_orphans(self, *, min_age: float = 3600.0, batch: int = 1000) -> int:
+        """Remove object files no row refers to; return how many went.
+
+        A crash between an upload's rename into ``objects/`` and its row's commit
+        leaves such a file (the client never heard "done"). Files younger than
+        ``min_age`` seconds are left alone: they may belong to an upload that is
+        committing right now.
+        """
+        cutoff = time.time() - min_age
+        candidates = await asyncio.to_thread(self.blobs.versions_older_than, cutoff)
+        removed = 0
+        for start in range(0, len(candidates), batch):
+            chunk = candidates[start : start + batch]
+            async with self.db.transaction(None) as conn:
+                rows = await (
+                    await conn.execute(
+                        "select version from storage.objects where version = any(%s)", [chunk]
+                    )
+                ).fetchall()
+            known = {row["version"] for row in rows}
+            orphans = [version for version in chunk if version not in known]
+            await self.blobs.delete(*orphans)
+            removed += len(orphans)
+        return removed
 
     # --- objects: delete, move, copy ----------------------------------------------
     async def delete_objects(
