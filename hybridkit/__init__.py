@@ -11,6 +11,7 @@ from typing import Any
 from hybridkit.config import Secret, Settings
 from hybridkit.errors import (
     AuthError,
+    CancelledError,
     CircuitOpenError,
     ConfigError,
     ConflictError,
@@ -62,6 +63,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AuthError",
+    "CancelledError",
     "CircuitBreaker",
     "CircuitOpenError",
     "ConfigError",

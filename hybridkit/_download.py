@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
 from os import PathLike
 from pathlib import Path
@@ -24,6 +25,7 @@ from hybridkit._transfer import (
     check_key,
     md5_from_etag,
     open_source,
+    raise_if_cancelled,
     url_path,
 )
 from hybridkit._upload import Counter
@@ -62,11 +64,19 @@ def download_one(
     progress: ProgressCallback | None,
     verify: bool,
     overwrite: bool,
+    cancel: threading.Event | None = None,
     counter: Counter | None = None,
 ) -> DownloadResult:
-    """Download ``bucket/key`` to ``destination``; see ``StorageManager.download``."""
+    """Download ``bucket/key`` to ``destination``; see ``StorageManager.download``.
+
+    A cancel stops at a block boundary and leaves the temporary file (and its
+    record) as an interrupted download does, so a later call resumes with Range;
+    ``destination`` is never created or replaced.
+    """
     check_bucket(bucket)
     check_key(key)
+    context = f"download {bucket}/{key}"
+    raise_if_cancelled(cancel, context)
     started = time.monotonic()
     dest = Path(destination)
     if dest.is_dir():
@@ -89,7 +99,6 @@ def download_one(
         )
         counter = tracker
     url = f"{manager.storage_url}/object/{url_path(bucket, key)}"
-    context = f"download {bucket}/{key}"
     received = [0]
 
     def attempt(a: Attempt) -> tuple[str, int]:
@@ -108,7 +117,9 @@ def download_one(
                     raise RetryableError(f"{context}: the partial file no longer fits; restarting")
                 raise classify_response(response, context=context)
             else:
-                have = _receive(response, have, state, part, side, counter, received, context)
+                have = _receive(
+                    response, have, state, part, side, counter, received, context, cancel
+                )
         size = part.stat().st_size
         if state["total"] is not None and size != state["total"]:
             raise RetryableError(f"{context}: got {size} of {state['total']} bytes; resuming")
@@ -125,7 +136,7 @@ def download_one(
 
     log = AttemptLog()
     try:
-        md5, size = manager.retrier.call(attempt, operation=context, log=log)
+        md5, size = manager.retrier.call(attempt, operation=context, log=log, cancel=cancel)
     finally:
         manager._count(log, received[0])
     os.replace(part, dest)
@@ -156,8 +167,13 @@ def _receive(
     counter: Counter,
     received: list[int],
     context: str,
+    cancel: threading.Event | None,
 ) -> int:
-    """Write a 200 or 206 body to the part file; return where it started."""
+    """Write a 200 or 206 body to the part file; return where it started.
+
+    A cancel stops after the block in hand is written (the part file then holds
+    every byte received, ready for a resume).
+    """
     etag = response.headers.get("ETag")
     if response.status_code == 206:
         match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
@@ -184,10 +200,12 @@ def _receive(
     counter.set_done(have)
     chunks = response.iter_bytes(READ_BLOCK) if encoded else response.iter_raw(READ_BLOCK)
     with part.open(mode) as fh:
+        raise_if_cancelled(cancel, context)
         for chunk in chunks:
             fh.write(chunk)
             received[0] += len(chunk)
             counter.advance(len(chunk))
+            raise_if_cancelled(cancel, context)
     return have
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,9 +19,15 @@ from typing import TYPE_CHECKING
 
 from hybridkit._download import _hash_file, download_one
 from hybridkit._storage_values import FileResult, ObjectInfo, OpStats, TransferReport
-from hybridkit._transfer import check_bucket, selected
+from hybridkit._transfer import check_bucket, raise_if_cancelled, selected
 from hybridkit._upload import ChildCounter, upload_one
-from hybridkit.errors import ConflictError, HybridError, InvalidInputError, RetriesExhausted
+from hybridkit.errors import (
+    CancelledError,
+    ConflictError,
+    HybridError,
+    InvalidInputError,
+    RetriesExhausted,
+)
 from hybridkit.progress import ProgressCallback, ProgressTracker
 from hybridkit.retry import classify
 
@@ -91,6 +98,25 @@ def _failure(
     )
 
 
+def _cancelled(source: str, target: str, size: int, stats: OpStats | None = None) -> FileResult:
+    """The entry of a file the caller's cancel stopped, before it started or in flight."""
+    if stats is None or stats.attempts == 0:
+        return FileResult(source, target, "cancelled", size, reason="cancelled before it started")
+    return FileResult(
+        source,
+        target,
+        "cancelled",
+        size,
+        attempts=stats.attempts,
+        retries=stats.retries,
+        reason="cancelled in flight",
+    )
+
+
+def _is_set(cancel: threading.Event | None) -> bool:
+    return cancel is not None and cancel.is_set()
+
+
 def upload_folder(
     manager: StorageManager,
     folder: str | PathLike[str],
@@ -105,8 +131,14 @@ def upload_folder(
     cache_control: str | int | None,
     progress: ProgressCallback | None,
     verify: bool,
+    cancel: threading.Event | None = None,
 ) -> TransferReport:
-    """See ``StorageManager.upload_folder``."""
+    """See ``StorageManager.upload_folder``.
+
+    Every selected file gets exactly one entry: a cancel marks the files in flight
+    and those not yet started ``cancelled`` (the walk is local, so even an event
+    set before the call lists every file, and no request is made).
+    """
     check_bucket(bucket)
     root = Path(folder)
     if not root.is_dir():
@@ -115,9 +147,12 @@ def upload_folder(
     files = [(p, rel) for p, rel in _walk(root) if selected(rel, include, exclude)]
     prefix = prefix.strip("/")
     remote: dict[str, ObjectInfo] = {}
-    if skip_unchanged and files:
+    if skip_unchanged and files and not _is_set(cancel):
         listing_prefix = f"{prefix}/" if prefix else ""
-        remote = {o.name: o for o in manager.iter_objects(bucket, listing_prefix)}
+        for obj in manager.iter_objects(bucket, listing_prefix):
+            if _is_set(cancel):
+                break  # every file is then reported cancelled
+            remote[obj.name] = obj
     sizes = {p: p.stat().st_size for p, _ in files}
     tracker = ProgressTracker(
         sum(sizes.values()), progress, interval=manager.progress_interval, label=str(root)
@@ -128,6 +163,8 @@ def upload_folder(
 
         def run() -> FileResult:
             size = sizes[path]
+            if _is_set(cancel):
+                return _cancelled(str(path), key, size)
             share = ChildCounter(tracker)
             with manager.track() as stats:
                 try:
@@ -152,8 +189,11 @@ def upload_folder(
                         progress=None,
                         resumable=None,
                         verify=verify,
+                        cancel=cancel,
                         counter=share,
                     )
+                except CancelledError:
+                    return _cancelled(str(path), key, size, stats)
                 except HybridError as error:
                     share.set_done(size)
                     return _failure(str(path), key, size, error, stats, upsert=upsert)
@@ -190,17 +230,25 @@ def download_prefix(
     jobs: int,
     skip_unchanged: bool,
     progress: ProgressCallback | None,
+    cancel: threading.Event | None = None,
 ) -> TransferReport:
-    """See ``StorageManager.download_prefix``."""
+    """See ``StorageManager.download_prefix``.
+
+    The files are known only once listed: a cancel before the listing finished
+    raises CancelledError (no file was started); after it, files in flight and
+    those not yet started are reported ``cancelled``.
+    """
     check_bucket(bucket)
+    context = f"download {bucket}/{prefix}"
+    raise_if_cancelled(cancel, context)
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    objects = [
-        o
-        for o in manager.iter_objects(bucket, prefix)
-        if not o.is_folder and selected(_relative(o.name, prefix), include, exclude)
-    ]
+    objects: list[ObjectInfo] = []
+    for o in manager.iter_objects(bucket, prefix):
+        raise_if_cancelled(cancel, context)
+        if not o.is_folder and selected(_relative(o.name, prefix), include, exclude):
+            objects.append(o)
     tracker = ProgressTracker(
         sum(o.size for o in objects), progress, interval=manager.progress_interval, label=prefix
     )
@@ -211,6 +259,8 @@ def download_prefix(
         dest = root / rel
 
         def run() -> FileResult:
+            if _is_set(cancel):
+                return _cancelled(obj.name, str(dest), obj.size)
             share = ChildCounter(tracker)
             with manager.track() as stats:
                 try:
@@ -235,8 +285,11 @@ def download_prefix(
                         progress=None,
                         verify=True,
                         overwrite=True,
+                        cancel=cancel,
                         counter=share,
                     )
+                except CancelledError:
+                    return _cancelled(obj.name, str(dest), obj.size, stats)
                 except (HybridError, OSError) as error:
                     share.set_done(obj.size)
                     return _failure(obj.name, str(dest), obj.size, error, stats)

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from hybridkit._transfer import md5_from_etag
-from hybridkit.errors import HybridError
+from hybridkit.errors import CancelledError, HybridError
 
 __all__ = [
     "BucketInfo",
@@ -191,14 +191,15 @@ class FileResult:
     """What happened to one file of a folder transfer.
 
     Attributes:
-        status: ``uploaded``/``downloaded``, ``skipped`` (unchanged) or ``failed``.
-        reason: why it was skipped or failed (empty when transferred).
+        status: ``uploaded``/``downloaded``, ``skipped`` (unchanged), ``failed``, or
+            ``cancelled`` (the caller's cancel stopped it in flight or before it started).
+        reason: why it was skipped, failed or cancelled (empty when transferred).
         error: the failure, for ``failed``.
     """
 
     source: str
     target: str
-    status: Literal["uploaded", "downloaded", "skipped", "failed"]
+    status: Literal["uploaded", "downloaded", "skipped", "failed", "cancelled"]
     size: int = 0
     attempts: int = 0
     retries: int = 0
@@ -238,9 +239,14 @@ class TransferReport:
         return tuple(r for r in self.results if r.status == "failed")
 
     @property
+    def cancelled(self) -> tuple[FileResult, ...]:
+        """Files a cancel stopped, in flight or before they started."""
+        return tuple(r for r in self.results if r.status == "cancelled")
+
+    @property
     def ok(self) -> bool:
-        """True when nothing failed."""
-        return not self.failed
+        """True when nothing failed and nothing was cancelled."""
+        return not self.failed and not self.cancelled
 
     @property
     def bytes(self) -> int:
@@ -253,22 +259,33 @@ class TransferReport:
         return sum(r.retries for r in self.results)
 
     def summary(self) -> str:
-        """One line: counts, bytes and time."""
+        """One line: counts (cancelled ones when there are any), bytes and time."""
+        cancelled = f", {len(self.cancelled)} cancelled" if self.cancelled else ""
         return (
             f"{len(self.transferred)} transferred, {len(self.skipped)} skipped, "
-            f"{len(self.failed)} failed; {self.bytes} bytes, {self.retries} retries "
+            f"{len(self.failed)} failed{cancelled}; {self.bytes} bytes, {self.retries} retries "
             f"in {self.duration:.1f}s"
         )
 
     def raise_for_problems(self) -> None:
-        """Raise a ``HybridError`` naming the failed files, if any."""
+        """Raise a ``HybridError`` naming the failed files, if any.
+
+        Raises:
+            HybridError: some files failed (cancelled ones are counted in the message).
+            CancelledError: none failed, but some were cancelled.
+        """
         if self.ok:
             return
+        if not self.failed:
+            raise CancelledError(
+                f"cancelled: {len(self.cancelled)} file(s) not transferred; {self.summary()}"
+            )
         lines = [f"{r.source} -> {r.target}: {r.reason}" for r in self.failed[:20]]
         more = len(self.failed) - len(lines)
         if more > 0:
             lines.append(f"... and {more} more")
-        raise HybridError(f"{len(self.failed)} file(s) failed:\n" + "\n".join(lines))
+        cancelled = f" ({len(self.cancelled)} more cancelled)" if self.cancelled else ""
+        raise HybridError(f"{len(self.failed)} file(s) failed{cancelled}:\n" + "\n".join(lines))
 
 
 UploadReport = TransferReport

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 from urllib.parse import quote
 
-from hybridkit.errors import InvalidInputError
+from hybridkit.errors import CancelledError, InvalidInputError
 
 READ_BLOCK = 1024 * 1024  # large blocks: per-block Python overhead caps throughput
 FINGERPRINT_BLOCK = 64 * 1024
@@ -61,6 +62,12 @@ def check_key(key: str) -> str:
     if len(key.encode()) > 1024:
         raise InvalidInputError(f"invalid object key: longer than 1024 bytes ({key[:40]!r}...)")
     return key
+
+
+def raise_if_cancelled(cancel: threading.Event | None, context: str) -> None:
+    """Raise CancelledError when the caller's ``cancel`` event is set."""
+    if cancel is not None and cancel.is_set():
+        raise CancelledError(f"{context}: cancelled")
 
 
 def url_path(*segments: str) -> str:
@@ -116,11 +123,18 @@ class Source:
     path: Path | None
     mtime_ns: int
 
-    def read_range(self, offset: int, length: int) -> Iterator[bytes]:
-        """Yield the bytes [offset, offset+length) in blocks, without holding them all."""
+    def read_range(
+        self, offset: int, length: int, cancel: threading.Event | None = None
+    ) -> Iterator[bytes]:
+        """Yield the bytes [offset, offset+length) in blocks, without holding them all.
+
+        Once ``cancel`` is set, the next block is not read: CancelledError is raised
+        instead (inside a request body, that abandons the request).
+        """
         self.fh.seek(self.base + offset)
         left = length
         while left > 0:
+            raise_if_cancelled(cancel, self.name)
             block = self.fh.read(min(READ_BLOCK, left))
             if not block:
                 raise InvalidInputError(
@@ -196,13 +210,20 @@ class CountingReader(io.RawIOBase):
     Wrapped in ``io.BufferedReader`` it passes storage3's type check, and httpx
     streams it in 64 KiB reads. httpx seeks to 0 before each send, so a retry
     re-reads from the start; the count goes back with it. Seeking forward (httpx
-    peeks at the length with ``seek(0, 2)``) is not counted as progress.
+    peeks at the length with ``seek(0, 2)``) is not counted as progress. Once
+    ``cancel`` is set, a read raises CancelledError (abandoning the request).
     """
 
-    def __init__(self, source: Source, on_bytes: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        source: Source,
+        on_bytes: Callable[[int], None],
+        cancel: threading.Event | None = None,
+    ) -> None:
         super().__init__()
         self._source = source
         self._on_bytes = on_bytes
+        self._cancel = cancel
         self._pos = 0
         self._reported = 0
 
@@ -235,6 +256,7 @@ class CountingReader(io.RawIOBase):
         want = min(len(view), self._source.size - self._pos)
         if want <= 0:
             return 0
+        raise_if_cancelled(self._cancel, self._source.name)
         self._source.fh.seek(self._source.base + self._pos)
         data = self._source.fh.read(want)
         n = len(data)

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -199,6 +200,7 @@ class TusClient:
         metadata: Mapping[str, str],
         upsert: bool,
         log: AttemptLog,
+        cancel: threading.Event | None = None,
     ) -> str:
         headers = {
             **self._headers,
@@ -222,7 +224,7 @@ class TusClient:
         # A lost answer to POST leaves an orphan upload on the server, never a
         # duplicate object, so creation is safe to resend.
         return self._retrier.call(
-            post, operation=f"create resumable upload {bucket}/{key}", log=log
+            post, operation=f"create resumable upload {bucket}/{key}", log=log, cancel=cancel
         )
 
     def _head(self, url: str, context: str) -> tuple[int, int | None]:
@@ -241,15 +243,22 @@ class TusClient:
         return offset, int(length) if length and length.isdigit() else None
 
     def _patch(
-        self, url: str, source: Source, offset: int, on_read: Callable[[int], None], context: str
+        self,
+        url: str,
+        source: Source,
+        offset: int,
+        on_read: Callable[[int], None],
+        context: str,
+        cancel: threading.Event | None = None,
     ) -> int:
         """Send one chunk from ``offset``; return the server's new offset."""
         length = min(self.chunk_size, source.size - offset)
 
         def body() -> Any:
             # Read block by block as httpx sends: memory stays at one block, and
-            # progress counts bytes as they actually leave the file.
-            for block in source.read_range(offset, length):
+            # progress counts bytes as they actually leave the file. A cancel cuts
+            # the chunk; the server keeps what arrived and HEAD reports it.
+            for block in source.read_range(offset, length, cancel):
                 on_read(len(block))
                 yield block
 
@@ -291,10 +300,16 @@ class TusClient:
         on_bytes: Callable[[int], None],
         set_done: Callable[[int], None],
         log: AttemptLog,
+        cancel: threading.Event | None = None,
     ) -> TusOutcome:
         """Upload ``source``, resuming a remembered upload when there is one.
 
+        A cancel stops between requests or within a chunk. The bytes already on
+        the server stay there and the upload URL stays remembered, so a later call
+        resumes where this one stopped.
+
         Raises:
+            CancelledError: ``cancel`` was set.
             ConflictError: the object exists (and ``upsert`` is False). The caller
                 decides whether the existing object is this very upload.
             HybridError: as classified; ``RetriesExhausted`` when the budget is spent.
@@ -317,12 +332,14 @@ class TusClient:
                     def head(attempt: Attempt, u: str = url) -> tuple[int, int | None]:
                         return self._head(u, context)
 
-                    offset, length = self._retrier.call(head, operation=context, log=log)
+                    offset, length = self._retrier.call(
+                        head, operation=context, log=log, cancel=cancel
+                    )
                     if length is not None and length != source.size:
                         raise _UploadGone(f"{context}: remembered upload has another length")
                     resumed_from = offset
                 else:
-                    url = self._create(source, bucket, key, metadata, upsert, log)
+                    url = self._create(source, bucket, key, metadata, upsert, log, cancel)
                     if store and resume_key:
                         store.put(resume_key, url, bucket=bucket, key=key, size=source.size)
                     offset = 0
@@ -336,13 +353,13 @@ class TusClient:
                         position[0], _ = self._head(u, context)
                         set_done(position[0])
                     if position[0] < source.size:
-                        position[0] = self._patch(u, source, position[0], on_read, context)
+                        position[0] = self._patch(u, source, position[0], on_read, context, cancel)
                         set_done(position[0])
                     return position[0]
 
                 while position[0] < source.size:
                     self._retrier.call(
-                        step, operation=f"{context} at offset {position[0]}", log=log
+                        step, operation=f"{context} at offset {position[0]}", log=log, cancel=cancel
                     )
                 if store and resume_key:
                     store.forget(resume_key)

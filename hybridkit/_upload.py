@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from os import PathLike
@@ -23,6 +24,7 @@ from hybridkit._transfer import (
     check_key,
     guess_content_type,
     open_source,
+    raise_if_cancelled,
     url_path,
 )
 from hybridkit._tus import ResumeStore
@@ -70,11 +72,13 @@ def upload_one(
     progress: ProgressCallback | None,
     resumable: bool | None,
     verify: bool,
+    cancel: threading.Event | None = None,
     counter: Counter | None = None,
 ) -> UploadResult:
     """Upload ``source`` to ``bucket/key``; see ``StorageManager.upload``."""
     check_bucket(bucket)
     check_key(key)
+    raise_if_cancelled(cancel, f"upload {bucket}/{key}")
     cache = cache_control_seconds(cache_control)
     started = time.monotonic()
     with open_source(source, name=key.rsplit("/", 1)[-1]) as src:
@@ -90,11 +94,11 @@ def upload_one(
         try:
             if use_tus:
                 result = _resumable(
-                    manager, src, bucket, key, mime, cache, upsert, metadata, counter, log
+                    manager, src, bucket, key, mime, cache, upsert, metadata, counter, log, cancel
                 )
             else:
                 result = _standard(
-                    manager, src, bucket, key, mime, cache, upsert, metadata, counter, log
+                    manager, src, bucket, key, mime, cache, upsert, metadata, counter, log, cancel
                 )
         finally:
             manager._count(log)
@@ -158,6 +162,7 @@ def _standard(
     metadata: Mapping[str, Any] | None,
     counter: Counter,
     log: AttemptLog,
+    cancel: threading.Event | None,
 ) -> _Outcome:
     """One request, streamed from disk, retried; a lost answer is reconciled.
 
@@ -167,6 +172,9 @@ def _standard(
     machine that is the difference between ~60 % and ~100 % of curl's
     throughput). A ``multipart/*`` object type cannot travel raw and goes through
     storage3.
+
+    A cancel stops the body at a block boundary: the request is abandoned with
+    fewer bytes than its ``Content-Length``, and the server stores nothing.
     """
     sent = [0]
 
@@ -181,7 +189,9 @@ def _standard(
     def attempt(a: Attempt) -> _Outcome:
         counter.set_done(0)
         try:
-            send(manager, src, bucket, key, mime, cache, upsert, metadata, on_bytes, context)
+            send(
+                manager, src, bucket, key, mime, cache, upsert, metadata, on_bytes, context, cancel
+            )
         except Exception as exc:
             error = classify(exc, context=context)
             if isinstance(error, ConflictError) and log.uncertain:
@@ -194,7 +204,7 @@ def _standard(
 
     # The upload is safe to resend: a create that already landed answers 409 and
     # is reconciled above; an upsert writes the same bytes again.
-    outcome = manager.retrier.call(attempt, operation=context, log=log)
+    outcome = manager.retrier.call(attempt, operation=context, log=log, cancel=cancel)
     return outcome[0], sent[0], 0, outcome[3]
 
 
@@ -209,10 +219,11 @@ def _send_raw(
     metadata: Mapping[str, Any] | None,
     on_bytes: Callable[[int], None],
     context: str,
+    cancel: threading.Event | None,
 ) -> None:
     def body() -> Iterator[bytes]:
         # Read as httpx sends: one block in memory, progress as bytes leave the file.
-        for block in src.read_range(0, src.size):
+        for block in src.read_range(0, src.size, cancel):
             on_bytes(len(block))
             yield block
 
@@ -242,6 +253,7 @@ def _send_multipart(
     metadata: Mapping[str, Any] | None,
     on_bytes: Callable[[int], None],
     context: str,
+    cancel: threading.Event | None,
 ) -> None:
     options: dict[str, Any] = {
         "content-type": mime,
@@ -252,7 +264,7 @@ def _send_multipart(
         options["metadata"] = dict(metadata)
     # A BufferedReader over a counting raw reader passes storage3's type check
     # and lets httpx stream the form in 64 KiB reads (never the whole file).
-    body = io.BufferedReader(CountingReader(src, on_bytes), buffer_size=READ_BLOCK)
+    body = io.BufferedReader(CountingReader(src, on_bytes, cancel), buffer_size=READ_BLOCK)
     manager._storage.from_(bucket).upload(key, body, options)
 
 
@@ -267,6 +279,7 @@ def _resumable(
     metadata: Mapping[str, Any] | None,
     counter: Counter,
     log: AttemptLog,
+    cancel: threading.Event | None,
 ) -> _Outcome:
     store = manager.resume_store
     resume_key = (
@@ -292,6 +305,7 @@ def _resumable(
             on_bytes=counter.advance,
             set_done=counter.set_done,
             log=log,
+            cancel=cancel,
         )
     except ConflictError:
         # "Already exists": ours if an earlier attempt or a killed process may have
@@ -318,5 +332,6 @@ def _resumable(
                 on_bytes=counter.advance,
                 set_done=counter.set_done,
                 log=log,
+                cancel=cancel,
             )
     return False, outcome.bytes_sent, outcome.resumed_from, None

@@ -17,17 +17,21 @@ them in one place (``hybridkit.retry.classify``).
     │   ├── QuotaError         413 too large, 415 mime type not allowed
     │   └── InvalidInputError  invalid bucket name, key, parameter (before any request)
     ├── CircuitOpenError       the breaker is open; fail fast until it half-opens
+    ├── CancelledError         the caller's cancel event was set; never retried
     ├── MigrationError         a migration failed, or checks found drift
     └── LocalStackError        the embedded local stack cannot start, stop or be found
 
 "No response came back" (``RetryableError`` from a transport failure) is a
 different branch from "a response said no" (``NonRetryableError``), as in httpx.
+A ``CancelledError`` is neither: the caller asked to stop, so it says nothing about
+the server (it is never retried and the circuit breaker does not count it).
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AuthError",
+    "CancelledError",
     "CircuitOpenError",
     "ConfigError",
     "ConflictError",
@@ -126,6 +130,19 @@ class InvalidInputError(NonRetryableError):
 
 class CircuitOpenError(HybridError):
     """The circuit breaker is open: failing fast until it half-opens."""
+
+
+class CancelledError(HybridError):
+    """The caller's ``cancel`` event was set; the operation stopped at a block boundary.
+
+    Not a failure of the server: never retried, never counted by the circuit
+    breaker. What was already stored stays as documented by the call that raised
+    it (a cut standard upload stores nothing; a resumable upload resumes later).
+
+    Example:
+        >>> issubclass(CancelledError, RetryableError | NonRetryableError)
+        False
+    """
 
 
 class MigrationError(HybridError):

@@ -27,7 +27,7 @@ import httpx
 
 from hybridkit._storage_values import TransferReport
 from hybridkit.config import Settings
-from hybridkit.errors import HybridError
+from hybridkit.errors import CancelledError, HybridError
 from hybridkit.retry import Attempt, classify
 from hybridkit.storage import StorageManager
 
@@ -192,7 +192,8 @@ class HybridSupabaseManager:
             except Exception as exc:  # the facade's contract: results, not exceptions
                 error = classify(exc, context=operation)
         if error is None and isinstance(data, TransferReport) and not data.ok:
-            error = HybridError(f"{operation}: {data.summary()}")
+            kind = HybridError if data.failed else CancelledError
+            error = kind(f"{operation}: {data.summary()}")
         duration = time.monotonic() - started
         metadata: dict[str, Any] = {
             "operation": operation,
@@ -325,7 +326,8 @@ class HybridSupabaseManager:
         """Upload a file (``data``: ``UploadResult``); ``key`` defaults to the file name.
 
         ``options`` are those of :meth:`StorageManager.upload` (``content_type``,
-        ``cache_control``, ``upsert``, ``metadata``, ``progress``, ``resumable``, ``verify``).
+        ``cache_control``, ``upsert``, ``metadata``, ``progress``, ``resumable``, ``verify``,
+        ``cancel``). A cancelled upload fails with a ``CancelledError``.
         """
         if key is None:
             name = getattr(source, "name", source)
@@ -343,7 +345,7 @@ class HybridSupabaseManager:
         destination: str | PathLike[str],
         **options: Any,
     ) -> HybridOperationResult:
-        """Download to a file (``data``: ``DownloadResult``)."""
+        """Download to a file (``data``: ``DownloadResult``; ``cancel=`` as for storage)."""
         return self._run(
             "download_file",
             lambda: self.storage.download(bucket, key, destination, **options),
@@ -353,7 +355,11 @@ class HybridSupabaseManager:
     def upload_folder(
         self, folder: str | PathLike[str], bucket: str, prefix: str = "", **options: Any
     ) -> HybridOperationResult:
-        """Upload a folder (``data``: ``TransferReport``; ``success`` only if no file failed)."""
+        """Upload a folder (``data``: ``TransferReport``; ``success`` only if no file failed).
+
+        With ``cancel=`` set, cancelled files also make ``success`` False; the error is
+        then a ``CancelledError`` unless some file failed as well.
+        """
         return self._run(
             "upload_folder", lambda: self.storage.upload_folder(folder, bucket, prefix, **options)
         )

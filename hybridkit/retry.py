@@ -21,6 +21,10 @@ A write is retried only when a retry cannot duplicate or lose data: callers say
 success, and then only failures where the request surely never reached the
 server (connection refused, pool timeout, 429, 503) are retried.
 
+A call may be cancelled (``cancel=``, a ``threading.Event``): no attempt starts
+once it is set, a backoff wait ends early, and ``CancelledError`` passes straight
+through, never retried and not counted by the breaker either way.
+
 Example:
     >>> retrier = Retrier(RetryPolicy(max_retries=2), sleep=lambda s: None)
     >>> retrier.call(lambda attempt: attempt.number, operation="demo")
@@ -40,6 +44,7 @@ import tenacity
 
 from hybridkit._classify import classify, classify_response, is_safe_to_resend, parse_retry_after
 from hybridkit.errors import (
+    CancelledError,
     CircuitOpenError,
     HybridError,
     RetriesExhausted,
@@ -148,6 +153,11 @@ class CircuitBreaker:
                 self._opened_at = self._clock()
                 self._probe_in_flight = False
                 self.times_opened += 1
+
+    def release(self) -> None:
+        """A call ended without a verdict (it was cancelled): free the half-open probe."""
+        with self._lock:
+            self._probe_in_flight = False
 
     def reset(self) -> None:
         """Close the breaker and forget the failures."""
@@ -285,6 +295,7 @@ class Retrier:
         idempotent: bool = True,
         log: AttemptLog | None = None,
         deadline: float | None = None,
+        cancel: threading.Event | None = None,
     ) -> T:
         """Call ``fn(attempt)`` until it succeeds, the budget is spent, or it fails for good.
 
@@ -296,6 +307,7 @@ class Retrier:
                 no effect (see :func:`is_safe_to_resend`).
             log: filled with attempts, waits and error summaries.
             deadline: overrides the policy's deadline for this call (seconds).
+            cancel: once set, no further attempt starts and a backoff wait ends early.
 
         Returns:
             What ``fn`` returned.
@@ -303,6 +315,7 @@ class Retrier:
         Raises:
             NonRetryableError: the server said no; never retried.
             CircuitOpenError: the breaker is open.
+            CancelledError: ``cancel`` was set (or ``fn`` raised it); never retried.
             RetriesExhausted: retryable failures used up the attempts or the deadline.
         """
         policy = self.policy
@@ -313,6 +326,8 @@ class Retrier:
         state: dict[str, Any] = {"previous": None, "why_stop": "", "number": 0}
 
         def attempt_once() -> T:
+            if cancel is not None and cancel.is_set():
+                raise CancelledError(f"{operation}: cancelled")
             if self.breaker is not None:
                 self.breaker.before_call()
             log.attempts += 1
@@ -322,6 +337,11 @@ class Retrier:
             attempt = Attempt(state["number"], state["previous"], deadline_at)
             try:
                 value = fn(attempt)
+            except CancelledError:
+                # The caller stopped: no verdict on the server, for or against.
+                if self.breaker is not None:
+                    self.breaker.release()
+                raise
             except Exception as exc:  # classified below; BaseException passes through
                 error = classify(exc, context=operation)
                 if self.breaker is not None:
@@ -384,11 +404,18 @@ class Retrier:
             log.waited += rs.upcoming_sleep
             log.retries += 1
 
+        sleep = self._sleep
+        if cancel is not None and sleep is time.sleep:
+            # A real wait ends as soon as the caller cancels (the next attempt then
+            # raises); an injected sleep (tests) is used as it is.
+            def sleep(seconds: float) -> None:
+                cancel.wait(seconds)
+
         retrying = tenacity.Retrying(
             stop=stop,
             wait=wait,
             retry=tenacity.retry_if_exception(should_retry),
-            sleep=self._sleep,
+            sleep=sleep,
             before_sleep=before_sleep,
             reraise=True,
         )

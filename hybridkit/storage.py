@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -593,6 +594,7 @@ class StorageManager:
         progress: ProgressCallback | None = None,
         resumable: bool | None = None,
         verify: bool = False,
+        cancel: threading.Event | None = None,
     ) -> UploadResult:
         """Upload a file (a path or a binary file object), streamed.
 
@@ -612,8 +614,13 @@ class StorageManager:
             progress: receives :class:`~hybridkit.progress.Progress` as bytes are read.
             resumable: force TUS (True) or a single request (False).
             verify: check size and checksum on the server afterwards.
+            cancel: set it (from any thread) to stop at the next block: a standard
+                upload is abandoned mid-body and stores nothing; a resumable one
+                keeps its bytes on the server and its remembered URL, so a later
+                call resumes it.
 
         Raises:
+            CancelledError: ``cancel`` was set before the upload finished.
             ConflictError: the object exists with other content and ``upsert`` is False.
             QuotaError: too large for the bucket, or a mime type it refuses.
         """
@@ -631,6 +638,7 @@ class StorageManager:
             progress=progress,
             resumable=resumable,
             verify=verify,
+            cancel=cancel,
         )
 
     def download(
@@ -642,6 +650,7 @@ class StorageManager:
         progress: ProgressCallback | None = None,
         verify: bool = True,
         overwrite: bool = True,
+        cancel: threading.Event | None = None,
     ) -> DownloadResult:
         """Download to a file: streamed to a temporary name, verified, renamed.
 
@@ -653,11 +662,20 @@ class StorageManager:
                 segment is the file name).
             verify: compare the size and the MD5 ETag before renaming.
             overwrite: False refuses to replace an existing file.
+            cancel: set it to stop at the next block (``CancelledError``); the
+                destination is untouched and the temporary file stays for a resume.
         """
         from hybridkit._download import download_one
 
         return download_one(
-            self, bucket, key, destination, progress=progress, verify=verify, overwrite=overwrite
+            self,
+            bucket,
+            key,
+            destination,
+            progress=progress,
+            verify=verify,
+            overwrite=overwrite,
+            cancel=cancel,
         )
 
     def upload_folder(
@@ -674,12 +692,15 @@ class StorageManager:
         cache_control: str | int | None = None,
         progress: ProgressCallback | None = None,
         verify: bool = False,
+        cancel: threading.Event | None = None,
     ) -> TransferReport:
         """Upload a folder tree under ``prefix``, ``jobs`` files at a time.
 
         Unchanged files (same size and MD5 as the stored object) are skipped;
         content types are guessed from names. Returns a per-file report rather
         than raising: check ``report.ok`` or call ``report.raise_for_problems()``.
+        Setting ``cancel`` stops the files in flight (as :meth:`upload` does) and
+        reports them, and every file not yet started, as ``cancelled``.
         """
         from hybridkit._folders import upload_folder
 
@@ -696,6 +717,7 @@ class StorageManager:
             cache_control=cache_control,
             progress=progress,
             verify=verify,
+            cancel=cancel,
         )
 
     def download_prefix(
@@ -709,8 +731,13 @@ class StorageManager:
         jobs: int = 4,
         skip_unchanged: bool = True,
         progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
     ) -> TransferReport:
-        """Download every object under ``prefix`` into ``folder`` (keys become paths)."""
+        """Download every object under ``prefix`` into ``folder`` (keys become paths).
+
+        Setting ``cancel`` reports the files in flight and those not yet started as
+        ``cancelled``; set before the listing finished, it raises ``CancelledError``.
+        """
         from hybridkit._folders import download_prefix
 
         return download_prefix(
@@ -723,6 +750,7 @@ class StorageManager:
             jobs=jobs,
             skip_unchanged=skip_unchanged,
             progress=progress,
+            cancel=cancel,
         )
 
     def verify(

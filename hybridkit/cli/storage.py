@@ -10,27 +10,33 @@ else is a local path::
     hybridkit storage buckets list|create|update|empty|delete ...
 
 Progress bars appear on a terminal and stay quiet when output is piped; a one-line
-summary goes to stderr; the exit status is 1 when anything failed.
+summary goes to stderr; the exit status is 1 when anything failed. Ctrl-C during
+``cp`` stops the transfers at their next block, prints what was done and exits
+with 130 (a cancelled resumable upload resumes when the command is run again); a
+second Ctrl-C abandons them at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from hybridkit.cli._common import target_settings
-from hybridkit.errors import HybridError, InvalidInputError
+from hybridkit.errors import CancelledError, HybridError, InvalidInputError
 from hybridkit.progress import ProgressCallback, TqdmProgress
 from hybridkit.storage import StorageManager, TransferReport
 
 __all__ = ["add_parser", "run"]
 
 SCHEME = "ss://"
+INTERRUPTED = 130  # the shell's status for a process stopped by SIGINT
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,40 @@ def _ls(storage: StorageManager, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cancellable(work: Callable[[threading.Event], T]) -> T:
+    """Run ``work(cancel)`` in a worker thread; Ctrl-C sets ``cancel`` and waits for it.
+
+    The main thread only waits, on an event rather than ``Thread.join`` (a join cut
+    by Ctrl-C can report a live thread as finished); the transfer stops at its next
+    block and returns its report or raises CancelledError. A second Ctrl-C raises
+    KeyboardInterrupt and abandons it.
+    """
+    cancel = threading.Event()
+    done = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work(cancel)
+        except BaseException as exc:  # handed to the main thread below
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name="hybridkit-cp", daemon=True).start()
+    try:
+        while not done.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        cancel.set()
+        _say("cancelling: stopping at the next block (Ctrl-C again to abandon)")
+        while not done.wait(0.2):
+            pass
+    if "error" in outcome:
+        raise outcome["error"]
+    return cast(T, outcome["value"])
+
+
 def _progress_for(label: str) -> tuple[ProgressCallback | None, TqdmProgress | None]:
     bar = _bar(label)
     return bar, bar
@@ -210,7 +250,9 @@ def _report(report: TransferReport, verb: str) -> int:
     for failure in report.failed:
         _say(f"failed: {failure.source} -> {failure.target}: {failure.reason}")
     _say(f"{verb}: {report.summary()}")
-    return 0 if report.ok else 1
+    if report.failed:
+        return 1
+    return INTERRUPTED if report.cancelled else 0
 
 
 def _cp(storage: StorageManager, args: argparse.Namespace) -> int:
@@ -233,14 +275,17 @@ def _upload(storage: StorageManager, args: argparse.Namespace, local: Path, dst:
             raise InvalidInputError(f"{local} is a folder: use cp -r")
         callback, bar = _progress_for(str(local))
         try:
-            report = storage.upload_folder(
-                local,
-                dst.bucket,
-                dst.path,
-                jobs=args.jobs,
-                upsert=args.upsert,
-                cache_control=args.cache_control,
-                progress=callback,
+            report = _cancellable(
+                lambda cancel: storage.upload_folder(
+                    local,
+                    dst.bucket,
+                    dst.path,
+                    jobs=args.jobs,
+                    upsert=args.upsert,
+                    cache_control=args.cache_control,
+                    progress=callback,
+                    cancel=cancel,
+                )
             )
         finally:
             if bar:
@@ -251,15 +296,24 @@ def _upload(storage: StorageManager, args: argparse.Namespace, local: Path, dst:
         key += local.name
     callback, bar = _progress_for(local.name)
     try:
-        result = storage.upload(
-            local,
-            dst.bucket,
-            key,
-            content_type=args.content_type,
-            cache_control=args.cache_control,
-            upsert=args.upsert,
-            progress=callback,
+        result = _cancellable(
+            lambda cancel: storage.upload(
+                local,
+                dst.bucket,
+                key,
+                content_type=args.content_type,
+                cache_control=args.cache_control,
+                upsert=args.upsert,
+                progress=callback,
+                cancel=cancel,
+            )
         )
+    except CancelledError:
+        _say(
+            f"cancelled: {local} -> {SCHEME}/{dst.bucket}/{key} was not stored "
+            "(a resumable upload resumes when this command is run again)"
+        )
+        return INTERRUPTED
     finally:
         if bar:
             bar.close()
@@ -275,9 +329,14 @@ def _download(storage: StorageManager, args: argparse.Namespace, src: Remote, lo
         prefix = src.path if not src.path or src.path.endswith("/") else src.path + "/"
         callback, bar = _progress_for(str(src))
         try:
-            report = storage.download_prefix(
-                src.bucket, prefix, local, jobs=args.jobs, progress=callback
+            report = _cancellable(
+                lambda cancel: storage.download_prefix(
+                    src.bucket, prefix, local, jobs=args.jobs, progress=callback, cancel=cancel
+                )
             )
+        except CancelledError:
+            _say(f"cancelled: {src} before any file was downloaded")
+            return INTERRUPTED
         finally:
             if bar:
                 bar.close()
@@ -286,7 +345,14 @@ def _download(storage: StorageManager, args: argparse.Namespace, src: Remote, lo
         raise InvalidInputError(f"{src}: name an object, or use cp -r for a whole bucket")
     callback, bar = _progress_for(src.path.rsplit("/", 1)[-1])
     try:
-        result = storage.download(src.bucket, src.path, local, progress=callback)
+        result = _cancellable(
+            lambda cancel: storage.download(
+                src.bucket, src.path, local, progress=callback, cancel=cancel
+            )
+        )
+    except CancelledError:
+        _say(f"cancelled: {src} was not downloaded (running this again resumes it)")
+        return INTERRUPTED
     finally:
         if bar:
             bar.close()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from managerkit import settings_for, temp_bucket
+
+from hybridkit.storage import StorageManager
 
 
 def _client(stack: Any, key: str | None) -> httpx.Client:
@@ -33,3 +37,19 @@ def bare(stack: Any) -> Iterator[httpx.Client]:
     """No apikey, no Authorization: callers add what they test."""
     with _client(stack, None) as client:
         yield client
+
+
+# --- the storage manager on the session stack (test_manager_*.py) ----------------------
+
+
+@pytest.fixture
+def manager(stack, tmp_path: Path) -> Iterator[StorageManager]:  # type: ignore[no-untyped-def]
+    settings = settings_for(stack.url, stack.service_role_key)
+    with StorageManager(settings, resume_dir=tmp_path / "resume") as m:
+        yield m
+
+
+@pytest.fixture
+def bucket(manager: StorageManager, unique_name: str) -> Iterator[str]:
+    with temp_bucket(manager, unique_name) as name:
+        yield name

@@ -6,7 +6,6 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,20 +24,6 @@ from hybridkit.manager import HealthReport, HybridOperationResult, HybridSupabas
 from hybridkit.progress import Progress
 from hybridkit.retry import AttemptLog
 from hybridkit.storage import ObjectInfo, StorageManager
-
-
-@pytest.fixture
-def manager(stack, tmp_path: Path) -> Iterator[StorageManager]:  # type: ignore[no-untyped-def]
-    settings = settings_for(stack.url, stack.service_role_key)
-    with StorageManager(settings, resume_dir=tmp_path / "resume") as m:
-        yield m
-
-
-@pytest.fixture
-def bucket(manager: StorageManager, unique_name: str) -> Iterator[str]:
-    with temp_bucket(manager, unique_name) as name:
-        yield name
-
 
 # --------------------------------------------------------------------------- buckets
 

@@ -7,6 +7,7 @@ import pytest
 import hybridkit.errors as errors_module
 from hybridkit.errors import (
     AuthError,
+    CancelledError,
     CircuitOpenError,
     ConfigError,
     ConflictError,
@@ -34,6 +35,7 @@ TREE: dict[type[HybridError], type[Exception]] = {
     QuotaError: NonRetryableError,
     InvalidInputError: NonRetryableError,
     CircuitOpenError: HybridError,
+    CancelledError: HybridError,
     MigrationError: HybridError,
     LocalStackError: HybridError,
 }
@@ -72,7 +74,7 @@ def test_retryable_and_non_retryable_branches_are_disjoint() -> None:
 
 @pytest.mark.parametrize(
     "cls",
-    [ConfigError, CircuitOpenError, MigrationError, LocalStackError],
+    [ConfigError, CircuitOpenError, CancelledError, MigrationError, LocalStackError],
     ids=lambda c: c.__name__,
 )
 def test_standalone_branches(cls: type[HybridError]) -> None:

@@ -8,6 +8,7 @@ import hybridkit
 
 PUBLIC_API = [
     "AuthError",
+    "CancelledError",
     "CircuitBreaker",
     "CircuitOpenError",
     "ConfigError",

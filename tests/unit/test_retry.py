@@ -508,3 +508,78 @@ def test_breaker_is_thread_safe() -> None:
         t.join()
     assert breaker.consecutive_failures == 1000
     assert breaker.state == "open"
+
+
+# --------------------------------------------------------------------------- cancel
+
+
+def test_cancelled_error_passes_straight_through_unretried_and_uncounted() -> None:
+    from hybridkit.errors import CancelledError
+
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=3, cooldown=60.0, clock=clock)
+    breaker.record_failure()
+    log = AttemptLog()
+    fn = failing(9, lambda: CancelledError("upload b/k: cancelled"))
+    with pytest.raises(CancelledError):
+        make_retrier(clock, breaker=breaker).call(fn, operation="o", log=log)
+    assert len(fn.calls) == 1 and clock.sleeps == []
+    assert (log.attempts, log.retries, log.errors) == (1, 0, [])
+    assert breaker.consecutive_failures == 1  # neither a failure nor a success
+
+
+def test_a_set_cancel_event_stops_before_the_next_attempt() -> None:
+    from hybridkit.errors import CancelledError
+
+    clock = FakeClock()
+    cancel = threading.Event()
+    cancel.set()
+    log = AttemptLog()
+    fn = failing(0, lambda: None)
+    with pytest.raises(CancelledError, match="o: cancelled"):
+        make_retrier(clock).call(fn, operation="o", log=log, cancel=cancel)
+    assert fn.calls == [] and log.attempts == 0  # nothing sent
+
+    cancel.clear()
+
+    def fails_then_cancels(attempt: Attempt) -> str:
+        cancel.set()  # e.g. the person clicks Cancel while the request times out
+        raise httpx.ReadTimeout("slow")
+
+    with pytest.raises(CancelledError):
+        make_retrier(clock).call(fails_then_cancels, operation="o", log=log, cancel=cancel)
+    assert log.attempts == 1 and clock.sleeps == [1.0]  # no second attempt after the wait
+
+
+def test_a_real_backoff_wait_ends_when_cancelled() -> None:
+    import time
+
+    from hybridkit.errors import CancelledError
+
+    cancel = threading.Event()
+    # The default sleep (time.sleep): a 30 s backoff that the cancel must cut short.
+    retrier = Retrier(RetryPolicy(max_retries=3, base_delay=30.0, deadline=None), rng=lambda: 1.0)
+
+    def fails(attempt: Attempt) -> str:
+        threading.Timer(0.05, cancel.set).start()
+        raise httpx.ReadTimeout("slow")
+
+    began = time.monotonic()
+    with pytest.raises(CancelledError):
+        retrier.call(fails, operation="o", cancel=cancel)
+    assert time.monotonic() - began < 10
+
+
+def test_a_cancelled_half_open_probe_frees_the_slot() -> None:
+    from hybridkit.errors import CancelledError
+
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=1, cooldown=10.0, clock=clock)
+    retrier = make_retrier(clock, breaker=breaker)
+    breaker.record_failure()
+    clock.now += 10.0
+    with pytest.raises(CancelledError):
+        retrier.call(failing(1, lambda: CancelledError("c")), operation="o")
+    assert breaker.state == "half_open"  # no verdict: still waiting for a probe
+    assert retrier.call(failing(0, lambda: None), operation="o") == "ok"
+    assert breaker.state == "closed"

@@ -11,9 +11,10 @@ from typing import Any
 
 import hybridkit_widgets as hkw
 import pytest
-from widgetfakes import FakeManager, keys_in, ok, retrying_upload, snapshot
+from widgetfakes import FakeManager, failed, keys_in, ok, retrying_upload, snapshot
 
 from hybridkit.config import Settings
+from hybridkit.errors import CancelledError
 from hybridkit.manager import HybridOperationResult, HybridSupabaseManager
 
 
@@ -149,9 +150,13 @@ def test_cancel_stops_the_file_in_flight_and_skips_the_rest() -> None:
     started = threading.Event()
     job: hkw.UploadJob
 
-    def slow(bucket: str, source: Any, key: str, *, progress: Any, **o: Any) -> Any:
+    def slow(
+        bucket: str, source: Any, key: str, *, progress: Any, cancel: threading.Event, **o: Any
+    ) -> Any:
         started.set()
-        for done in range(0, 10_000, 10):  # keeps reporting until the callback stops it
+        for done in range(0, 10_000, 10):  # stops at the next block once cancelled, as the library
+            if cancel.is_set():
+                return failed(CancelledError(f"upload {bucket}/{key}: cancelled"))
             progress(snapshot(done, 10_000))
             if done == 50:
                 job.cancel()
@@ -277,8 +282,12 @@ def test_panel_cancel(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeManager()
     release = threading.Event()
 
-    def blocked(bucket: str, source: Any, key: str, *, progress: Any, **o: Any) -> Any:
+    def blocked(
+        bucket: str, source: Any, key: str, *, progress: Any, cancel: threading.Event, **o: Any
+    ) -> Any:
         while not release.wait(0.01):
+            if cancel.is_set():
+                return failed(CancelledError(f"upload {bucket}/{key}: cancelled"))
             progress(snapshot(1, 10))
         return ok()
 

@@ -9,12 +9,12 @@ Retries: the manager reports them per file when the file is done; while a file i
 in flight, a retry shows as its byte count going back (the library restarts the
 body, or resumes from the server's offset), which is counted live.
 
-Cancel: no new file starts, and a file in flight stops at its next progress
-report. The library has no cancel parameter, and its progress tracker swallows
-ordinary exceptions from callbacks (a broken bar must not fail an upload), so the
-callback raises :class:`UploadCancelled`, a ``BaseException`` like
-``KeyboardInterrupt`` — the same path as interrupting the kernel. A cancelled
-resumable upload is remembered by the library and resumes next time.
+Cancel: the job's ``threading.Event`` goes to every upload as ``cancel=``. No new
+file starts, and a file in flight stops at its next block (about 1 MiB): the
+manager returns a ``CancelledError`` result and the file is marked ``cancelled``.
+A cut standard upload stores nothing; a cancelled resumable upload keeps its bytes
+on the server and is remembered by the library, so it resumes next time. A file
+whose last block had already gone out finishes and counts as uploaded.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from hybridkit.errors import CancelledError
 from hybridkit_widgets._common import PanelError, describe
 
 __all__ = ["FileTask", "UploadCancelled", "UploadJob", "UploadSummary", "plan_upload"]
@@ -40,7 +41,7 @@ FileStatus = Literal["queued", "uploading", "uploaded", "failed", "cancelled"]
 
 
 class UploadCancelled(BaseException):
-    """Raised from the progress callback to stop a file in flight (see the module docstring)."""
+    """Kept for compatibility: the job now cancels through ``cancel=`` and no longer raises it."""
 
 
 @dataclass
@@ -285,7 +286,7 @@ class UploadJob:
         return self.summary()
 
     def cancel(self) -> None:
-        """Stop: files not started are skipped; files in flight stop at their next report."""
+        """Stop: files not started are skipped; files in flight stop at their next block."""
         self._cancel.set()
         self._changed()
 
@@ -333,8 +334,6 @@ class UploadJob:
 
     def _progress(self, task: FileTask) -> Callable[[Any], None]:
         def on_progress(snapshot: Any) -> None:
-            if self._cancel.is_set() and not snapshot.finished:
-                raise UploadCancelled(task.key)
             with self._lock:
                 if snapshot.done < task.done:
                     task.retries += 1  # the body restarted: a retry
@@ -355,13 +354,13 @@ class UploadJob:
         source: Any = task.source if task.source is not None else io.BytesIO(task.data or b"")
         try:
             result = self.manager.upload_file(
-                self.bucket, source, task.key, upsert=self.upsert, progress=self._progress(task)
+                self.bucket,
+                source,
+                task.key,
+                upsert=self.upsert,
+                progress=self._progress(task),
+                cancel=self._cancel,
             )
-        except UploadCancelled:
-            with self._lock:
-                task.status, task.finished = "cancelled", self._clock()
-            self._changed()
-            return
         except Exception as exc:  # the manager returns results; anything else is a bug to show
             with self._lock:
                 task.status, task.error, task.finished = "failed", describe(exc), self._clock()
@@ -375,6 +374,8 @@ class UploadJob:
             task.bytes_sent = int(meta.get("bytes", 0))
             if result.success:
                 task.status, task.done = "uploaded", task.size
+            elif isinstance(result.error, CancelledError):
+                task.status = "cancelled"
             else:
                 error = result.error
                 task.status = "failed"
