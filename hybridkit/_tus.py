@@ -29,8 +29,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from hybridkit._transfer import Source
-from hybridkit.errors import ConflictError, NotFoundError, RetryableError
+from hybridkit._transfer import READ_BLOCK, Source, raise_if_cancelled
+from hybridkit.errors import ConflictError, InvalidInputError, NotFoundError, RetryableError
 from hybridkit.retry import Attempt, AttemptLog, Retrier, classify_response
 
 TUS_VERSION = "1.0.0"
@@ -142,6 +142,32 @@ def _encode_metadata(values: Mapping[str, str]) -> str:
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items() if v)
 
 
+class _ReadAhead:
+    """The first block of an upload's next chunk, read before the chunk is sent."""
+
+    def __init__(self) -> None:
+        self._offset = -1
+        self._block = b""
+
+    def read(self, source: Source, offset: int, limit: int) -> None:
+        """Read up to ``limit`` bytes (one block at most) at ``offset``; a failure reads nothing."""
+        self._offset, self._block = -1, b""
+        length = min(READ_BLOCK, limit, source.size - offset)
+        if length <= 0:
+            return
+        try:
+            block = next(iter(source.read_range(offset, length)))
+        except (OSError, InvalidInputError, StopIteration):
+            return  # read again when the chunk is sent, and fail there if it must
+        self._offset, self._block = offset, block
+
+    def take(self, offset: int) -> bytes:
+        """The block read for ``offset``, once; empty when it was read for another one."""
+        block = self._block if offset == self._offset else b""
+        self._offset, self._block = -1, b""
+        return block
+
+
 class TusClient:
     """Create, resume and finish TUS uploads against ``{storage}/upload/resumable``.
 
@@ -250,17 +276,34 @@ class TusClient:
         on_read: Callable[[int], None],
         context: str,
         cancel: threading.Event | None = None,
+        ahead: _ReadAhead | None = None,
     ) -> int:
-        """Send one chunk from ``offset``; return the server's new offset."""
+        """Send one chunk from ``offset``; return the server's new offset.
+
+        With ``ahead``, the chunk's first block may come from the previous call,
+        and the next chunk's first block is read once this chunk's last block is
+        sent: while the server finishes this chunk rather than after it answers.
+        """
         length = min(self.chunk_size, source.size - offset)
 
         def body() -> Any:
-            # Read block by block as httpx sends: memory stays at one block, and
-            # progress counts bytes as they actually leave the file. A cancel cuts
-            # the chunk; the server keeps what arrived and HEAD reports it.
-            for block in source.read_range(offset, length, cancel):
+            # Read block by block as httpx sends: memory stays at one block (two
+            # with the read-ahead), and progress counts bytes as they actually
+            # leave the file. A cancel cuts the chunk; the server keeps what
+            # arrived and HEAD reports it.
+            start = offset
+            first = ahead.take(offset) if ahead is not None else None
+            if first:
+                raise_if_cancelled(cancel, source.name)
+                first = first[:length]
+                on_read(len(first))
+                yield first
+                start += len(first)
+            for block in source.read_range(start, offset + length - start, cancel):
                 on_read(len(block))
                 yield block
+            if ahead is not None:
+                ahead.read(source, offset + length, self.chunk_size)
 
         headers = {
             **self._headers,
@@ -345,15 +388,23 @@ class TusClient:
                     offset = 0
                 set_done(offset)
                 position = [offset]
+                ahead = _ReadAhead()
 
-                def step(attempt: Attempt, u: str = url, position: list[int] = position) -> int:
+                def step(
+                    attempt: Attempt,
+                    u: str = url,
+                    position: list[int] = position,
+                    ahead: _ReadAhead = ahead,
+                ) -> int:
                     if attempt.is_retry:
                         # After a failure the server's offset is the truth: part
                         # of the lost chunk may have been stored, or none of it.
                         position[0], _ = self._head(u, context)
                         set_done(position[0])
                     if position[0] < source.size:
-                        position[0] = self._patch(u, source, position[0], on_read, context, cancel)
+                        position[0] = self._patch(
+                            u, source, position[0], on_read, context, cancel, ahead
+                        )
                         set_done(position[0])
                     return position[0]
 

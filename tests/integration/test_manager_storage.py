@@ -137,6 +137,29 @@ def test_resumable_upload_above_the_threshold(
     assert not any(manager.resume_store.directory.glob("*.json"))  # forgotten when done
 
 
+@pytest.mark.parametrize("chunk_size", [300_000, MiB + MiB // 2 + 3, 2 * MiB])
+def test_resumable_chunks_of_any_size_land_byte_identical(
+    stack,  # type: ignore[no-untyped-def]
+    bucket: str,
+    tmp_path: Path,
+    chunk_size: int,
+) -> None:
+    # Chunks smaller than, not a multiple of, and a multiple of the 1 MiB read block:
+    # the next chunk's first block is read ahead, and must be exactly its bytes.
+    settings = settings_for(stack.url, stack.service_role_key, chunk_size=chunk_size)
+    path = tmp_path / "odd.bin"
+    size = 3 * chunk_size + chunk_size // 3 + 1
+    digest = write_random(path, size)
+    progress: list[Progress] = []
+    with StorageManager(settings, resume_dir=None) as chunked:
+        result = chunked.upload(path, bucket, "odd.bin", resumable=True, progress=progress.append)
+    assert (result.method, result.bytes_sent, result.retries) == ("resumable", size, 0)
+    assert result.attempts == 1 + 4  # create, then four PATCHes
+    assert progress[-1].done == size and all(p.done <= size for p in progress)
+    with StorageManager(settings, resume_dir=None) as plain:
+        assert remote_md5(plain, bucket, "odd.bin") == digest
+
+
 def test_resumable_upload_resumes_a_remembered_url(
     manager: StorageManager, bucket: str, tmp_path: Path
 ) -> None:
