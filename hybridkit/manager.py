@@ -5,6 +5,9 @@ returns it in the result (``success=False``, ``error`` set), and records the
 operation in :meth:`HybridSupabaseManager.stats`. ``metadata`` always carries
 ``attempts``, ``retries``, ``bytes`` and ``duration`` (seconds).
 
+Storage and RPC calls are here; SQL (``sql``) and migrations (``migration_status``,
+``apply_migrations``, ``check_migrations``) come from a mixin in ``_manager_sql``.
+
 Example:
     >>> with HybridSupabaseManager() as hm:  # doctest: +SKIP
     ...     result = hm.upload_file("photos", "cat.jpg", "2026/cat.jpg")
@@ -25,6 +28,7 @@ from typing import IO, Any, Literal
 
 import httpx
 
+from hybridkit._manager_sql import SqlFacade
 from hybridkit._storage_values import TransferReport
 from hybridkit.config import Settings
 from hybridkit.errors import CancelledError, HybridError
@@ -135,8 +139,8 @@ class _OpCounters:
         self.duration = 0.0
 
 
-class HybridSupabaseManager:
-    """The kit's facade over storage and REST, returning results instead of raising.
+class HybridSupabaseManager(SqlFacade):
+    """The kit's facade over storage, REST, SQL and migrations, returning results.
 
     Args:
         settings: default ``Settings.load()``.
@@ -157,13 +161,15 @@ class HybridSupabaseManager:
         self.settings = self.storage.settings
         self._lock = threading.Lock()
         self._stats: dict[str, _OpCounters] = {}
+        self._init_sql()
 
     def __repr__(self) -> str:
         url, role = self.settings.supabase_url, self.settings.key_role
         return f"HybridSupabaseManager(url={url!r}, key_role={role!r})"
 
     def close(self) -> None:
-        """Close the connection pool (when this manager created it)."""
+        """Close the connection pools (storage's when this manager created it)."""
+        self._close_sql()
         if self._owns_storage:
             self.storage.close()
 
@@ -182,7 +188,10 @@ class HybridSupabaseManager:
         *,
         layer: Layer = "storage",
         extra: Mapping[str, Any] | None = None,
+        verdict: Callable[[Any], HybridError | None] | None = None,
     ) -> HybridOperationResult:
+        # verdict: the error for a value that came back but reports a failure (a
+        # report with problems); the value stays in ``data``.
         started = time.monotonic()
         error: HybridError | None = None
         data: Any = None
@@ -194,6 +203,8 @@ class HybridSupabaseManager:
         if error is None and isinstance(data, TransferReport) and not data.ok:
             kind = HybridError if data.failed else CancelledError
             error = kind(f"{operation}: {data.summary()}")
+        if error is None and verdict is not None:
+            error = verdict(data)
         duration = time.monotonic() - started
         metadata: dict[str, Any] = {
             "operation": operation,

@@ -126,7 +126,8 @@ HEALTH = Runbook(
     title="Health check",
     purpose=(
         "Is the target healthy? Checks that Storage and the REST API are reachable and accept "
-        "the key, with their latency; SQL over `SUPABASE_DB_URL` when it is set; the clock skew "
+        "the key, with their latency; a read-only SQL query (over `SUPABASE_DB_URL`, or the "
+        "Management API) when SQL is configured; the clock skew "
         "between this machine and the server; the versions in use; and the state of the kit's "
         "circuit breaker. Ends with a table and, when `fail_on_problem` is set, fails the run "
         "if anything is wrong — so a scheduler can alert on it."
@@ -174,7 +175,9 @@ problems = list(report.problems)
 """,
         "## SQL",
         """
-sql = rb.sql_health(conn, timeout=p.timeout)
+# One read-only query through the manager: layer "sql" over SUPABASE_DB_URL,
+# "management" through the Management API; "not checked" when neither is set.
+sql = rb.sql_health(manager.sql("select current_setting('server_version') as version"))
 rows.append(sql.row())
 if sql.problem:
     problems.append(sql.problem)
@@ -814,10 +817,7 @@ if not folder.is_dir():
         connect_cell(dry_run=True),
         "## Status: local files against the ledger",
         """
-from hybridkit import checks, migrations
-
-ledger = rb.call(lambda: migrations.ledger_from_settings(conn.settings), "open the migration ledger")
-status = rb.call(lambda: migrations.migration_status(folder, ledger), "read the migration status")
+status = rb.check(manager.migration_status(folder), "read the migration status")
 rb.table(
     [{"version": e.version, "name": e.name, "state": e.state.value, "note": e.note} for e in status.entries],
     title=f"{len(status.entries)} migration(s) in {folder} against {status.target}",
@@ -829,7 +829,7 @@ applied = []
 if not p.apply:
     rb.show("apply is False: nothing will be applied.")
 else:
-    plan = rb.call(lambda: migrations.apply_migrations(folder, ledger, dry_run=True), "plan the migrations")
+    plan = rb.check(manager.apply_migrations(folder, dry_run=True), "plan the migrations")
     if not plan.planned:
         rb.show("Nothing to apply: the database is up to date.")
     else:
@@ -837,15 +837,19 @@ else:
         action = f"apply {len(plan.planned)} migration(s) to {status.target}"
         gate = rb.confirm("database", action=action, dry_run=p.dry_run, confirm="database")
         if gate.proceed():
-            done = rb.call(lambda: migrations.apply_migrations(folder, ledger), "apply the migrations")
+            done = rb.check(manager.apply_migrations(folder, dry_run=False), "apply the migrations")
             applied = list(done.applied)
             rb.show(f"Applied {len(applied)} migration(s): {', '.join(applied)}")
-            status = rb.call(lambda: migrations.migration_status(folder, ledger), "read the status again")
+            status = rb.check(manager.migration_status(folder), "read the status again")
 """,
         "## Checks and advisor lints",
         """
-expectations = rb.call(lambda: checks.Expectations.load(folder / "checks.toml"), "read checks.toml")
-report = rb.call(lambda: checks.check(ledger, expectations, status=status), "run the checks")
+# The expectations come from checks.toml beside the migrations. A report with problems
+# is a failed result that still carries the report: failing the run is fail_on_drift's call.
+checked = manager.check_migrations(folder)
+report = checked.data
+if report is None:
+    rb.fail(f"the checks could not run: {type(checked.error).__name__}: {checked.error}")
 order = {"error": 0, "warning": 1, "info": 2}
 findings = sorted(report.findings, key=lambda f: (f.ok, order.get(f.severity, 3), f.check, f.subject))
 rb.table(
@@ -859,7 +863,8 @@ rb.table(
 """,
         "## Summary",
         """
-State = migrations.State
+from hybridkit.migrations import State
+
 rb.summary(
     "migration check",
     {

@@ -1,4 +1,4 @@
-"""Pieces of the health check that are not the manager's: versions, SQL, optional modules."""
+"""Pieces of the health check that are not the manager's: versions, the SQL row, modules."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import importlib
 import importlib.metadata
 import os
 import platform
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -77,27 +76,32 @@ class SqlHealth:
         }
 
 
-def sql_health(conn: Any, *, timeout: float = 10.0) -> SqlHealth:
-    """One read-only query through the kit's database layer, when SQL is configured.
+def sql_health(result: Any) -> SqlHealth:
+    """The SQL row of the health check, from one read-only ``manager.sql(...)`` call.
 
-    The manager has no SQL entry point (yet), so this goes to
-    :class:`hybridkit.database.Database` — the layer the manager would use.
+    Args:
+        result: the ``HybridOperationResult`` of the query; its rows may carry a
+            ``version`` column (PostgreSQL's ``server_version``).
+
+    A ``ConfigError`` (no ``SUPABASE_DB_URL`` and no Management API token) means
+    SQL is not checked, which is not a problem.
+
+    Example:
+        >>> sql = rb.sql_health(manager.sql("select 1 as one"))  # doctest: +SKIP
+        >>> sql.status  # doctest: +SKIP
+        'ok via sql'
     """
-    settings = conn.settings
-    if not settings.db_url and not (settings.access_token and settings.project_ref):
-        return SqlHealth("not checked: SUPABASE_DB_URL is not set")
-    database = optional_module("hybridkit.database")
-    if database is None:
-        return SqlHealth("not checked: the database layer (hybridkit.database) is not installed")
-    from hybridkit.errors import HybridError
+    from hybridkit.errors import ConfigError
 
-    began = time.perf_counter()
-    try:
-        result = database.Database(settings).sql(
-            "select current_setting('server_version') as version", read_only=True
-        )
-    except HybridError as exc:
-        return SqlHealth(f"failed: {exc}", problem=f"sql: {exc}")
-    latency = time.perf_counter() - began
-    version = str(result.rows[0]["version"]) if result.rows else None
-    return SqlHealth(f"ok via {result.via}", latency=latency, server_version=version)
+    error = getattr(result, "error", None)
+    if isinstance(error, ConfigError):
+        return SqlHealth(f"not checked: {error}")
+    if not getattr(result, "success", False):
+        return SqlHealth(f"failed: {error}", problem=f"sql: {error}")
+    rows = getattr(result.data, "rows", ())
+    version = rows[0].get("version") if rows else None
+    return SqlHealth(
+        f"ok via {result.layer_used}",
+        latency=result.metadata.get("duration"),
+        server_version=None if version is None else str(version),
+    )

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 
 from hybridkit.config import Settings
-from hybridkit.errors import ConfigError, NotFoundError, RetriesExhausted
+from hybridkit.errors import ConfigError, InvalidInputError, NotFoundError, RetriesExhausted
 from hybridkit.manager import (
     HealthReport,
     HybridOperationResult,
     HybridSupabaseManager,
     ServiceCheck,
 )
+from hybridkit.migrations import DirectLedger, ManagementLedger, ledger_from_settings
 from hybridkit.retry import RetryPolicy
 
 KEY = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2VjcmV0LXNpZ25hdHVyZQ"
@@ -130,3 +132,84 @@ def test_missing_settings_fail_at_construction() -> None:
         HybridSupabaseManager(
             Settings.load(env={}, env_file=None, supabase_url="http://127.0.0.1:9")
         )
+
+
+# ----------------------------------------------------------------------------- SQL and migrations
+# Nothing listens on 127.0.0.1:9: connections are refused at once, so these run without a
+# server and show the path chosen, the retries and their count in the result.
+
+OFFLINE_DB = "postgresql://postgres:pw-not-shown@127.0.0.1:9/postgres"
+
+
+def offline(**overrides: str) -> HybridSupabaseManager:
+    settings = Settings.load(
+        env={},
+        env_file=None,
+        supabase_url="http://127.0.0.1:9",
+        service_role_key=KEY,
+        management_url="http://127.0.0.1:9",
+        **overrides,
+    )
+    return HybridSupabaseManager(
+        settings,
+        sleep=lambda s: None,
+        retry_policy=RetryPolicy(max_retries=2, deadline=None),
+        resume_dir=None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("configured", "via", "layer"),
+    [
+        ({"db_url": OFFLINE_DB}, "auto", "sql"),
+        ({"access_token": "sbp_local", "project_ref": "local"}, "auto", "management"),
+        (
+            {"db_url": OFFLINE_DB, "access_token": "sbp_local", "project_ref": "local"},
+            "auto",
+            "sql",
+        ),
+        (
+            {"db_url": OFFLINE_DB, "access_token": "sbp_local", "project_ref": "local"},
+            "management",
+            "management",
+        ),
+    ],
+)
+def test_sql_and_ledger_calls_name_their_path_and_count_retries(
+    configured: dict[str, str], via: str, layer: str, tmp_path: Path
+) -> None:
+    ledger = ledger_from_settings(offline(**configured).settings, via=via)
+    assert isinstance(ledger, DirectLedger) == (layer == "sql")  # the library's own rule
+    if isinstance(ledger, ManagementLedger):
+        ledger.client.close()
+    (tmp_path / "20250101000000_one.sql").write_text("create table t (id int);\n")
+    with offline(**configured) as hm:
+        results = [
+            hm.sql("select 1", via=via),
+            hm.migration_status(tmp_path, via=via),
+            hm.apply_migrations(tmp_path, via=via),
+            hm.check_migrations(tmp_path, via=via),
+        ]
+        for result in results:
+            assert not result.success and result.layer_used == layer
+            assert isinstance(result.error, RetriesExhausted), result.error
+            assert result.metadata["attempts"] == 3 and result.metadata["retries"] == 2
+            assert "pw-not-shown" not in str(result.error) and "sbp_local" not in str(result.error)
+        assert results[0].metadata["read_only"] is True  # the facade's default
+        assert results[2].metadata["dry_run"] is True
+        assert hm.stats()["total"]["failures"] == 4
+
+
+def test_sql_without_settings_or_with_a_bad_via_fails_as_a_result(tmp_path: Path) -> None:
+    with offline() as hm:
+        missing = hm.sql("select 1")
+        assert isinstance(missing.error, ConfigError) and "SUPABASE_DB_URL" in str(missing.error)
+        assert missing.metadata["attempts"] == 0
+        direct = hm.sql("select 1", via="sql")
+        assert isinstance(direct.error, ConfigError) and direct.layer_used == "sql"
+        ledger = hm.migration_status(tmp_path)
+        assert isinstance(ledger.error, ConfigError) and "migrations need" in str(ledger.error)
+        for result in (hm.sql("select 1", via="psql"), hm.check_migrations(tmp_path, via="psql")):
+            assert isinstance(result.error, InvalidInputError) and "via must be" in str(
+                result.error
+            )
