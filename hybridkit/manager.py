@@ -132,10 +132,11 @@ class HealthReport:
 
 
 class _OpCounters:
-    __slots__ = ("attempts", "bytes", "calls", "duration", "failures", "retries")
+    __slots__ = ("attempts", "bytes", "calls", "cancelled", "duration", "failures", "retries")
 
     def __init__(self) -> None:
-        self.calls = self.failures = self.attempts = self.retries = self.bytes = 0
+        self.calls = self.failures = self.cancelled = self.attempts = self.retries = 0
+        self.bytes = 0
         self.duration = 0.0
 
 
@@ -219,7 +220,10 @@ class HybridSupabaseManager(SqlFacade):
         with self._lock:
             counters = self._stats.setdefault(operation, _OpCounters())
             counters.calls += 1
-            counters.failures += error is not None
+            # A cancel is the caller's decision, not a failure of the project or the kit.
+            cancelled = isinstance(error, CancelledError)
+            counters.cancelled += cancelled
+            counters.failures += error is not None and not cancelled
             counters.attempts += stats.attempts
             counters.retries += stats.retries
             counters.bytes += stats.bytes
@@ -227,7 +231,7 @@ class HybridSupabaseManager(SqlFacade):
         return HybridOperationResult(error is None, data, error, metadata, layer)
 
     def stats(self) -> dict[str, dict[str, float]]:
-        """Per-operation counts: calls, failures, attempts, retries, bytes, duration.
+        """Per-operation counts: calls, failures, cancelled, attempts, retries, bytes, duration.
 
         The ``"total"`` entry sums them all.
 
@@ -240,6 +244,7 @@ class HybridSupabaseManager(SqlFacade):
                 name: {
                     "calls": c.calls,
                     "failures": c.failures,
+                    "cancelled": c.cancelled,
                     "attempts": c.attempts,
                     "retries": c.retries,
                     "bytes": c.bytes,
@@ -247,7 +252,8 @@ class HybridSupabaseManager(SqlFacade):
                 }
                 for name, c in sorted(self._stats.items())
             }
-        total = {k: 0.0 for k in ("calls", "failures", "attempts", "retries", "bytes", "duration")}
+        keys = ("calls", "failures", "cancelled", "attempts", "retries", "bytes", "duration")
+        total = {k: 0.0 for k in keys}
         for row in table.values():
             for k, v in row.items():
                 total[k] += v

@@ -130,10 +130,13 @@ def test_a_preset_event_cancels_before_any_request(
         report = manager.upload_folder(tmp_path / "in", bucket, "p", cancel=cancel)
         with pytest.raises(CancelledError):
             manager.download_prefix(bucket, "p/", tmp_path / "down", cancel=cancel)
-        facade = HybridSupabaseManager(storage=manager).upload_file(bucket, small, cancel=cancel)
+        hm = HybridSupabaseManager(storage=manager)
+        facade = hm.upload_file(bucket, small, cancel=cancel)
     assert stats.attempts == 0
     assert not facade.success and isinstance(facade.error, CancelledError)
     assert facade.metadata["error_type"] == "CancelledError"
+    # The caller's decision, not a failure: stats() keeps the two apart.
+    assert (hm.stats()["upload_file"]["cancelled"], hm.stats()["upload_file"]["failures"]) == (1, 0)
     assert resume_entries(manager) == []
     assert sorted(r.target for r in report.results) == ["p/l.bin", "p/s.bin"]
     assert {(r.status, r.reason) for r in report.results} == {

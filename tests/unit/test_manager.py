@@ -76,6 +76,7 @@ def test_transient_failures_are_retried_and_counted() -> None:
         assert stats["list_buckets"] == {
             "calls": 1,
             "failures": 0,
+            "cancelled": 0,
             "attempts": 2,
             "retries": 1,
             "bytes": 0,
