@@ -141,6 +141,8 @@ async def _serve(
 
     port = int(sock.getsockname()[1])
     url = f"http://127.0.0.1:{port}"
+    loop = type(asyncio.get_running_loop())
+    print(f"serving on {url} ({loop.__module__}.{loop.__qualname__})", file=sys.stderr)
     paths.storage.mkdir(exist_ok=True)
     app = create_app(
         ServerConfig(db_dsn=cluster.dsn, data_dir=paths.storage, keys=config.keys, public_url=url)

@@ -281,3 +281,16 @@ def test_a_restart_sweeps_object_files_no_row_refers_to(state_dir: Path) -> None
     assert young.exists() and real[0].exists()
     got = httpx.get(f"{storage}/object/kept/a.txt", headers=headers)
     assert (got.status_code, got.content) == (200, b"real")
+
+
+def test_the_event_loop_is_uvloop_unless_asked_otherwise(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = started(state_dir)
+    log = state_dir / "server.log"
+    assert "(uvloop.Loop)" in log.read_text()
+    assert hybridkit("local", "stop", "--dir", str(state_dir)).returncode == 0
+    monkeypatch.setenv("HYBRIDKIT_LOCAL_LOOP", "asyncio")  # inherited by the server process
+    url = started(state_dir)
+    assert "(asyncio.unix_events._UnixSelectorEventLoop)" in log.read_text()
+    assert httpx.get(f"{url}/health").status_code == 200
