@@ -1,21 +1,28 @@
 """The migration dashboard's state: status, checks and lints, a dry run, apply.
 
-The work is done by :mod:`hybridkit.migrations` and :mod:`hybridkit.checks` — the
-code behind ``hybridkit migrate`` and the ``migration_check`` runbook. The manager
-facade has no migration methods, so :class:`KitMigrations` calls those modules
-directly, the way the CLI does. Tests pass their own backend.
+The work goes through the manager facade, as in the ``migration_check`` runbook:
+``HybridSupabaseManager.migration_status``, ``apply_migrations`` and
+``check_migrations``. So the dashboard and a headless run read and change the
+ledger by the same path, and both leave the same trace in the manager's
+``stats()``. :class:`KitMigrations` unwraps their ``HybridOperationResult``
+values for :class:`MigrationState`; tests pass their own backend.
 """
 
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from hybridkit.config import Settings
+from hybridkit.config import Settings, mask_url
+from hybridkit.errors import ConfigError
 from hybridkit_widgets._common import PanelError, describe
+
+if TYPE_CHECKING:
+    from hybridkit.manager import HybridOperationResult, HybridSupabaseManager
 
 __all__ = ["KitMigrations", "MigrationBackend", "MigrationState", "find_migrations_dir"]
 
@@ -53,54 +60,152 @@ def find_migrations_dir(start: Path | None = None) -> Path:
     return Path(hybridkit.__file__).resolve().parents[1] / "migrations"
 
 
-class KitMigrations:
-    """The backend over :mod:`hybridkit.migrations` and :mod:`hybridkit.checks`.
+def _ledger_target(settings: Settings, via: str = "auto") -> str:
+    """Where the manager's migration calls will go (no secrets), by the facade's rule.
 
-    Args:
-        settings: ``SUPABASE_DB_URL`` (or an access token and project ref) say where.
-        folder: the migrations folder (default :func:`find_migrations_dir`).
-        lints: run the advisor's security lints with the checks.
+    The direct connection (``SUPABASE_DB_URL``, masked) when it is set and ``via``
+    allows it, else the Management API (``management:<project ref>``).
 
     Raises:
-        PanelError: the migrations module is not installed, or not configured.
+        ConfigError: what ``via`` needs is not configured (so the dashboard can say
+            so before any call).
+    """
+    if via not in ("auto", "sql", "management"):
+        raise ConfigError(f"via must be auto, sql or management, not {via!r}")
+    if via == "sql" or (via == "auto" and settings.db_url):
+        settings.require("db_url")
+        assert settings.db_url is not None
+        return mask_url(settings.db_url.get_secret_value())
+    if via == "auto" and not (settings.access_token and settings.project_ref):
+        raise ConfigError(
+            "migrations need SUPABASE_DB_URL, or SUPABASE_ACCESS_TOKEN with SUPABASE_PROJECT_REF"
+        )
+    settings.require("access_token", "project_ref")
+    return f"management:{settings.project_ref}"
+
+
+def _data(result: HybridOperationResult, *, report: bool = False) -> Any:
+    """``result.data``, else a :class:`PanelError` with the result's error (no secrets).
+
+    With ``report``, a failed result that still carries its data (``check_migrations``
+    when the checks find problems) gives that data: the findings are the answer.
+    """
+    if result.success or (report and result.data is not None):
+        return result.data
+    error = result.error
+    raise PanelError(describe(error) if error is not None else "the operation failed")
+
+
+class KitMigrations:
+    """The backend over a ``HybridSupabaseManager``'s migration calls.
+
+    Args:
+        manager: the manager to work through (not closed here); or, as before,
+            ``Settings`` to build one from (closed by :meth:`close`, or when this
+            backend is garbage-collected).
+        folder: the migrations folder (default :func:`find_migrations_dir`).
+        lints: run the advisor's security lints with the checks (``None``: as
+            ``checks.toml`` says).
+        settings: the settings, by keyword (instead of ``manager``).
+        via: ``auto``, ``sql`` or ``management``, as for the manager's calls.
+
+    Attributes:
+        manager: the ``HybridSupabaseManager``.
+        last_result: the last ``HybridOperationResult`` (its ``layer_used`` and
+            ``metadata`` say which path did the work and how many attempts it took).
+
+    Raises:
+        PanelError: the ledger is not configured (neither ``SUPABASE_DB_URL`` nor an
+            access token with a project ref), or no manager can be built.
+
+    Example:
+        >>> KitMigrations(conn.manager, "migrations").status().pending  # doctest: +SKIP
+        []
     """
 
     def __init__(
-        self, settings: Settings, folder: str | Path | None = None, *, lints: bool = True
+        self,
+        manager: HybridSupabaseManager | Settings | None = None,
+        folder: str | Path | None = None,
+        *,
+        lints: bool | None = True,
+        settings: Settings | None = None,
+        via: str = "auto",
     ) -> None:
-        try:
-            from hybridkit import checks, migrations
-        except ImportError as exc:
-            raise PanelError(
-                f"migrations are not available in this hybridkit ({exc}); update hybridkit"
-            ) from None
-        self._migrations = migrations
-        self._checks = checks
+        if isinstance(manager, Settings):
+            manager, settings = None, manager if settings is None else settings
+        if manager is None and settings is None:
+            raise PanelError("no manager: pass the runbook's conn.manager (or its settings)")
         self.folder = Path(folder) if folder else find_migrations_dir()
         self.lints = lints
+        self.via = via
+        self.last_result: HybridOperationResult | None = None
+        # The calls go out with the manager's settings: name the target by them.
+        wanted = getattr(manager, "settings", None) if manager is not None else settings
+        if wanted is not None:
+            # Missing settings are a ConfigError at construction, never mid-call.
+            try:
+                self._target = _ledger_target(wanted, via)
+            except ConfigError as exc:
+                raise PanelError(f"cannot reach the migration ledger: {describe(exc)}") from None
+        else:
+            self._target = ""
+        self._close: weakref.finalize[[], KitMigrations] | None = None
+        if manager is None:
+            assert settings is not None
+            manager = self._build(settings)
+            self._close = weakref.finalize(self, manager.close)
+        self.manager: HybridSupabaseManager = manager
+
+    @staticmethod
+    def _build(settings: Settings) -> HybridSupabaseManager:
         try:
-            self._ledger = migrations.ledger_from_settings(settings)
+            from hybridkit.manager import HybridSupabaseManager
+        except ImportError as exc:  # pragma: no cover - an old hybridkit
+            raise PanelError(f"the manager is not available ({exc}); update hybridkit") from None
+        try:
+            return HybridSupabaseManager(settings)
         except Exception as exc:
-            raise PanelError(f"cannot reach the migration ledger: {describe(exc)}") from None
+            raise PanelError(f"cannot start the manager: {describe(exc)}") from None
+
+    @property
+    def owns_manager(self) -> bool:
+        """True when this backend built the manager (and closes it)."""
+        return self._close is not None
+
+    def close(self) -> None:
+        """Close the manager when this backend built it (idempotent); else nothing."""
+        if self._close is not None:
+            self._close()
+
+    def __enter__(self) -> KitMigrations:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def target(self) -> str:
-        return str(self._ledger.target)
+        return self._target
 
     def status(self) -> Any:
-        return self._migrations.migration_status(self.folder, self._ledger)
+        result = self.last_result = self.manager.migration_status(self.folder, via=self.via)
+        status = _data(result)
+        self._target = str(getattr(status, "target", "") or self._target)
+        return status
 
     def check(self, status: Any) -> Any:
-        expectations_file = self.folder / "checks.toml"
-        expectations = (
-            self._checks.Expectations.load(expectations_file)
-            if expectations_file.is_file()
-            else None
+        # The facade reads the status itself; expectations come from folder/checks.toml.
+        result = self.last_result = self.manager.check_migrations(
+            self.folder, lints=self.lints, via=self.via
         )
-        return self._checks.check(self._ledger, expectations, status=status, lints=self.lints)
+        return _data(result, report=True)
 
     def apply(self, *, dry_run: bool) -> Any:
-        return self._migrations.apply_migrations(self.folder, self._ledger, dry_run=dry_run)
+        result = self.last_result = self.manager.apply_migrations(
+            self.folder, dry_run=dry_run, via=self.via
+        )
+        return _data(result)
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hybridkit.config import Settings
 from hybridkit_widgets._common import Panel, PanelError
 from hybridkit_widgets._confirm import ConfirmDialog
 from hybridkit_widgets._migrations import KitMigrations, MigrationBackend, MigrationState
+
+if TYPE_CHECKING:
+    from hybridkit.manager import HybridSupabaseManager
 
 __all__ = ["MigrationDashboard"]
 
@@ -48,27 +51,43 @@ def html_table(rows: list[dict[str, str]], colour_column: str, colours: dict[str
 class MigrationDashboard(Panel):
     """Migration status, checks and lints; the SQL of a dry run; apply after confirmation.
 
+    The work goes through the manager's ``migration_status``, ``apply_migrations``
+    and ``check_migrations`` (:class:`KitMigrations`), as in the ``migration_check``
+    runbook.
+
     Args:
-        settings: where the database is (``SUPABASE_DB_URL``, or an access token).
+        manager: the ``HybridSupabaseManager`` to work through (not closed here); or,
+            as before, ``Settings`` to build one from (closed by :meth:`close`).
+            Its settings say where the database is (``SUPABASE_DB_URL``, or an
+            access token with a project ref).
         folder: the migrations folder (default: the kit's ``migrations/``).
         backend: use this instead of :class:`KitMigrations` (tests).
-        lints: run the advisor's security lints.
+        lints: run the advisor's security lints (``None``: as ``checks.toml`` says).
+        settings: the settings, by keyword (with a manager: only for the target
+            line and for keeping its secrets off the page).
 
     Example:
-        >>> MigrationDashboard(Settings.load())  # doctest: +SKIP
+        >>> MigrationDashboard(conn.manager, folder="migrations")  # doctest: +SKIP
     """
 
     title = "Migrations"
 
     def __init__(
         self,
-        settings: Settings | None = None,
+        manager: HybridSupabaseManager | Settings | None = None,
         *,
         folder: str | Path | None = None,
         backend: MigrationBackend | None = None,
-        lints: bool = True,
+        lints: bool | None = True,
+        settings: Settings | None = None,
     ) -> None:
+        if isinstance(manager, Settings):
+            manager, settings = None, manager if settings is None else settings
+        if settings is None and manager is not None:
+            settings = getattr(manager, "settings", None)
         super().__init__(settings)
+        # The backend this panel built (and closes); a given one is the caller's.
+        self._owned: KitMigrations | None = None
         w = self._widgets
         self.state: MigrationState | None = None
         self.summary = w.HTML(value="")
@@ -110,14 +129,21 @@ class MigrationDashboard(Panel):
             if backend is not None:
                 chosen: MigrationBackend = backend
             else:
-                if settings is None:
-                    raise PanelError("no settings: pass the runbook's conn.settings")
-                chosen = KitMigrations(settings, folder, lints=lints)
+                if manager is None and settings is None:
+                    raise PanelError("no manager: pass the runbook's conn.manager")
+                chosen = self._owned = KitMigrations(
+                    manager, folder, lints=lints, settings=settings
+                )
             self.state = MigrationState(chosen)
             self._refresh()
 
         self.guard(start)()
         self._enable()
+
+    def close(self) -> None:
+        """Release what this panel built: the manager made from ``Settings`` (idempotent)."""
+        if self._owned is not None:
+            self._owned.close()
 
     def _state(self) -> MigrationState:
         if self.state is None:

@@ -122,7 +122,7 @@ def build_panels(runbook: str, manager: Any, settings: Any, params: Any = None) 
         return {}
     if runbook == "migration_check":
         folder = _param(params, "migrations_dir", "") or None
-        return {"migrations": MigrationDashboard(settings, folder=folder)}
+        return {"migrations": MigrationDashboard(manager, folder=folder, settings=settings)}
     panels: dict[str, Panel] = {}
     if runbook == "upload":
         panels["upload"] = UploadPanel(
