@@ -81,7 +81,9 @@ class ServiceCheck:
 
     Attributes:
         clock_skew: server time minus local time in seconds, from the ``Date``
-            header (1-second resolution), or ``None`` without one.
+            header, or ``None`` without one. ``Date`` has whole-second resolution
+            (and some servers, uvicorn among them, refresh it once a second), so
+            values within about ±1 s mean "in step".
     """
 
     name: str
@@ -492,7 +494,9 @@ class HybridSupabaseManager(SqlFacade):
         date = response.headers.get("Date")
         if date:
             try:
-                server = email.utils.parsedate_to_datetime(date).timestamp()
+                # ``Date`` counts whole seconds (truncated): the middle of its second
+                # is the unbiased estimate of when the server answered.
+                server = email.utils.parsedate_to_datetime(date).timestamp() + 0.5
                 skew = server - (sent + latency / 2)
             except (TypeError, ValueError):
                 skew = None
