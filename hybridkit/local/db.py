@@ -142,6 +142,10 @@ class Database:
         """Close every connection."""
         await self._pool.close()
 
+    def connection(self) -> AbstractAsyncContextManager[AsyncConnection[DictRow]]:
+        """A pooled superuser connection in autocommit mode (one statement, one transaction)."""
+        return self._pool.connection()
+
     async def ping(self) -> bool:
         """Whether the database answers a trivial query."""
         try:

@@ -135,7 +135,6 @@ class Uploader:
         bucket = await self.storage.prepare_upload(
             target.bucket,
             target.key,
-            settings=target.settings,
             tester=target.tester,
             owner=target.owner,
             upsert=target.upsert,
