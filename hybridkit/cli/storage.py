@@ -317,9 +317,10 @@ def _upload(storage: StorageManager, args: argparse.Namespace, local: Path, dst:
     finally:
         if bar:
             bar.close()
+    resumed = f", resumed at {_human(result.resumed_from)}" if result.resumed_from else ""
     _say(
         f"uploaded {local} -> {SCHEME}/{dst.bucket}/{key} ({_human(result.size)}, "
-        f"{result.method}, {result.retries} retries, {result.duration:.1f}s)"
+        f"{result.method}{resumed}, {result.retries} retries, {result.duration:.1f}s)"
     )
     return 0
 

@@ -7,6 +7,7 @@ the blocks, so the transfer stops at an exact, repeatable block boundary.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 from collections.abc import Callable
@@ -242,3 +243,49 @@ def test_ctrl_c_during_cp_prints_the_summary_and_exits_130(
         assert code == 130, err
         assert "cancelling" in err and "cancelled; " in err
         assert len(manager.list_objects(bucket)) < 5
+
+
+def test_cp_after_ctrl_c_resumes_and_says_so(
+    stack,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    unique_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("Ctrl-C reaches only the main thread")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SUPABASE_URL", stack.url)
+    monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", stack.service_role_key)
+    monkeypatch.delenv("SUPABASE_ANON_KEY", raising=False)
+    monkeypatch.setenv("SUPABASE_PROGRESS_INTERVAL", "0.000001")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    source = tmp_path / "big.bin"
+    digest = write_random(source, 15 * MiB)  # resumable: three 6 MiB chunks
+
+    class CtrlC:
+        """Stands in for the progress bar: presses Ctrl-C once 8 MiB have been read."""
+
+        def __init__(self, label: str) -> None:
+            self.pressed = False
+
+        def __call__(self, progress: Progress) -> None:
+            if not self.pressed and progress.done >= 8 * MiB:
+                self.pressed = True
+                os.kill(os.getpid(), signal.SIGINT)
+
+        def close(self) -> None:
+            pass
+
+    settings = settings_for(stack.url, stack.service_role_key)
+    with StorageManager(settings) as manager, temp_bucket(manager, unique_name) as bucket:
+        with monkeypatch.context() as patched:
+            patched.setattr(cli_storage, "_bar", CtrlC)
+            assert main(["storage", "cp", str(source), f"ss:///{bucket}/big.bin"]) == 130
+        assert "was not stored" in capsys.readouterr().err
+        assert main(["storage", "cp", str(source), f"ss:///{bucket}/big.bin"]) == 0
+        out = capsys.readouterr()
+        # The server keeps what arrived of the cut chunk: the resume starts past 6 MiB.
+        resumed = re.search(r"resumable, resumed at (\d+\.\d) MiB", out.out + out.err)
+        assert resumed is not None and 6 <= float(resumed.group(1)) < 15
+        assert remote_md5(manager, bucket, "big.bin") == digest
