@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,6 +23,9 @@ from starlette.routing import Mount, Route
 
 from hybridkit.local.auth import Keys
 from hybridkit.local.db import Database
+
+if TYPE_CHECKING:
+    from hybridkit.local.storage.models import Storage
 
 __all__ = ["ServerConfig", "create_app"]
 
@@ -103,7 +106,7 @@ def create_app(config: ServerConfig) -> Starlette:
     )
 
 
-async def _sweep(storage: Any) -> None:
+async def _sweep(storage: Storage) -> None:
     """Remove object files orphaned by a crash (see ``Storage.sweep_orphans``); log the count."""
     try:
         removed = await storage.sweep_orphans()

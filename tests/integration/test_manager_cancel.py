@@ -12,6 +12,7 @@ import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from managerkit import MiB, md5_file, remote_md5, settings_for, temp_bucket, write_random
@@ -202,13 +203,27 @@ def test_cancel_a_prefix_download_reports_every_file_once(
 # --------------------------------------------------------------------------- the CLI
 
 
-def test_ctrl_c_during_cp_prints_the_summary_and_exits_130(
-    stack,  # type: ignore[no-untyped-def]
-    tmp_path: Path,
-    unique_name: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def ctrl_c_after(nbytes: int) -> Callable[[str], Any]:
+    """A stand-in for the CLI's progress bar that presses Ctrl-C once ``nbytes`` were read."""
+
+    class CtrlC:
+        def __init__(self, label: str) -> None:
+            self.pressed = False
+
+        def __call__(self, progress: Progress) -> None:
+            if not self.pressed and progress.done >= nbytes:
+                self.pressed = True
+                os.kill(os.getpid(), signal.SIGINT)
+
+        def close(self) -> None:
+            pass
+
+    return CtrlC
+
+
+@pytest.fixture
+def cli_env(stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The CLI aimed at the session stack, in a scratch folder; Ctrl-C needs the main thread."""
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("Ctrl-C reaches only the main thread")
     monkeypatch.chdir(tmp_path)
@@ -217,25 +232,21 @@ def test_ctrl_c_during_cp_prints_the_summary_and_exits_130(
     monkeypatch.delenv("SUPABASE_ANON_KEY", raising=False)
     monkeypatch.setenv("SUPABASE_PROGRESS_INTERVAL", "0.000001")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def test_ctrl_c_during_cp_prints_the_summary_and_exits_130(
+    cli_env: None,
+    stack,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    unique_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     tree = tmp_path / "tree"
     for i in range(5):
         write_random(tree / f"f{i}.bin", 3 * MiB)
 
-    class CtrlC:
-        """Stands in for the progress bar: presses Ctrl-C once 1 MiB has been read."""
-
-        def __init__(self, label: str) -> None:
-            self.pressed = False
-
-        def __call__(self, progress: Progress) -> None:
-            if not self.pressed and progress.done >= MiB:
-                self.pressed = True
-                os.kill(os.getpid(), signal.SIGINT)
-
-        def close(self) -> None:
-            pass
-
-    monkeypatch.setattr(cli_storage, "_bar", CtrlC)
+    monkeypatch.setattr(cli_storage, "_bar", ctrl_c_after(MiB))
     settings = settings_for(stack.url, stack.service_role_key)
     with StorageManager(settings) as manager, temp_bucket(manager, unique_name) as bucket:
         code = main(["storage", "cp", "-r", "-j", "1", str(tree), f"ss:///{bucket}/t"])
@@ -246,41 +257,20 @@ def test_ctrl_c_during_cp_prints_the_summary_and_exits_130(
 
 
 def test_cp_after_ctrl_c_resumes_and_says_so(
+    cli_env: None,
     stack,  # type: ignore[no-untyped-def]
     tmp_path: Path,
     unique_name: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("Ctrl-C reaches only the main thread")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SUPABASE_URL", stack.url)
-    monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", stack.service_role_key)
-    monkeypatch.delenv("SUPABASE_ANON_KEY", raising=False)
-    monkeypatch.setenv("SUPABASE_PROGRESS_INTERVAL", "0.000001")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     source = tmp_path / "big.bin"
     digest = write_random(source, 15 * MiB)  # resumable: three 6 MiB chunks
-
-    class CtrlC:
-        """Stands in for the progress bar: presses Ctrl-C once 8 MiB have been read."""
-
-        def __init__(self, label: str) -> None:
-            self.pressed = False
-
-        def __call__(self, progress: Progress) -> None:
-            if not self.pressed and progress.done >= 8 * MiB:
-                self.pressed = True
-                os.kill(os.getpid(), signal.SIGINT)
-
-        def close(self) -> None:
-            pass
 
     settings = settings_for(stack.url, stack.service_role_key)
     with StorageManager(settings) as manager, temp_bucket(manager, unique_name) as bucket:
         with monkeypatch.context() as patched:
-            patched.setattr(cli_storage, "_bar", CtrlC)
+            patched.setattr(cli_storage, "_bar", ctrl_c_after(8 * MiB))
             assert main(["storage", "cp", str(source), f"ss:///{bucket}/big.bin"]) == 130
         assert "was not stored" in capsys.readouterr().err
         assert main(["storage", "cp", str(source), f"ss:///{bucket}/big.bin"]) == 0

@@ -364,18 +364,18 @@ class TusUploads:
         if signature is not None:
             self._check_signature(signature, record["bucket"], record["object"])
         length_header = request.headers.get("upload-length")
-        declares = record["size"] is None and length_header is not None
-        if declares and (
-            not _DIGITS.match(length_header or "") or int(length_header or 0) > record["limit"]
-        ):
-            raise _error(413, "Maximum size exceeded\n")
-        # The policy check (a database round trip or four) runs while the chunk
-        # streams in; no byte counts until it has passed (see ``_receive``).
+        declared: int | None = None  # a deferred length, given now
+        if record["size"] is None and length_header is not None:
+            declared = int(length_header) if _DIGITS.match(length_header) else -1
+            if not 0 <= declared <= record["limit"]:
+                raise _error(413, "Maximum size exceeded\n")
+        # The policy check (one database statement) runs while the chunk streams
+        # in; no byte counts until it has passed (see ``_receive``).
         gate = asyncio.ensure_future(self._authorize(caller, record, signed=signature is not None))
         try:
-            if declares and length_header is not None:
+            if declared is not None:
                 await gate
-                record["size"] = int(length_header)
+                record["size"] = declared
                 self._save(record)
             offset, complete = await self._receive(request, record, int(offset_header), gate)
         finally:
