@@ -46,8 +46,9 @@ def add_parser(commands: Any) -> None:
     start.add_argument(
         "--port",
         type=_port,
-        default=DEFAULT_PORT,
-        help=f"API port on 127.0.0.1 (default {DEFAULT_PORT}; 0 picks a free one)",
+        default=None,
+        help=f"API port on 127.0.0.1 (default: the port this stack used last, {DEFAULT_PORT} "
+        "for a new one; 0 picks a free one)",
     )
     start.add_argument(
         "--random-secret",

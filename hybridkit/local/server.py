@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import json
@@ -37,6 +38,7 @@ from hybridkit.local.state import (
 
 __all__ = ["main"]
 
+DEFAULT_API_PORT = 54321
 DEFAULT_DB_PORT = 54322
 
 
@@ -66,11 +68,28 @@ def _load_config(paths: StatePaths, random_secret: bool, api_port: int) -> Stack
             raise StartupError(
                 f"{paths.config} is damaged ({exc}); run `hybridkit local reset` to start afresh"
             ) from None
-    if api_port == 54321 and port_is_free(DEFAULT_DB_PORT):
+    if api_port == DEFAULT_API_PORT and port_is_free(DEFAULT_DB_PORT):
         db_port = DEFAULT_DB_PORT  # the CLI's default, so its docs' DB URL works
     else:
         db_port = free_port()
     config = StackConfig(keys=generate_keys(random_secret=random_secret), db_port=db_port)
+    write_json_atomic(paths.config, config.to_json(), private=True)
+    return config
+
+
+def _remembered_port(paths: StatePaths) -> int:
+    """The API port this stack listened on last (54321 for a new stack)."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        config = StackConfig.from_json(json.loads(paths.config.read_text()))
+        if config.api_port:
+            return config.api_port
+    return DEFAULT_API_PORT
+
+
+def _remember_port(paths: StatePaths, config: StackConfig, port: int) -> StackConfig:
+    if config.api_port == port:
+        return config
+    config = dataclasses.replace(config, api_port=port)
     write_json_atomic(paths.config, config.to_json(), private=True)
     return config
 
@@ -192,7 +211,9 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hybridkit.local.server")
     parser.add_argument("--dir", required=True, type=Path)
-    parser.add_argument("--port", type=int, default=54321)
+    parser.add_argument(
+        "--port", type=int, default=None, help="default: the port this stack used last, else 54321"
+    )
     parser.add_argument("--random-secret", action="store_true")
     parser.add_argument(
         "--exit-with", type=int, metavar="PID", help="stop when the process PID has gone"
@@ -208,8 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         lock = _lock(paths)
         paths.state.unlink(missing_ok=True)  # a stale announcement from a crashed run
-        config = _load_config(paths, args.random_secret, args.port)
-        sock = _bind(args.port)
+        port = args.port
+        if port is None:
+            port = _remembered_port(paths)
+        config = _load_config(paths, args.random_secret, port)
+        sock = _bind(port)
+        config = _remember_port(paths, config, int(sock.getsockname()[1]))
         cluster = _start_cluster(paths, config)
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_serve(sock, paths, config, cluster, args.exit_with))

@@ -50,7 +50,9 @@ class LocalStack:
 
     Args:
         dir: the state folder; ``None`` makes a temporary one, removed on exit.
-        port: the API port on 127.0.0.1 (54321 like the Supabase CLI; 0 picks a free one).
+        port: the API port on 127.0.0.1; ``None`` (the default) is the port this stack
+            listened on last, and 54321 (the Supabase CLI's) for a new stack; 0 picks a
+            free one.
         random_secret: sign keys with a fresh random JWT secret instead of the CLI's demo one
             (only at the stack's first start; later starts keep the keys).
         start_timeout: seconds to wait for the stack to become healthy.
@@ -60,7 +62,7 @@ class LocalStack:
         self,
         dir: str | os.PathLike[str] | None = None,
         *,
-        port: int = DEFAULT_PORT,
+        port: int | None = None,
         random_secret: bool = False,
         start_timeout: float = 120.0,
     ) -> None:
@@ -102,7 +104,8 @@ class LocalStack:
         self.paths.root.mkdir(parents=True, exist_ok=True)
         self.paths.error.unlink(missing_ok=True)
         command = [sys.executable, "-m", "hybridkit.local.server", "--dir", str(self.paths.root)]
-        command += ["--port", str(self.port)]
+        if self.port is not None:  # else the server keeps the stack's own port
+            command += ["--port", str(self.port)]
         if self.random_secret:
             command.append("--random-secret")
         if exit_with_this_process:
@@ -157,7 +160,8 @@ class LocalStack:
     def reset(self) -> bool:
         """Delete every bucket, object and table: stop, wipe the data, keep the keys.
 
-        Returns True when the stack was running (it is started again).
+        Returns True when the stack was running (it is started again, on the port it
+        had: the configuration, which keeps the keys and ports, survives a reset).
         """
         was_running = self.stop()
         self._stop_orphaned_postgres()

@@ -58,17 +58,31 @@ class StatePaths:
 
 @dataclass(frozen=True)
 class StackConfig:
-    """What a stack keeps from its first start: its keys and its database port."""
+    """What a stack keeps across starts: its keys, its database port and its API port.
+
+    ``api_port`` is the port the API last listened on, so that ``stop``/``start`` and
+    ``reset`` come back where the user's exports point (``None`` in configs written
+    before it was kept).
+    """
 
     keys: Keys
     db_port: int
+    api_port: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"keys": self.keys.to_json(), "db_port": self.db_port}
+        data: dict[str, Any] = {"keys": self.keys.to_json(), "db_port": self.db_port}
+        if self.api_port is not None:
+            data["api_port"] = self.api_port
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StackConfig:
-        return cls(keys=Keys.from_json(data["keys"]), db_port=int(data["db_port"]))
+        api_port = data.get("api_port")
+        return cls(
+            keys=Keys.from_json(data["keys"]),
+            db_port=int(data["db_port"]),
+            api_port=int(api_port) if api_port is not None else None,
+        )
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,7 @@ def test_data_survives_stop_and_start(state_dir: Path) -> None:
 def test_reset_needs_confirmation_then_wipes(state_dir: Path) -> None:
     import psycopg
 
-    started(state_dir)
+    url = started(state_dir)  # on a free port: never 54321, which a user's stack may hold
     stack = LocalStack(state_dir)
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         conn.execute("create table public.doomed (v int)")
@@ -172,9 +172,19 @@ def test_reset_needs_confirmation_then_wipes(state_dir: Path) -> None:
 
     done = hybridkit("local", "reset", "--dir", str(state_dir), "--yes")
     assert done.returncode == 0, done.stderr
+    assert stack.url == url  # started again where the user's exports point
     with psycopg.connect(stack.db_url) as conn:
         exists = conn.execute("select to_regclass('public.doomed')").fetchone()
     assert exists == (None,)
+
+
+def test_stop_then_start_keeps_the_stacks_own_port(state_dir: Path) -> None:
+    url = started(state_dir)
+    assert hybridkit("local", "stop", "--dir", str(state_dir)).returncode == 0
+    again = hybridkit("local", "start", "--dir", str(state_dir))  # no --port
+    assert again.returncode == 0, again.stderr
+    assert LocalStack(state_dir).url == url
+    assert f"running at {url}" in again.stdout
 
 
 def test_bad_arguments_say_what_is_wrong() -> None:
