@@ -123,6 +123,15 @@ _SECRET_URLS = {"db_url"}
 _PROJECT_REF = re.compile(r"^[a-z0-9]{1,64}$")
 
 
+class _DefaultEnvFile(str):
+    """``.env``, unless ``HYBRIDKIT_ENV_FILE`` names another file (or none)."""
+
+    __slots__ = ()
+
+
+DEFAULT_ENV_FILE = _DefaultEnvFile(".env")
+
+
 @dataclass(frozen=True, repr=False)
 class Settings:
     """Where hybridkit connects and how hard it tries.
@@ -156,7 +165,7 @@ class Settings:
         cls,
         *,
         env: Mapping[str, str] | None = None,
-        env_file: str | os.PathLike[str] | None = ".env",
+        env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
         **overrides: Any,
     ) -> Settings:
         """Read ``overrides``, then ``env`` (default ``os.environ``), then ``env_file``.
@@ -164,6 +173,7 @@ class Settings:
         Args:
             env: the environment to read (default: ``os.environ``).
             env_file: a dotenv file to read last; ``None`` skips it. A missing file is fine.
+                By default ``HYBRIDKIT_ENV_FILE`` (empty: none), else ``.env``.
             **overrides: field values that win over everything else (``None`` means "not given").
 
         Raises:
@@ -176,6 +186,8 @@ class Settings:
                 f"known: {', '.join(sorted(ENV_VARS))}"
             )
         environ = os.environ if env is None else env
+        if isinstance(env_file, _DefaultEnvFile):
+            env_file = environ.get("HYBRIDKIT_ENV_FILE", ".env") or None
         file_values: dict[str, str] = {}
         if env_file is not None and Path(env_file).is_file():
             file_values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}

@@ -23,7 +23,7 @@ from typing import Any
 
 from hybridkit.config import Settings
 
-__all__ = ["Target", "local_stack_dir", "resolve"]
+__all__ = ["Target", "local_stack_dir", "local_stack_port", "resolve"]
 
 
 def local_stack_dir(start: Path | None = None) -> Path:
@@ -51,6 +51,22 @@ def local_stack_dir(start: Path | None = None) -> Path:
     return (project or here) / ".hybridkit" / "local"
 
 
+def local_stack_port() -> int | None:
+    """The port for a local stack started on demand: ``HYBRIDKIT_LOCAL_PORT`` (0 picks a
+    free one), else ``None`` — the stack's own port from its last start, 54321 at first.
+    """
+    configured = os.environ.get("HYBRIDKIT_LOCAL_PORT", "").strip()
+    if not configured:
+        return None
+    from hybridkit.errors import ConfigError
+
+    if not configured.isdigit() or int(configured) > 65535:
+        raise ConfigError(
+            f"HYBRIDKIT_LOCAL_PORT must be a port number from 0 to 65535, got {configured!r}"
+        )
+    return int(configured)
+
+
 @dataclass(frozen=True)
 class Target:
     """Resolved settings, and the local stack's state folder when that is the target."""
@@ -75,7 +91,7 @@ def resolve(*, env: Mapping[str, str] | None = None, **overrides: Any) -> Target
         return Target(settings)
     from hybridkit.local import LocalStack
 
-    stack = LocalStack(local_stack_dir())
+    stack = LocalStack(local_stack_dir(), port=local_stack_port())
     stack.ensure_running()
     merged = {k: v for k, v in (os.environ if env is None else env).items() if v}
     merged.update(stack.env())

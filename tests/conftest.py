@@ -18,6 +18,39 @@ from typing import Any
 import pytest
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the suite away from the user's own project and local stack.
+
+    A user may run the tests with a stack of theirs running on 54321 and its exports
+    in the shell (``eval "$(hybridkit local env)"``): no test may reach it. Settings
+    come only from the ``HYBRIDKIT_TEST_*`` variables; a stack started on demand
+    (a runbook or command with nothing configured) lives in a folder of the run's own
+    and listens on a free port.
+    """
+    for name in list(os.environ):
+        if name.startswith(("SUPABASE_", "HYBRIDKIT_PROFILE_")):
+            del os.environ[name]
+    import tempfile
+
+    own = Path(tempfile.mkdtemp(prefix="hybridkit-tests-"))
+    os.environ["HYBRIDKIT_LOCAL_DIR"] = str(own / "local")
+    os.environ["HYBRIDKIT_LOCAL_PORT"] = "0"
+    os.environ["HYBRIDKIT_ENV_FILE"] = ""  # a user's .env in the working folder is theirs
+    config.add_cleanup(lambda: _stop_on_demand_stack(own))
+
+
+def _stop_on_demand_stack(own: Path) -> None:
+    import shutil
+
+    from hybridkit.local import LocalStack
+
+    stack = LocalStack(own / "local")
+    if stack.paths.root.is_dir():
+        stack.stop()
+        stack.reset_files()
+    shutil.rmtree(own, ignore_errors=True)
+
+
 @dataclass(frozen=True)
 class Target:
     """Where the tests send their requests."""
