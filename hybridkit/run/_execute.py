@@ -36,6 +36,7 @@ from hybridkit.run._catalog import (
     require_papermill,
     resolve_parameters,
 )
+from hybridkit.run._preflight import preflight
 from hybridkit.runbook._display import SUMMARY_MIME, TARGET_MIME
 
 __all__ = ["TARGET_MIME", "RunResult", "redact", "run_runbook"]
@@ -261,7 +262,8 @@ def run_runbook(
         progress_bar: show papermill's cell progress bar on stderr.
 
     Raises:
-        InvalidInputError: bad parameters (nothing was run).
+        InvalidInputError: bad parameters — an unknown name, a wrong type, or a value
+            the runbook's own ``validate`` cell refuses (nothing was run).
         ConfigError: no such kernel (nothing was run).
     """
     papermill = require_papermill()
@@ -269,6 +271,7 @@ def run_runbook(
 
     merged_env = {**os.environ, **(env or {})}
     typed = resolve_parameters(runbook, parameters or {}, env=merged_env)
+    preflight(runbook, typed)
     kernel = kernel_name or "python3"
     _check_kernel(kernel)
 

@@ -17,6 +17,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -123,13 +125,16 @@ def coerce(declared: str, value: Any) -> Any:
             return int(value)
         raise ValueError(f"expected a whole number, got {_describe(value)}")
     if kind == "float":
+        number: float | None = None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
+            number = float(value)
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = float(value)
+        if number is not None and not math.isfinite(number):
+            raise ValueError(f"expected a finite number, got {_describe(value)}")
+        if number is not None:
+            return number
         raise ValueError(f"expected a number, got {_describe(value)}")
     if kind in ("list[str]", "list"):
         if isinstance(value, str):
@@ -274,7 +279,8 @@ def local_path(*, must_exist: bool = False, allow_empty: bool = False) -> Rule:
             raise ValueError("a path is required")
         path = Path(text).expanduser().absolute()
         if must_exist and not path.exists():
-            raise ValueError(f"{text!r} does not exist (relative to {Path.cwd()})")
+            where = "" if Path(text).expanduser().is_absolute() else f" (relative to {Path.cwd()})"
+            raise ValueError(f"{text!r} does not exist{where}")
         return str(path)
 
     return rule

@@ -51,15 +51,17 @@ def test_a_successful_run_saves_a_named_notebook_and_a_record(cli: Cli, tmp_path
     assert [r["run_id"] for r in history] == [record["run_id"]]
 
 
-def test_a_failing_run_exits_non_zero_and_says_where_to_look(cli: Cli, tmp_path: Path) -> None:
-    out = cli("run", "upload", "-p", "concurrency", "0", "--output", str(tmp_path))
+def test_a_failing_run_exits_non_zero_and_says_where_to_look(
+    cli: Cli, tmp_path: Path, unique_name: str
+) -> None:
+    out = cli(
+        "run", "upload", "-p", "bucket", unique_name, "-p", "create_bucket", "false",
+        "--output", str(tmp_path),
+    )  # fmt: skip
     assert out.returncode == 1
     notebook = newest(tmp_path / "upload")
     assert STAMPED.match(notebook.name)["outcome"] == "failed"  # type: ignore[index]
-    assert re.search(
-        r"FAILED \(failed\) at In \[\d+\]: RunbookError: invalid parameters", out.stderr
-    )
-    assert "concurrency: must be between 1 and 32, got 0" in out.stderr
+    assert f"bucket {unique_name!r} does not exist" in out.stderr
     assert f"notebook: {notebook}" in out.stderr
     nb = json.loads(notebook.read_text())
     assert nb["metadata"]["papermill"]["exception"] is True
@@ -78,6 +80,24 @@ def test_usage_errors_exit_2_and_run_nothing(cli: Cli, tmp_path: Path) -> None:
     missing = cli("run", "uplod", "--output", str(tmp_path))
     assert missing.returncode == 2 and "known runbooks: bucket_admin, download" in missing.stderr
     assert not (tmp_path / "upload").exists()
+
+
+def test_values_the_runbook_refuses_exit_2_before_a_kernel_starts(cli: Cli, tmp_path: Path) -> None:
+    # The runbook's own `validate` cell, run before papermill: same message, no notebook.
+    cases = [
+        (("upload", "-p", "concurrency", "0"), "concurrency: must be between 1 and 32, got 0"),
+        (("health_check", "-p", "timeout", "nan"), "timeout: expected a finite number"),
+        (("health_check", "-p", "timeout", "inf"), "timeout: expected a finite number"),
+        (("upload", "-p", "source", str(tmp_path / "gone")), "does not exist"),
+        (("bucket_admin", "-p", "action", "delete"), "bucket: required for action 'delete'"),
+        (("bucket_admin", "-p", "action", "destroy"), "action: must be one of list, create"),
+    ]
+    for args, message in cases:
+        out = cli("run", *args, "--output", str(tmp_path))
+        assert out.returncode == 2, (args, out.stderr)
+        assert message in out.stderr, (args, out.stderr)
+        assert "Traceback" not in out.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing ran, nothing was written
 
 
 def test_parameters_file_keeps_declared_types(

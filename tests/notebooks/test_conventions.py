@@ -85,31 +85,36 @@ def test_committed_without_outputs(path: Path) -> None:
             assert cell["outputs"] == [] and cell["execution_count"] is None
 
 
-def test_runbooks_match_their_build_script(tmp_path: Path) -> None:
-    """notebooks/_build.py generates them; a hand edit must go into the script too."""
-    import importlib.util
-    import shutil
-    import subprocess
-    import sys
+def test_there_is_no_build_script() -> None:
+    """The .ipynb files are the source: edited in JupyterLab, reviewed as notebooks."""
+    assert not (NOTEBOOKS / "_build.py").exists()
 
-    import nbformat
 
-    spec = importlib.util.spec_from_file_location("_build", NOTEBOOKS / "_build.py")
-    assert spec and spec.loader
-    build = importlib.util.module_from_spec(spec)
-    sys.modules["_build"] = build  # dataclasses look their module up
-    try:
-        spec.loader.exec_module(build)
-    finally:
-        del sys.modules["_build"]
-    written = []
-    for book in build.RUNBOOKS:
-        out = tmp_path / f"{book.name}.ipynb"
-        nbformat.write(build.build(book), str(out))
-        written.append(out)
-    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
-    subprocess.run(
-        [ruff, "format", "--quiet", "--isolated", "--line-length", "100", *written], check=True
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_the_intro_table_says_what_the_parameters_cell_declares(path: Path) -> None:
+    nb = load(path)
+    declared = []
+    for line in source(parameters_cell(nb)).splitlines():
+        match = re.fullmatch(r"(\w+): (.+?) = (.+?)  # (.+)", line)
+        assert match, line
+        declared.append(match.groups())
+    rows = re.findall(
+        r"^\| `(\w+)` \| (.+?) \| `(.+?)` \| (.+?) \|$", source(nb["cells"][0]), re.MULTILINE
     )
-    for out in written:
-        assert json.loads(out.read_text()) == load(NOTEBOOKS / out.name), out.name
+    assert rows == declared, "edit the table in the first cell with the parameters cell"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_the_validate_cell_checks_without_side_effects(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hybridkit run` executes it before any kernel starts, so it may only check."""
+    from hybridkit.run import find_runbook
+    from hybridkit.run._preflight import VALIDATE_TAG, preflight
+
+    nb = load(path)
+    assert nb["cells"][2].get("metadata", {}).get("tags") == [VALIDATE_TAG]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    preflight(find_runbook(str(path)), {})  # the defaults are valid
+    assert list(tmp_path.iterdir()) == []
