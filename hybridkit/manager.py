@@ -81,9 +81,11 @@ class ServiceCheck:
 
     Attributes:
         clock_skew: server time minus local time in seconds, from the ``Date``
-            header, or ``None`` without one. ``Date`` has whole-second resolution
-            (and some servers, uvicorn among them, refresh it once a second), so
-            values within about ±1 s mean "in step".
+            header, or ``None`` without one: the smallest skew consistent with what
+            was seen. ``Date`` has whole-second resolution, so the server answered
+            somewhere in a one-second window, while this machine waited
+            ``latency`` seconds for it; ``0.0`` means the two windows overlap (the
+            clocks agree to within about a second — shown as "< 1 s").
     """
 
     name: str
@@ -494,10 +496,13 @@ class HybridSupabaseManager(SqlFacade):
         date = response.headers.get("Date")
         if date:
             try:
-                # ``Date`` counts whole seconds (truncated): the middle of its second
-                # is the unbiased estimate of when the server answered.
-                server = email.utils.parsedate_to_datetime(date).timestamp() + 0.5
-                skew = server - (sent + latency / 2)
+                # ``Date`` counts whole seconds (truncated): the server answered in
+                # [second, second + 1) of its clock, while ours read [sent, sent +
+                # latency]. Report the smallest skew that fits both windows, so a
+                # clock in step is never shown as off by the header's rounding.
+                second = email.utils.parsedate_to_datetime(date).timestamp()
+                low, high = second - (sent + latency), second + 1 - sent
+                skew = 0.0 if low <= 0 <= high else (low if low > 0 else high)
             except (TypeError, ValueError):
                 skew = None
         status = response.status_code

@@ -51,6 +51,15 @@ def add_parser(commands: Any) -> None:
     )
     books.add_argument("name", nargs="?", help="show only this runbook")
     books.add_argument("--json", action="store_true", help="print JSON")
+    books.add_argument(
+        "--copy",
+        metavar="DIR",
+        help="put editable copies of the shipped runbooks in DIR (e.g. notebooks, for "
+        "JupyterLab; `hybridkit run` prefers ./notebooks)",
+    )
+    books.add_argument(
+        "--overwrite", action="store_true", help="with --copy: replace runbooks already in DIR"
+    )
     books.set_defaults(handler=_runbooks)
 
     runs = commands.add_parser("runs", help="list past runbook runs, newest first")
@@ -121,8 +130,22 @@ def _add_to_record(path: Path, extra: dict[str, Any]) -> None:
 
 
 def _runbooks(args: argparse.Namespace) -> int:
-    from hybridkit.run import find_runbook, list_runbooks
+    from hybridkit.run import copy_runbooks, find_runbook, list_runbooks
 
+    if args.copy:
+        try:
+            copied = copy_runbooks(args.copy, overwrite=args.overwrite)
+        except InvalidInputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        for path in copied:
+            print(path)
+        print(
+            f"copied {len(copied)} runbook(s) to {args.copy}; open them with `jupyter lab "
+            f"{args.copy}`",
+            file=sys.stderr,
+        )
+        return 0
     books = [find_runbook(args.name)] if args.name else list_runbooks()
     if args.json:
         data = [

@@ -23,10 +23,12 @@ from hybridkit.runbook._params import coerce
 __all__ = [
     "ParamSpec",
     "Runbook",
+    "copy_runbooks",
     "find_runbook",
     "known_secrets",
     "list_runbooks",
     "load_parameters_file",
+    "packaged_runbooks_dir",
     "resolve_parameters",
     "runbooks_dir",
 ]
@@ -65,11 +67,17 @@ class Runbook:
         return next((p for p in self.parameters if p.name == name), None)
 
 
+def packaged_runbooks_dir() -> Path:
+    """The runbooks that ship with the package (``notebooks/`` of a clone)."""
+    return (Path(__file__).parents[1] / "_runbooks").resolve()
+
+
 def runbooks_dir() -> Path:
     """Where runbooks are looked up by name.
 
-    ``HYBRIDKIT_RUNBOOKS`` when set; else ``./notebooks`` when it holds notebooks;
-    else the ``notebooks/`` folder next to the installed package (a clone).
+    ``HYBRIDKIT_RUNBOOKS`` when set; else ``./notebooks`` when it holds notebooks
+    (editable copies, e.g. from ``hybridkit runbooks --copy notebooks``); else the
+    runbooks shipped with the package.
     """
     configured = os.environ.get("HYBRIDKIT_RUNBOOKS")
     if configured:
@@ -77,7 +85,39 @@ def runbooks_dir() -> Path:
     here = Path.cwd() / "notebooks"
     if any(here.glob("*.ipynb")):
         return here
-    return Path(__file__).resolve().parents[2] / "notebooks"
+    return packaged_runbooks_dir()
+
+
+def copy_runbooks(dest: str | os.PathLike[str], *, overwrite: bool = False) -> list[Path]:
+    """Put editable copies of the shipped runbooks in ``dest`` (created if needed).
+
+    Run from the folder above ``dest`` named ``notebooks``, ``hybridkit run`` then
+    finds the copies first. Existing files are kept unless ``overwrite``.
+
+    Raises:
+        InvalidInputError: ``dest`` is a file, or holds a runbook of the same name and
+            ``overwrite`` is not set (nothing is copied then).
+    """
+    import shutil
+
+    folder = Path(dest).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise InvalidInputError(f"{folder} is a file; give a folder to copy the runbooks into")
+    sources = sorted(
+        p for p in packaged_runbooks_dir().glob("*.ipynb") if not p.name.startswith(("_", "."))
+    )
+    clashes = [folder / p.name for p in sources if (folder / p.name).exists()]
+    if clashes and not overwrite:
+        raise InvalidInputError(
+            f"{', '.join(str(c) for c in clashes)} already exist(s); nothing was copied "
+            "(pass --overwrite to replace them with the shipped versions)"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for source in sources:
+        shutil.copyfile(source, folder / source.name)
+        copied.append(folder / source.name)
+    return copied
 
 
 def _title(path: Path) -> str:

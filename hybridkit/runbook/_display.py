@@ -21,6 +21,7 @@ __all__ = [
     "banner",
     "format_bytes",
     "format_duration",
+    "format_skew",
     "is_interactive",
     "show",
     "summary",
@@ -88,6 +89,22 @@ def format_bytes(n: float | None) -> str:
             return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TiB"  # pragma: no cover
+
+
+def format_skew(seconds: float | None) -> str:
+    """A clock skew as a person reads it: ``"< 1 s"``, ``"+3 s"``, ``"-"`` when unknown.
+
+    An HTTP ``Date`` header counts whole seconds, so nothing finer is claimed.
+
+    Example:
+        >>> format_skew(0.0), format_skew(-0.4), format_skew(2.6), format_skew(None)
+        ('< 1 s', '< 1 s', '+3 s', '-')
+    """
+    if seconds is None:
+        return "-"
+    if abs(seconds) < 1:
+        return "< 1 s"
+    return f"{seconds:+.0f} s"
 
 
 def format_duration(seconds: float | None) -> str:

@@ -28,14 +28,14 @@ def client_versions() -> dict[str, str]:
 
 
 def kit_migrations_dir() -> Path:
-    """The kit's own ``migrations/`` folder (next to the package in a clone).
+    """The kit's own migrations: ``migrations/`` in a clone, shipped inside the package.
 
     ``HYBRIDKIT_MIGRATIONS`` overrides it.
     """
     configured = os.environ.get("HYBRIDKIT_MIGRATIONS")
     if configured:
         return Path(configured).expanduser()
-    return Path(__file__).resolve().parents[2] / "migrations"
+    return (Path(__file__).parents[1] / "_migrations").resolve()
 
 
 def optional_module(name: str) -> ModuleType | None:

@@ -126,6 +126,29 @@ def test_health_check_reads_latency_auth_and_skew() -> None:
     assert not result.success and "rest" in str(result.error)
 
 
+def test_clock_skew_is_the_smallest_the_date_header_allows() -> None:
+    import email.utils
+    import time
+
+    from hybridkit.runbook import format_skew
+
+    def answer(offset: float) -> Callable[[httpx.Request], httpx.Response]:
+        def handler(request: httpx.Request) -> httpx.Response:
+            date = email.utils.formatdate(time.time() + offset, usegmt=True)
+            return httpx.Response(200, json=[], headers={"Date": date})
+
+        return handler
+
+    with facade(answer(0.0)) as hm:
+        in_step = hm.health_check().data.checks[0].clock_skew
+    assert in_step == 0.0 and format_skew(in_step) == "< 1 s"
+    with facade(answer(-95.0)) as hm:
+        behind = hm.health_check().data.checks[0].clock_skew
+    assert behind is not None and -96.0 < behind <= -94.0
+    assert format_skew(behind) in ("-94 s", "-95 s", "-96 s")
+    assert format_skew(None) == "-" and format_skew(-0.99) == "< 1 s"
+
+
 def test_missing_settings_fail_at_construction() -> None:
     with pytest.raises(ConfigError, match="SUPABASE_URL"):
         HybridSupabaseManager(Settings.load(env={}, env_file=None))

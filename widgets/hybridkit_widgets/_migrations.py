@@ -49,15 +49,15 @@ class MigrationBackend(Protocol):
 
 
 def find_migrations_dir(start: Path | None = None) -> Path:
-    """The kit's ``migrations/`` folder: in the working folder or a parent, else the clone's."""
+    """The kit's ``migrations/`` folder: in the working folder or a parent, else the package's."""
     here = (start or Path.cwd()).absolute()
     for folder in (here, *here.parents):
         candidate = folder / "migrations"
         if (candidate / "checks.toml").is_file():
             return candidate
-    import hybridkit
+    from hybridkit.runbook import kit_migrations_dir
 
-    return Path(hybridkit.__file__).resolve().parents[1] / "migrations"
+    return kit_migrations_dir()
 
 
 def _ledger_target(settings: Settings, via: str = "auto") -> str:
