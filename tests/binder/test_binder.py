@@ -176,3 +176,15 @@ def test_postbuild_then_start_runs_a_runbook_against_the_local_stack(
             capture_output=True,
             timeout=120,
         )
+
+
+def test_the_readme_badge_points_at_the_repository_named_in_pyproject() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("badge", BINDER / "badge.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    expected = module.badge()
+    assert "OWNER" not in expected and "mybinder.org/v2/gh/" in expected
+    assert expected in (REPO / "README.md").read_text(), "run: python binder/badge.py --write"
