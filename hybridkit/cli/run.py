@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,17 @@ def add_parser(commands: Any) -> None:
         "--timeout", type=float, default=None, metavar="SECONDS", help="limit per cell"
     )
     run.add_argument("--kernel", default=None, help="Jupyter kernel (default: the notebook's)")
+    run.add_argument(
+        "--notify",
+        metavar="URL",
+        help="post a short JSON summary (Slack-compatible `text`) to this webhook",
+    )
+    run.add_argument(
+        "--notify-on",
+        choices=("failure", "always"),
+        default="failure",
+        help="when to post to --notify (default: failure)",
+    )
     run.set_defaults(handler=_run)
 
     books = commands.add_parser(
@@ -62,18 +74,57 @@ def add_parser(commands: Any) -> None:
     )
     books.set_defaults(handler=_runbooks)
 
-    runs = commands.add_parser("runs", help="list past runbook runs, newest first")
-    runs.add_argument("runbook", nargs="?", help="only runs of this runbook")
+    runs = commands.add_parser(
+        "runs",
+        help="list past runbook runs, newest first; `runs prune` removes old ones",
+        usage="hybridkit runs [RUNBOOK] [-n N] [--json]\n"
+        "       hybridkit runs prune [RUNBOOK] (--keep N | --older-than DAYS) [--dry-run] [--yes]",
+    )
+    runs.add_argument(
+        "words", nargs="*", metavar="RUNBOOK", help="only runs of this runbook; or: prune [RUNBOOK]"
+    )
     runs.add_argument("--output", metavar="DIR", default="runs", help="runs folder (default: runs)")
     runs.add_argument("-n", "--limit", type=int, default=20, help="how many (default 20)")
     runs.add_argument("--json", action="store_true", help="print JSON")
+    prune = runs.add_argument_group("prune")
+    prune.add_argument(
+        "--keep", type=_count, metavar="N", help="keep the N newest runs per runbook"
+    )
+    prune.add_argument(
+        "--older-than", type=_days, metavar="DAYS", help="remove runs older than DAYS days"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="list what would be removed")
+    prune.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     runs.set_defaults(handler=_runs)
+
+
+def _count(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"--keep must be a whole number of runs, got {text!r}")
+    return int(text)
+
+
+def _days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        days = -1.0
+    if not math.isfinite(days) or days < 0:
+        raise argparse.ArgumentTypeError(
+            f"--older-than must be a number of days >= 0, got {text!r}"
+        )
+    return days
 
 
 def _run(args: argparse.Namespace) -> int:
     from hybridkit.run import find_runbook, load_parameters_file, record_run, run_runbook
 
     try:
+        webhook = None
+        if args.notify:
+            from hybridkit.run._notify import check_webhook
+
+            webhook = check_webhook(args.notify)
         runbook = find_runbook(args.runbook)
         values: dict[str, Any] = {}
         if args.parameters_file:
@@ -120,6 +171,12 @@ def _run(args: argparse.Namespace) -> int:
             "redacted; the runbook should not print them",
             file=sys.stderr,
         )
+    if webhook is not None:
+        from hybridkit.run._notify import notify, should_notify
+
+        if should_notify(result.ok, args.notify_on):
+            record = json.loads(result.record.read_text(encoding="utf-8"))  # already redacted
+            print(f"  notify:   {notify(webhook, record)}", file=sys.stderr)
     return 0 if result.ok else 1
 
 
@@ -180,7 +237,19 @@ def _runbooks(args: argparse.Namespace) -> int:
 def _runs(args: argparse.Namespace) -> int:
     from hybridkit.run import list_runs
 
-    records = list_runs(Path(args.output), runbook=args.runbook)[: max(0, args.limit)]
+    words = list(args.words)
+    if words[:1] == ["prune"]:
+        return _prune(args, words[1:])
+    if len(words) > 1:
+        print(f"error: one runbook at most, got {' '.join(words)}", file=sys.stderr)
+        return 2
+    if args.keep is not None or args.older_than is not None or args.dry_run or args.yes:
+        print(
+            "error: --keep, --older-than, --dry-run and --yes go with `runs prune`", file=sys.stderr
+        )
+        return 2
+    runbook = words[0] if words else None
+    records = list_runs(Path(args.output), runbook=runbook)[: max(0, args.limit)]
     if args.json:
         print(json.dumps([json.loads(r.path.read_text()) for r in records], indent=2))
         return 0
@@ -197,4 +266,42 @@ def _runs(args: argparse.Namespace) -> int:
         print(
             "  ".join(str(v).ljust(w) for v, w in zip(row[:5], widths, strict=True)) + "  " + row[5]
         )
+    return 0
+
+
+def _prune(args: argparse.Namespace, words: list[str]) -> int:
+    from hybridkit.run import prune_runs
+
+    if len(words) > 1:
+        print(f"error: one runbook at most, got {' '.join(words)}", file=sys.stderr)
+        return 2
+    runbook = words[0] if words else None
+    rules = dict(keep=args.keep, older_than_days=args.older_than, runbook=runbook)
+    try:
+        planned = prune_runs(args.output, dry_run=True, **rules)  # type: ignore[arg-type]
+    except InvalidInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for record in planned:
+        print(f"{'would remove' if args.dry_run else 'remove'}  {record.path.with_suffix('')}")
+    if not planned:
+        print(f"nothing to prune in {args.output}/", file=sys.stderr)
+        return 0
+    if args.dry_run:
+        print(f"dry run: {len(planned)} run(s) would be removed; nothing changed", file=sys.stderr)
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(
+                f"error: {len(planned)} run(s) would be removed; pass --yes to remove them "
+                "(or --dry-run to only list them)",
+                file=sys.stderr,
+            )
+            return 2
+        answer = input(f"Remove {len(planned)} run(s) and their notebooks? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("prune cancelled; nothing changed", file=sys.stderr)
+            return 1
+    removed = prune_runs(args.output, **rules)  # type: ignore[arg-type]
+    print(f"removed {len(removed)} run(s) from {args.output}/", file=sys.stderr)
     return 0

@@ -26,7 +26,7 @@ from hybridkit.run._catalog import (
     runbooks_dir,
 )
 from hybridkit.run._execute import TARGET_MIME, RunResult, redact, run_runbook
-from hybridkit.run._history import RunRecord, list_runs, record_run
+from hybridkit.run._history import RunRecord, list_runs, prune_runs, record_run
 
 __all__ = [
     "TARGET_MIME",
@@ -41,6 +41,7 @@ __all__ = [
     "list_runs",
     "load_parameters_file",
     "packaged_runbooks_dir",
+    "prune_runs",
     "record_run",
     "redact",
     "resolve_parameters",

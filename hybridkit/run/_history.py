@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunRecord", "list_runs", "record_run"]
+__all__ = ["RunRecord", "list_runs", "prune_runs", "record_run"]
 
 
 @dataclass(frozen=True)
@@ -120,3 +120,68 @@ def record_run(record: dict[str, Any]) -> str:
         return f"not recorded in ops_runs ({type(exc).__name__}: {text[:160]})"
     run_id = stored[0].get("id") if stored else None
     return f"recorded in ops_runs (id {run_id})"
+
+
+def prune_runs(
+    output_dir: str | os.PathLike[str] = "runs",
+    *,
+    keep: int | None = None,
+    older_than_days: float | None = None,
+    runbook: str | None = None,
+    dry_run: bool = False,
+    now: float | None = None,
+) -> list[RunRecord]:
+    """Remove old run artefacts: each run's JSON record, notebook and files beside them.
+
+    A run is removed when it is beyond the ``keep`` newest of its runbook, or older
+    than ``older_than_days`` — either rule alone, or both (a run goes when either
+    says so). Files that are not run records are never touched.
+
+    Args:
+        dry_run: only return what would be removed.
+        now: the current time (seconds since the epoch), for tests.
+
+    Returns:
+        The runs removed (or that would be), newest first.
+
+    Raises:
+        InvalidInputError: neither rule given, or a negative value.
+    """
+    import time
+    from datetime import datetime
+
+    from hybridkit.errors import InvalidInputError
+
+    if keep is None and older_than_days is None:
+        raise InvalidInputError("say what to prune: --keep N and/or --older-than DAYS")
+    if (keep is not None and keep < 0) or (older_than_days is not None and older_than_days < 0):
+        raise InvalidInputError("--keep and --older-than must be 0 or more")
+    records = list_runs(output_dir, runbook=runbook)
+    cutoff = None
+    if older_than_days is not None:
+        cutoff = (time.time() if now is None else now) - older_than_days * 86400
+    seen: dict[str, int] = {}
+    doomed: list[RunRecord] = []
+    for record in records:  # newest first
+        seen[record.runbook] = seen.get(record.runbook, 0) + 1
+        beyond_keep = keep is not None and seen[record.runbook] > keep
+        too_old = False
+        if cutoff is not None:
+            try:
+                started = datetime.fromisoformat(record.started_at.replace("Z", "+00:00"))
+                too_old = started.timestamp() < cutoff
+            except ValueError:
+                too_old = False
+        if beyond_keep or too_old:
+            doomed.append(record)
+    if not dry_run:
+        for record in doomed:
+            for path in _artefacts(record):
+                path.unlink(missing_ok=True)
+    return doomed
+
+
+def _artefacts(record: RunRecord) -> list[Path]:
+    """A run's files: ``<base>.json``, ``<base>.ipynb`` and ``<base>*`` beside them."""
+    base = record.path.with_suffix("")
+    return [p for p in record.path.parent.glob(f"{base.name}*") if p.is_file()]
