@@ -135,11 +135,31 @@ class LocalStack:
         )
 
     def ensure_running(self) -> StackState:
-        """Attach to the stack when it runs, else start it (what runbooks do by default)."""
+        """Attach to the stack when it runs, else start it (what runbooks do by default).
+
+        A new stack with no port asked for takes 54321 when it is free and a free port
+        otherwise (another stack, or the Supabase CLI's, may hold 54321); later starts
+        keep whichever it got.
+        """
         current = self.status()
         if current.running and current.state is not None:
             return current.state
+        if self.port is None and self._remembered_port() is None:
+            from hybridkit.local.postgres import port_is_free
+
+            if not port_is_free(DEFAULT_PORT):
+                return LocalStack(
+                    self.paths.root,
+                    port=0,
+                    random_secret=self.random_secret,
+                    start_timeout=self.start_timeout,
+                ).start()
         return self.start()
+
+    def _remembered_port(self) -> int | None:
+        with contextlib.suppress(LocalStackError):
+            return self._config().api_port
+        return None
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the stack; False when it was not running."""

@@ -233,6 +233,26 @@ def test_a_with_block_killed_midway_leaves_no_orphan(tmp_path: Path) -> None:
     LocalStack(folder).reset_files()
 
 
+def test_a_stack_started_on_demand_avoids_a_taken_54321(state_dir: Path) -> None:
+    from hybridkit.local.postgres import port_is_free
+
+    holder = None
+    if port_is_free(54321):  # else someone's stack holds it already: the case at hand
+        holder = socket.socket()
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", 54321))
+        holder.listen()
+    try:
+        state = LocalStack(state_dir).ensure_running()
+        assert state.port != 54321
+        assert LocalStack(state_dir).stop()
+        again = LocalStack(state_dir).ensure_running()  # and keeps the port it got
+        assert again.port == state.port
+    finally:
+        if holder is not None:
+            holder.close()
+
+
 def test_commands_default_to_the_local_stack(state_dir: Path, tmp_path: Path) -> None:
     # Like the Supabase CLI: with nothing configured, commands use the local stack.
     url = started(state_dir)
