@@ -146,7 +146,8 @@ def _run(args: argparse.Namespace) -> int:
     note = record_run(result.as_json())
     _add_to_record(result.record, {"ops_runs": note})
     for summary in result.summaries:
-        print(f"\n{summary.get('title', 'summary')}: {'OK' if summary.get('ok') else 'FAILED'}")
+        verdict = summary.get("verdict") or ("ok" if summary.get("ok") else "failed")
+        print(f"\n{summary.get('title', 'summary')}: {verdict.upper()}")
         values_ = summary.get("values") or {}
         order = [k for k in summary.get("order") or [] if k in values_] or list(values_)
         width = max((len(str(k)) for k in order), default=0)
@@ -155,12 +156,15 @@ def _run(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     if result.ok:
         print(
-            f"ok: {runbook.name} ran in {result.duration:.1f} s (run {result.run_id})",
+            f"{result.outcome}: {runbook.name} ran in {result.duration:.1f} s "
+            f"(run {result.run_id})",
             file=sys.stderr,
         )
     else:
-        where = f" at {result.failed_cell}" if result.failed_cell is not None else ""
-        print(f"FAILED ({result.outcome}){where}: {result.error}", file=sys.stderr)
+        lines = list(result.failure) or [result.error or result.outcome]
+        print(f"FAILED: {runbook.name}: {lines[0]}", file=sys.stderr)
+        for line in lines[1:]:
+            print(f"  {line.strip()}", file=sys.stderr)
         print("the output notebook shows where and why:", file=sys.stderr)
     print(f"  notebook: {result.notebook}", file=sys.stderr)
     print(f"  record:   {result.record}", file=sys.stderr)

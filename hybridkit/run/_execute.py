@@ -51,12 +51,15 @@ class RunResult:
     """What one run did and where its record is.
 
     Attributes:
-        outcome: ``ok``, ``failed`` (a cell raised), ``timeout``, ``kernel-died`` or ``error``
-            (the run could not start, e.g. no kernel).
+        outcome: ``ok``, ``warning`` (every cell ran; the summary found something to
+            look at), ``failed`` (a cell raised, or the summary says FAILED), ``timeout``,
+            ``kernel-died`` or ``error`` (the run could not start, e.g. no kernel).
         notebook: the output notebook.
         record: the JSON record beside it.
         error: one line saying what went wrong, or ``None``.
         failed_cell: the failing cell as the output notebook labels it (``In [3]``).
+        failure: what the output notebook says about the failure, in plain lines (the
+            message, "Nothing was changed." when so, the hint); empty for a good run.
         summaries: the runbook's summary tables (``rb.summary``), as data.
         secrets_redacted: how many secret strings were found in the output and removed
             (always 0 for a well-behaved runbook).
@@ -73,6 +76,7 @@ class RunResult:
     parameters: Mapping[str, Any]
     error: str | None = None
     failed_cell: str | None = None
+    failure: tuple[str, ...] = ()
     summaries: tuple[Mapping[str, Any], ...] = ()
     target: Mapping[str, Any] = field(default_factory=dict)
     secrets_redacted: int = 0
@@ -80,8 +84,8 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        """True when every cell ran."""
-        return self.outcome == "ok"
+        """True when the run did what it was asked (``ok`` or ``warning``): exit 0."""
+        return self.outcome in ("ok", "warning")
 
     def as_json(self) -> dict[str, Any]:
         """The JSON record (paths as strings)."""
@@ -97,6 +101,7 @@ class RunResult:
             "dry_run": self.dry_run,
             "error": self.error,
             "failed_cell": self.failed_cell,
+            "failure": list(self.failure),
             "summaries": list(self.summaries),
             "target": dict(self.target),
             "notebook": str(self.notebook),
@@ -191,16 +196,40 @@ def _collect(nb: Mapping[str, Any], mime: str) -> list[Mapping[str, Any]]:
     return found
 
 
-def _failure(nb: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """Where the run failed (``In [3]``, as papermill's banner says) and ``ename: evalue``."""
+def _failure(nb: Mapping[str, Any]) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """Where the run failed (``In [3]``), ``ename: evalue``, and the block a reader needs.
+
+    The block is what the output notebook shows for a :class:`RunbookError` — the
+    message, "Nothing was changed." when so, the hint — in plain text; for any other
+    exception, its one line.
+    """
     for cell in nb.get("cells", []):
         for output in cell.get("outputs", []) or []:
             if output.get("output_type") == "error":
                 ename = output.get("ename", "Error")
                 evalue = _ANSI.sub("", str(output.get("evalue", ""))).strip()
                 count = cell.get("execution_count")
-                return (f"In [{count}]" if count is not None else None), f"{ename}: {evalue}"
-    return None, None
+                where = f"In [{count}]" if count is not None else None
+                block: tuple[str, ...] = (f"{ename}: {evalue}",)
+                if ename == "RunbookError":
+                    lines = [_ANSI.sub("", str(t)) for t in output.get("traceback") or []]
+                    lines = [ln.removeprefix("RUNBOOK FAILED: ") for ln in lines if ln.strip()]
+                    block = tuple(lines) or (evalue,)
+                return where, f"{ename}: {evalue}", block
+    return None, None, ()
+
+
+def _verdict(summaries: list[Mapping[str, Any]]) -> tuple[str, str | None]:
+    """The run's verdict from its summary tables: ``ok``, ``warning`` or ``failed``."""
+    verdicts = [
+        (s.get("verdict") or ("ok" if s.get("ok", True) else "failed"), s) for s in summaries
+    ]
+    for verdict, table in verdicts:
+        if verdict == "failed":
+            return "failed", f"{table.get('title', 'summary')}: FAILED (see its table)"
+    if any(verdict == "warning" for verdict, _ in verdicts):
+        return "warning", None
+    return "ok", None
 
 
 def _dry_run(runbook: Runbook, typed: Mapping[str, Any]) -> bool:
@@ -271,7 +300,7 @@ def run_runbook(
 
     merged_env = {**os.environ, **(env or {})}
     typed = resolve_parameters(runbook, parameters or {}, env=merged_env)
-    preflight(runbook, typed)
+    preflight(runbook, typed, cwd=cwd)
     kernel = kernel_name or "python3"
     _check_kernel(kernel)
 
@@ -320,22 +349,28 @@ def run_runbook(
 
     secrets = known_secrets(merged_env) + known_secrets(_local_stack_env())
     failed_cell: str | None = None
+    failure: tuple[str, ...] = ()
     summaries: list[Mapping[str, Any]] = []
     target: Mapping[str, Any] = {}
     redacted = 0
-    final = folder / f"{base}-{outcome}.ipynb"
+    nb: Any = None
     if running.exists():
         nb, redacted = redact(json.loads(running.read_text(encoding="utf-8")), secrets)
-        failed_cell, cell_error = _failure(nb)
+        failed_cell, cell_error, failure = _failure(nb)
         if outcome == "failed" and cell_error:
             error = cell_error
         summaries = _collect(nb, SUMMARY_MIME)
         targets = _collect(nb, TARGET_MIME)
         target = targets[0] if targets else {}
-        _write_notebook(final, nb)
+        if outcome == "ok":  # every cell ran: the summary's verdict is the run's
+            outcome, error = _verdict(summaries)
+            if error:
+                failure = (error,)
         running.unlink()
-    else:  # papermill failed before writing anything (e.g. the kernel did not start)
-        _write_notebook(final, {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    final = folder / f"{base}-{outcome}.ipynb"
+    _write_notebook(
+        final, nb or {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    )  # an empty notebook when papermill failed before writing one (no kernel)
     if error is not None:
         error, n = redact(error, secrets)
         redacted += n
@@ -352,6 +387,7 @@ def run_runbook(
         parameters=typed,
         error=error,
         failed_cell=failed_cell,
+        failure=failure,
         summaries=tuple(summaries),
         target=target,
         secrets_redacted=redacted,

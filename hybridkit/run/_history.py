@@ -116,7 +116,10 @@ def record_run(record: dict[str, Any]) -> str:
     except HybridError as exc:
         text = str(exc)
         if exc.code in ("42P01", "PGRST205", "PGRST202") or "does not exist" in text:
-            return "not recorded in ops_runs (the kit's migrations are not applied)"
+            return (
+                "not recorded in ops_runs (the kit's migrations are not applied; apply them "
+                "with: hybridkit run migration_check -p apply true -p dry_run false)"
+            )
         return f"not recorded in ops_runs ({type(exc).__name__}: {text[:160]})"
     run_id = stored[0].get("id") if stored else None
     return f"recorded in ops_runs (id {run_id})"

@@ -13,7 +13,9 @@ Runbooks without a ``validate`` cell (a user's own) are checked only by type.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,8 +36,14 @@ def _tagged(cells: list[Mapping[str, Any]], tag: str) -> list[str]:
     return [_source(c) for c in cells if tag in (c.get("metadata", {}).get("tags") or [])]
 
 
-def preflight(runbook: Runbook, typed: Mapping[str, Any]) -> None:
+def preflight(
+    runbook: Runbook, typed: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = None
+) -> None:
     """Run the runbook's ``validate`` cell on ``typed`` over its defaults.
+
+    Args:
+        cwd: the folder the kernel will run in, which relative paths are checked
+            against (default: the current one).
 
     Raises:
         InvalidInputError: the runbook's own validation refused the values; the
@@ -55,8 +63,9 @@ def preflight(runbook: Runbook, typed: Mapping[str, Any]) -> None:
     exec(compile(defaults[0], f"{runbook.name}:parameters", "exec"), namespace)
     namespace.update(typed)
     try:
-        for code in checks:
-            exec(compile(code, f"{runbook.name}:validate", "exec"), namespace)
+        with contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext():
+            for code in checks:
+                exec(compile(code, f"{runbook.name}:validate", "exec"), namespace)
     except RunbookError as exc:
         lines = [f"invalid parameters for runbook {runbook.name}:"]
         message = exc.message.removeprefix("invalid parameters:\n")

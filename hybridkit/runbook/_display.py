@@ -216,21 +216,31 @@ def banner(
     show(_pairs_text(title, items), _pairs_html(title, items, colour), extra)
 
 
-def summary(title: str, values: Mapping[str, Any], *, ok: bool = True) -> None:
+def summary(
+    title: str, values: Mapping[str, Any], *, ok: bool = True, warning: bool = False
+) -> None:
     """Show the run's summary table and hand it to ``hybridkit run`` for the JSON record.
+
+    The summary is the run's verdict, and ``hybridkit run`` keeps to it: ``OK`` and
+    ``WARNING`` exit 0 (the record and ``hybridkit runs`` say ``ok`` or ``warning``),
+    ``FAILED`` exits 1 even if no cell raised.
 
     Args:
         title: e.g. ``"upload summary"``.
         values: label → value, in display order (numbers stay numbers in the JSON).
-        ok: whether the run did what it was asked (colours the block; a failed run
-            should still call :func:`fail` afterwards so papermill exits non-zero).
+        ok: whether the run did what it was asked; ``False`` is FAILED (call
+            :func:`fail` afterwards to say why).
+        warning: the run did what it was asked but found something to look at (files
+            that failed with ``fail_on_error`` off, pending migrations): WARNING.
     """
     items = [(k, _cell(v)) for k, v in values.items()]
-    status = "OK" if ok else "FAILED"
-    heading = f"{title}: {status}"
+    verdict = "failed" if not ok else "warning" if warning else "ok"
+    heading = f"{title}: {verdict.upper()}"
+    colour = {"ok": "#5cb85c", "warning": "#f0ad4e", "failed": "#d9534f"}[verdict]
     payload = {
         "title": title,
         "ok": ok,
+        "verdict": verdict,
         "values": {
             k: v if isinstance(v, int | float | bool | str) or v is None else str(v)
             for k, v in values.items()
@@ -240,6 +250,6 @@ def summary(title: str, values: Mapping[str, Any], *, ok: bool = True) -> None:
     }
     show(
         _pairs_text(heading, items),
-        _pairs_html(heading, items, "#5cb85c" if ok else "#d9534f"),
+        _pairs_html(heading, items, colour),
         {SUMMARY_MIME: payload},
     )

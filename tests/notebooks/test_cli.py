@@ -61,7 +61,10 @@ def test_a_failing_run_exits_non_zero_and_says_where_to_look(
     assert out.returncode == 1
     notebook = newest(tmp_path / "upload")
     assert STAMPED.match(notebook.name)["outcome"] == "failed"  # type: ignore[index]
-    assert f"bucket {unique_name!r} does not exist" in out.stderr
+    # The terminal carries the notebook's failure block in plain words, no cell numbers.
+    assert f"FAILED: upload: bucket {unique_name!r} does not exist" in out.stderr
+    assert "  Nothing was changed.\n  hint: pass -p create_bucket true" in out.stderr
+    assert "In [" not in out.stderr and "RunbookError" not in out.stderr
     assert f"notebook: {notebook}" in out.stderr
     nb = json.loads(notebook.read_text())
     assert nb["metadata"]["papermill"]["exception"] is True

@@ -29,6 +29,15 @@ def test_pending_migrations_are_reported_then_applied_after_a_dry_run(
 ) -> None:
     fresh = run_book("migration_check", env=own_stack)
     assert fresh.ok, fresh.result.error  # problems are reported; failing is opt-in
+    # One verdict: the summary, the outcome (and so the record, the file name and
+    # `hybridkit runs`) all say warning, and the way out is spelled out.
+    assert fresh.result.outcome == "warning" and fresh.result.notebook.name.endswith(
+        "-warning.ipynb"
+    )
+    assert fresh.result.summaries[0]["verdict"] == "warning"
+    assert "Apply them with: hybridkit run migration_check -p apply true -p dry_run false" in (
+        fresh.text()
+    )
     assert fresh.summary["pending"] == fresh.summary["migrations"] > 0
     assert fresh.summary["problems"] > 0
     assert "pending" in fresh.text() and "ops_runs_status_idx" in fresh.text()
@@ -40,7 +49,8 @@ def test_pending_migrations_are_reported_then_applied_after_a_dry_run(
     # History is kept in files; ops_runs does not exist yet, so recording is skipped quietly.
     before = cli("run", "health_check", "--output", str(runs_dir), env=own_stack)
     assert before.returncode == 0, before.stderr
-    assert "not recorded in ops_runs (the kit's migrations are not applied)" in before.stderr
+    assert "(the kit's migrations are not applied; apply them " in before.stderr
+    assert "hybridkit run migration_check -p apply true -p dry_run false" in before.stderr
 
     dry = run_book("migration_check", env=own_stack, apply=True)
     assert dry.ok

@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 
+from hybridkit.errors import InvalidInputError
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 RunBook = Callable[..., Any]  # conftest's run_book: returns a Run
 
 
@@ -148,17 +151,37 @@ def test_upload_of_one_file_with_upsert(
     assert storage.from_(bucket).download("r/report.csv") == b"a,b\n3,4\n"
 
 
+def papermill_alone(name: str, folder: Path, **parameters: Any) -> str:
+    """Run a runbook with papermill only (as JupyterLab or Airflow's PapermillOperator would,
+    with no `hybridkit run` pre-flight); the text of its outputs."""
+    import json
+
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    out = folder / f"{name}-alone.ipynb"
+    with pytest.raises(PapermillExecutionError):
+        papermill.execute_notebook(
+            str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters=parameters, progress_bar=False
+        )
+    nb = json.loads(out.read_text())
+    return json.dumps([c.get("outputs", []) for c in nb["cells"]])
+
+
 def test_invalid_upload_parameters_fail_before_anything_changes(
-    run_book: RunBook, bucket: str, storage: Any
+    run_book: RunBook, bucket: str, storage: Any, tmp_path: Path
 ) -> None:
-    run = run_book("upload", bucket=bucket, concurrency=0, source="/no/such/folder")
-    assert run.result.outcome == "failed"
-    text = run.text()
+    with pytest.raises(InvalidInputError) as refused:  # before a kernel starts
+        run_book("upload", bucket=bucket, concurrency=0, source="/no/such/folder")
+    assert "concurrency: must be between 1 and 32, got 0" in str(refused.value)
+    assert "source: '/no/such/folder' does not exist" in str(refused.value)
+    assert bucket not in bucket_names(storage)
+    # The notebook's own validation cell says the same where a reader of the notebook looks.
+    text = papermill_alone("upload", tmp_path, concurrency=0, source="/no/such/folder")
     assert "invalid parameters:" in text
     assert "concurrency: must be between 1 and 32, got 0" in text
     assert "source: '/no/such/folder' does not exist" in text
     assert "Nothing was changed." in text
-    assert bucket not in bucket_names(storage)
 
 
 def test_upload_without_permission_to_create_the_bucket_fails_loudly(
@@ -295,9 +318,9 @@ def test_confirmed_empty_then_delete(run_book: RunBook, bucket: str, storage: An
 
 
 def test_bucket_admin_parameter_errors(run_book: RunBook) -> None:
-    run = run_book("bucket_admin", action="destroy", bucket="", file_size_limit="huge")
-    assert run.result.outcome == "failed"
-    text = run.text()
+    with pytest.raises(InvalidInputError) as refused:
+        run_book("bucket_admin", action="destroy", bucket="", file_size_limit="huge")
+    text = str(refused.value)
     assert "action: must be one of list, create, update, empty, delete; got 'destroy'" in text
     assert "file_size_limit: 'huge' is not a size" in text
 
@@ -354,6 +377,6 @@ def test_cleanup_by_age_keeps_new_objects_and_refuses_to_select_everything(
     assert run.summary["matched"] == 0 and "Nothing matches" in run.text()
     assert keys_in(storage, bucket) == {"new.log"}
 
-    everything = run_book("storage_cleanup", bucket=bucket, older_than_days=0)
-    assert everything.result.outcome == "failed"
-    assert "never selects every object" in everything.text()
+    with pytest.raises(InvalidInputError) as everything:
+        run_book("storage_cleanup", bucket=bucket, older_than_days=0)
+    assert "never selects every object" in str(everything.value)
