@@ -138,7 +138,7 @@ def _run(args: argparse.Namespace) -> int:
             output_dir=args.output,
             timeout=args.timeout,
             kernel_name=args.kernel,
-            progress_bar=sys.stderr.isatty(),
+            live_progress=sys.stderr.isatty(),
         )
     except InvalidInputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -36,6 +36,7 @@ from hybridkit.run._catalog import (
     require_papermill,
     resolve_parameters,
 )
+from hybridkit.run._live import LiveProgress
 from hybridkit.run._preflight import preflight
 from hybridkit.runbook._display import SUMMARY_MIME, TARGET_MIME
 
@@ -276,6 +277,7 @@ def run_runbook(
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
     progress_bar: bool = False,
+    live_progress: bool = False,
 ) -> RunResult:
     """Run ``runbook`` headless; never raises for a failing runbook (see ``.outcome``).
 
@@ -289,6 +291,8 @@ def run_runbook(
         env: extra environment for the kernel (settings such as ``SUPABASE_URL``).
         cwd: the kernel's working folder (default: the current one).
         progress_bar: show papermill's cell progress bar on stderr.
+        live_progress: draw the runbook's own progress bars (bytes, files) live on
+            stderr, a terminal (see :mod:`hybridkit.run._live`); replaces the cell bar.
 
     Raises:
         InvalidInputError: bad parameters — an unknown name, a wrong type, or a value
@@ -320,14 +324,18 @@ def run_runbook(
 
     outcome, error = "ok", None
     t0 = time.monotonic()
+    live = LiveProgress() if live_progress else None
     try:
-        with _environment(kernel_env):
+        with (
+            live or contextlib.nullcontext(),
+            _environment({**kernel_env, **(live.env() if live else {})}),
+        ):
             papermill.execute_notebook(
                 str(runbook.path),
                 str(running),
                 parameters=typed,
                 kernel_name=kernel,
-                progress_bar=progress_bar,
+                progress_bar=progress_bar and not live,
                 cwd=str(cwd) if cwd is not None else None,
                 execution_timeout=timeout,
                 # One stream output per cell instead of one per write.

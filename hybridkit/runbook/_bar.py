@@ -23,6 +23,8 @@ Example:
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +33,7 @@ from typing import Any, Protocol
 from hybridkit.progress import Progress
 from hybridkit.runbook._display import format_bytes, format_duration, is_interactive
 
-__all__ = ["Bar", "TextBar", "TqdmBar", "progress"]
+__all__ = ["FEED_ENV", "Bar", "FedBar", "TextBar", "TqdmBar", "progress"]
 
 
 class Bar(Protocol):
@@ -201,6 +203,75 @@ class TqdmBar:
             self._bar.close()
 
 
+FEED_ENV = "HYBRIDKIT_PROGRESS_FEED"
+"""Set by ``hybridkit run`` on a terminal: a file the headless bars also report to."""
+
+
+class FedBar:
+    """A headless bar that also appends its state to ``hybridkit run``'s progress feed.
+
+    The saved notebook keeps the bounded :class:`TextBar` lines; the feed (one JSON
+    line per update, at most every ``interval`` seconds, and a last one on close) is
+    what the terminal running ``hybridkit run`` draws as a live bar.
+    """
+
+    def __init__(
+        self,
+        inner: TextBar,
+        feed: str,
+        *,
+        interval: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._inner = inner
+        self._feed = feed
+        self._interval = interval
+        self._clock = clock
+        self._start = clock()
+        self._last = -interval
+        self._lock = threading.Lock()
+        self._id = f"{id(self):x}"
+        self._done = False
+
+    def _report(self, *, done: bool = False) -> None:
+        with self._lock:
+            now = self._clock()
+            if self._done or (not done and now - self._last < self._interval):
+                return
+            self._last = now
+            self._done = done
+            line = {
+                "bar": self._id,
+                "desc": self._inner.desc,
+                "unit": self._inner.unit,
+                "n": self._inner.n,
+                "total": self._inner.total,
+                "elapsed": round(now - self._start, 3),
+                "done": done,
+            }
+            try:
+                with open(self._feed, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(line) + "\n")
+            except OSError:
+                pass  # the terminal's bar is a courtesy; the notebook keeps the record
+
+    def set_total(self, total: int | None) -> None:
+        self._inner.set_total(total)
+        self._report()
+
+    def update(self, n: int = 1) -> None:
+        self._inner.update(n)
+        self._report()
+
+    def __call__(self, snapshot: Progress) -> None:
+        self._inner(snapshot)
+        self._report(done=snapshot.finished)
+
+    def close(self) -> None:
+        self._inner.close()
+        self._report(done=True)
+
+
 def progress(desc: str, *, unit: str = "B", total: int | None = None) -> Bar:
     """A progress bar for this kernel: a widget when a person watches, text otherwise.
 
@@ -217,4 +288,6 @@ def progress(desc: str, *, unit: str = "B", total: int | None = None) -> Bar:
     """
     if is_interactive() and importlib.util.find_spec("ipywidgets") is not None:
         return TqdmBar(desc, unit=unit, total=total)
-    return TextBar(desc, unit=unit, total=total)
+    text = TextBar(desc, unit=unit, total=total)
+    feed = os.environ.get(FEED_ENV)
+    return FedBar(text, feed) if feed else text
