@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
+from importlib.metadata import entry_points
 from typing import Any
 
 from hybridkit.runbook._display import is_interactive, show
 
-__all__ = ["panel"]
+__all__ = ["PANELS_GROUP", "find_panel", "panel"]
+
+PANELS_GROUP = "hybridkit.panels"
+"""The entry-point group an add-on registers its runbook panels under (name ``runbook``)."""
 
 _HINT = (
     "Interactive panels need the hybridkit-widgets package: "
@@ -29,9 +33,22 @@ def panel(conn: Any, params: Any, *, runbook: str) -> Any:
     """
     if not is_interactive():
         return None
-    try:
-        widgets = importlib.import_module("hybridkit_widgets")
-    except ImportError:
+    factory = find_panel()
+    if factory is None:
         show(_HINT)
         return None
-    return widgets.runbook_panel(conn, params, runbook=runbook)
+    return factory(conn, params, runbook=runbook)
+
+
+def find_panel(name: str = "runbook") -> Callable[..., Any] | None:
+    """The panel factory an installed add-on registered under ``hybridkit.panels``.
+
+    Returns ``None`` when none is installed (or it cannot be loaded).
+    """
+    for point in entry_points(group=PANELS_GROUP, name=name):
+        try:
+            factory: Callable[..., Any] = point.load()
+        except ImportError:
+            continue
+        return factory
+    return None

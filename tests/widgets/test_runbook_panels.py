@@ -105,3 +105,26 @@ def test_migration_check_gets_the_dashboard(settings: Settings, shown: list[Any]
 def test_health_check_has_nothing_to_click(settings: Settings, shown: list[Any]) -> None:
     assert hkw.runbook_panel(_Conn(settings), {}, runbook="health_check", interactive=True) is None
     assert shown == []
+
+
+def test_the_library_finds_the_panels_through_the_entry_point_group() -> None:
+    """hybridkit never imports hybridkit_widgets by name (the add-on depends on it)."""
+    import ast
+    from pathlib import Path
+
+    import hybridkit_widgets
+
+    import hybridkit
+    from hybridkit.runbook._panel import find_panel
+
+    assert find_panel() is hybridkit_widgets.runbook_panel
+    package = Path(hybridkit.__file__).parent
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not any(n.split(".")[0] == "hybridkit_widgets" for n in names), path
+        assert '"hybridkit_widgets"' not in path.read_text(), path
