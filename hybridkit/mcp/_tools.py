@@ -394,7 +394,10 @@ class Toolbox:
         """Run one read-only SQL statement (a SELECT, EXPLAIN, SHOW...). PostgreSQL runs it in a
         READ ONLY transaction, so any write fails — whatever --allow-writes says."""
         done = self.manager.sql(query)
-        if isinstance(done.error, InvalidInputError) and "read-only" in done.error.message:
+        refused = ("read-only transaction", "tried to write")
+        if isinstance(done.error, InvalidInputError) and any(
+            words in done.error.message for words in refused
+        ):
             raise ToolRefusal(
                 done.error.message + "; nothing was changed",
                 hint="execute_sql only reads (a READ ONLY transaction, whatever --allow-writes "
