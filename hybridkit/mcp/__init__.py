@@ -71,9 +71,17 @@ def serve(
     require_mcp()
     from hybridkit.local import LocalStack
     from hybridkit.manager import HybridSupabaseManager
-    from hybridkit.mcp._server import default_migrations_dir, secrets_of, serve_http, serve_stdio
+    from hybridkit.mcp._server import (
+        check_http_binding,
+        default_migrations_dir,
+        secrets_of,
+        serve_http,
+        serve_stdio,
+    )
     from hybridkit.target import resolve
 
+    if http:
+        check_http_binding(host, token)  # before anything connects or starts
     target = resolve(**(settings_overrides or {}))
     kernel_env: dict[str, str] = {}
     if target.local_dir is not None:

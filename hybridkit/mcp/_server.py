@@ -32,7 +32,14 @@ if TYPE_CHECKING:
     from hybridkit.config import Settings
     from hybridkit.manager import HybridSupabaseManager
 
-__all__ = ["LOOPBACK", "build_server", "require_mcp", "serve_http", "serve_stdio"]
+__all__ = [
+    "LOOPBACK",
+    "build_server",
+    "check_http_binding",
+    "require_mcp",
+    "serve_http",
+    "serve_stdio",
+]
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 INSTRUCTIONS = """\
@@ -221,17 +228,22 @@ def bearer_guard(app: ASGIApp, token: str) -> ASGIApp:
     return guarded
 
 
+def check_http_binding(host: str, token: str | None) -> None:
+    """Refuse HTTP beyond loopback without a bearer token."""
+    if host not in LOOPBACK and not token:
+        raise ConfigError(
+            f"serving MCP on {host} (beyond this machine) needs a bearer token: pass --token or "
+            "set HYBRIDKIT_MCP_TOKEN, and give it to the client as Authorization: Bearer <token>"
+        )
+
+
 def serve_http(
     server: MCPServer[Any], *, host: str, port: int, token: str | None, path: str = "/mcp"
 ) -> None:
     """Serve streamable HTTP at ``http://host:port/mcp``; a bearer token beyond loopback."""
     import uvicorn
 
-    if host not in LOOPBACK and not token:
-        raise ConfigError(
-            f"serving MCP on {host} (beyond this machine) needs a bearer token: pass --token or "
-            "set HYBRIDKIT_MCP_TOKEN, and give it to the client as Authorization: Bearer <token>"
-        )
+    check_http_binding(host, token)
     app: ASGIApp = server.streamable_http_app(streamable_http_path=path, host=host)
     if token:
         app = bearer_guard(app, token)
