@@ -17,10 +17,13 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
+from hybridkit import __version__
+from hybridkit.config import mask_url
 from hybridkit.mcp._boundary import Boundary, Redactor, ToolRefusal
 from hybridkit.mcp._confirm import Confirmations
 from hybridkit.mcp._paths import Root
@@ -103,6 +106,16 @@ def serve(
     redactor = Redactor([*secrets_of(target.settings, kernel_env), *([token] if token else [])])
     with HybridSupabaseManager(target.settings) as manager:
         server = build_server(manager, options, redactor)
+        settings = target.settings
+        logging.getLogger("hybridkit.mcp").info(
+            "hybridkit mcp %s on %s (%s key%s); %s; local files confined to %s",
+            __version__,
+            mask_url(settings.supabase_url or "") or "(no SUPABASE_URL)",
+            settings.key_role,
+            ", the local stack" if target.local else "",
+            "writes ALLOWED" if allow_writes else "read-only",
+            folder,
+        )
         if http:
             serve_http(server, host=host, port=port, token=token)
         else:

@@ -109,7 +109,9 @@ def build_server(
         "hybridkit",
         instructions=INSTRUCTIONS.format(mode=mode, root=toolbox.root.folder),
         version=__version__,
-        log_level="WARNING",
+        # INFO: the SDK logs each failed call's (redacted) message, which desktop apps
+        # show in their MCP log; the transports' chatter stays at WARNING below.
+        log_level="INFO",
     )
     names = [*READ_ONLY_TOOLS, "create_bucket", "upload_file", *DESTRUCTIVE_TOOLS, "run_runbook"]
     for name in names:
@@ -189,11 +191,14 @@ def _redact_logs(boundary: Boundary) -> None:
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    for name in ("mcp", "uvicorn", "uvicorn.error", "uvicorn.access", "httpx"):
+    root.setLevel(logging.INFO)
+    for name in ("mcp", "uvicorn", "uvicorn.error", "uvicorn.access", "httpx", "httpcore"):
         logger = logging.getLogger(name)
         for old in list(logger.handlers):
             logger.removeHandler(old)
         logger.propagate = True
+    for name in ("uvicorn", "uvicorn.access", "httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def serve_stdio(server: MCPServer[Any]) -> None:
@@ -247,11 +252,12 @@ def serve_http(
     app: ASGIApp = server.streamable_http_app(streamable_http_path=path, host=host)
     if token:
         app = bearer_guard(app, token)
-    print(
-        f"hybridkit mcp: streamable HTTP on http://{host}:{port}{path}"
-        + (" (bearer token required)" if token else ""),
-        file=sys.stderr,
-        flush=True,
+    logging.getLogger("hybridkit.mcp").info(
+        "streamable HTTP on http://%s:%s%s%s",
+        host,
+        port,
+        path,
+        " (bearer token required)" if token else "",
     )
     uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None)
 

@@ -67,7 +67,9 @@ def test_read_only_mode_lists_reads_and_refuses_writes(
 
         async def scenario() -> None:
             async with stdio_session(stack, root) as s:
-                tools = {t.name: t for t in (await s.client.list_tools()).tools}
+                listing = await s.client.list_tools()
+                s.seen.append(listing.model_dump_json())
+                tools = {t.name: t for t in listing.tools}
                 assert set(tools) >= REQUIRED_TOOLS
                 schema = tools["create_bucket"].input_schema["properties"]
                 assert {"name", "public", "file_size_limit", "allowed_mime_types"} <= set(schema)
@@ -135,6 +137,7 @@ def test_read_only_mode_lists_reads_and_refuses_writes(
                     {"bucket": unique_name, "path": "nope.txt", "local_path": "nope.txt"},
                 )
                 assert "NotFoundError" in missing and "hint:" in missing
+                assert not (root / "nope.txt").exists(), "a failed download leaves nothing"
 
                 # A secret that reaches a result or an error is redacted on the way out.
                 echo = await s.ok(
@@ -161,6 +164,11 @@ def test_read_only_mode_lists_reads_and_refuses_writes(
                 assert {"ok", "problems", "warnings", "lints"} <= set(advisors)
 
                 _scan(stack, s, root)
+
+            # The log says what failed (redacted: _scan read it) and what the server serves.
+            log = (root.parent / f"{root.name}-server.log").read_text(encoding="utf-8")
+            assert "read-only" in log and "failed" in log
+            assert "[REDACTED]" in log, "the failed call that echoed the JWT secret is logged"
 
             # Nothing the server refused happened.
             assert hm.object_exists(unique_name, "z.bin").unwrap() is True
@@ -303,6 +311,25 @@ def test_writes_upload_download_and_confirmation(
             assert done["status"] == "deleted"
             assert not hm.get_bucket(unique_name).success
 
+            # A destructive runbook run: the plan first, the run only with the token.
+            hm.create_bucket(f"{unique_name}-rb").unwrap()
+            args = {
+                "name": "bucket_admin",
+                "parameters": {
+                    "action": "delete",
+                    "bucket": f"{unique_name}-rb",
+                    "dry_run": False,
+                    "confirm": f"{unique_name}-rb",
+                },
+            }
+            plan = await s.ok("run_runbook", args)
+            assert plan["status"] == "confirmation_required"
+            assert "DELETE bucket" in plan["plan"]["action"]
+            assert hm.get_bucket(f"{unique_name}-rb").success
+            ran = await s.ok("run_runbook", {**args, "confirm": plan["confirm"]})
+            assert ran["ok"] is True and ran["dry_run"] is False, ran
+            assert not hm.get_bucket(f"{unique_name}-rb").success
+
             # Writes allowed, execute_sql still only reads.
             text = await s.refused("execute_sql", {"query": "delete from storage.buckets"})
             assert "read-only" in text
@@ -312,6 +339,7 @@ def test_writes_upload_download_and_confirmation(
         run(scenario)
     finally:
         hm.delete_bucket(unique_name, force=True)
+        hm.delete_bucket(f"{unique_name}-rb", force=True)
 
 
 def test_local_paths_are_confined_to_the_root(
