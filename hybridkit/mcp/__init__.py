@@ -24,6 +24,7 @@ from typing import Any
 
 from hybridkit import __version__
 from hybridkit.config import mask_url
+from hybridkit.errors import ConfigError
 from hybridkit.mcp._boundary import Boundary, Redactor, ToolRefusal
 from hybridkit.mcp._confirm import Confirmations
 from hybridkit.mcp._paths import Root
@@ -68,8 +69,8 @@ def serve(
         token: the bearer token HTTP requires (needed beyond loopback).
 
     Raises:
-        ConfigError: the SDK is missing, a setting is malformed, or HTTP beyond loopback
-            has no token.
+        ConfigError: the SDK is missing, a setting is malformed, HTTP beyond loopback
+            has no token, or the root is the whole disk.
     """
     require_mcp()
     from hybridkit.local import LocalStack
@@ -83,8 +84,16 @@ def serve(
     )
     from hybridkit.target import resolve
 
+    # Checked before anything connects or starts.
     if http:
-        check_http_binding(host, token)  # before anything connects or starts
+        check_http_binding(host, token)
+    folder = Path(root).expanduser().resolve()
+    if folder == Path(folder.anchor):
+        # Desktop apps often start servers in "/": confining files to it would confine nothing.
+        raise ConfigError(
+            f"the root folder for local files would be {folder} (the whole disk): pass --root "
+            "with the folder the assistant may read and write"
+        )
     target = resolve(**(settings_overrides or {}))
     kernel_env: dict[str, str] = {}
     if target.local_dir is not None:
@@ -93,7 +102,6 @@ def serve(
             **LocalStack(target.local_dir).env(),
             "HYBRIDKIT_LOCAL_DIR": str(target.local_dir),
         }
-    folder = Path(root).expanduser().resolve()
     options = ToolboxOptions(
         allow_writes=allow_writes,
         root=folder,

@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Any
 from hybridkit import __version__
 from hybridkit.errors import ConfigError
 from hybridkit.mcp._boundary import Boundary, Redactor
-from hybridkit.mcp._tools import DESTRUCTIVE_TOOLS, READ_ONLY_TOOLS, Toolbox, ToolboxOptions
+from hybridkit.mcp._tools import (
+    DESTRUCTIVE_TOOLS,
+    READ_ONLY_TOOLS,
+    Toolbox,
+    ToolboxOptions,
+    catalogue_name,
+)
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -146,7 +152,7 @@ def build_server(
         """One runbook: its parameters and its description (the first markdown cell)."""
         from hybridkit.run import find_runbook
 
-        book = find_runbook(name, options.runbooks_dir)
+        book = find_runbook(catalogue_name(name), options.runbooks_dir)
         cells = json.loads(book.path.read_text(encoding="utf-8")).get("cells", [])
         intro: dict[str, Any] = next((c for c in cells if c.get("cell_type") == "markdown"), {})
         source = intro.get("source", "")

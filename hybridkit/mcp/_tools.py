@@ -13,6 +13,7 @@ confirmation token; local paths are confined to the root.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ MAX_PATHS = 100
 MAX_RUNS = 100
 SAMPLE = 10
 MAX_EXPIRY = 7 * 24 * 3600
+_RUNBOOK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 
 # Tools that never change the project (download_file writes only inside the root).
 READ_ONLY_TOOLS = (
@@ -79,6 +81,17 @@ class ToolboxOptions:
     migrations_dir: Path
     runbooks_dir: Path | None = None
     kernel_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+def catalogue_name(name: str) -> str:
+    """``name`` when it names a runbook of the catalogue; never a path to another notebook."""
+    if not _RUNBOOK_NAME.fullmatch(name):
+        raise ToolRefusal(
+            f"{name!r} is not a runbook name",
+            hint="use a name from list_runbooks (letters, digits, '_' and '-'); notebooks "
+            "outside the runbooks folder are never run",
+        )
+    return name
 
 
 def _unwrap(result: HybridOperationResult) -> Any:
@@ -188,6 +201,7 @@ class Toolbox:
         return {"created": _bucket(info)}
 
     def _bucket_plan(self, name: str) -> dict[str, Any]:
+        _unwrap(self.manager.get_bucket(name))  # a missing bucket is an error, not an empty plan
         objects = _unwrap(self.manager.list_objects(name))
         files = [o for o in objects if not o.is_folder]
         return {
@@ -519,7 +533,7 @@ class Toolbox:
         migrations) first returns the plan and a token."""
         from hybridkit.run import find_runbook, record_run, resolve_parameters, run_runbook
 
-        book = find_runbook(name, self.options.runbooks_dir)
+        book = find_runbook(catalogue_name(name), self.options.runbooks_dir)
         values = dict(parameters or {})
         for key in PATH_PARAMETERS.get(book.name, ()):
             if values.get(key):

@@ -103,3 +103,18 @@ def test_http_beyond_loopback_needs_a_token(stack: Any, tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "needs a bearer token" in done.stderr and "HYBRIDKIT_MCP_TOKEN" in done.stderr
+
+
+def test_the_whole_disk_is_no_root(stack: Any, tmp_path: Path) -> None:
+    env = {**server_env(stack), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-m", "hybridkit", "mcp", "--root", "/"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "the whole disk" in done.stderr and "--root" in done.stderr

@@ -178,6 +178,12 @@ def test_read_only_mode_lists_reads_and_refuses_writes(
         run(scenario)
 
 
+def book_path() -> str:
+    from hybridkit.run import find_runbook
+
+    return str(find_runbook("health_check").path)
+
+
 def test_runbooks_resources_and_history(stack: Any, root: Path) -> None:
     async def scenario() -> None:
         async with stdio_session(stack, root) as s:
@@ -202,6 +208,11 @@ def test_runbooks_resources_and_history(stack: Any, root: Path) -> None:
             assert "read-only" in text and "--allow-writes" in text
             bad = await s.refused("run_runbook", {"name": "no_such_runbook"})
             assert "known runbooks" in bad
+            stray = root / "stray.ipynb"
+            stray.write_text(Path(book_path()).read_text())
+            for given in (str(stray), "../stray", "stray.ipynb"):
+                text = await s.refused("run_runbook", {"name": given})
+                assert "not a runbook name" in text, text
             secret = await s.refused(
                 "run_runbook",
                 {"name": "health_check", "parameters": {"service_role_key": "x" * 20}},
