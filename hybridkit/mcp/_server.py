@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import inspect
 import json
 import logging
 import os
@@ -121,12 +122,18 @@ def build_server(
     )
     names = [*READ_ONLY_TOOLS, "create_bucket", "upload_file", *DESTRUCTIVE_TOOLS, "run_runbook"]
     for name in names:
-        read_only = name in READ_ONLY_TOOLS
+        method = getattr(toolbox, name)
+        description = inspect.cleandoc(method.__doc__ or "")
+        if not options.allow_writes and name not in READ_ONLY_TOOLS:
+            description += "\n\nThis server was started read-only: calls that change the project "
+            description += "are refused (start it with --allow-writes)."
         server.add_tool(
-            boundary.tool(getattr(toolbox, name)),
+            boundary.tool(method),
             name=name,
+            description=description,
             annotations=ToolAnnotations(
-                read_only_hint=read_only,
+                # download_file is allowed in read-only mode, but it writes a local file.
+                read_only_hint=name in READ_ONLY_TOOLS and name != "download_file",
                 destructive_hint=name in DESTRUCTIVE_TOOLS or name == "run_runbook",
                 open_world_hint=False,
             ),

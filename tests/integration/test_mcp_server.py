@@ -75,6 +75,8 @@ def test_read_only_mode_lists_reads_and_refuses_writes(
                 assert {"name", "public", "file_size_limit", "allowed_mime_types"} <= set(schema)
                 assert tools["list_buckets"].annotations.read_only_hint is True
                 assert tools["delete_bucket"].annotations.destructive_hint is True
+                assert "started read-only" in (tools["create_bucket"].description or "")
+                assert "started read-only" not in (tools["list_buckets"].description or "")
 
                 listed = await s.ok("list_buckets")
                 assert unique_name in [b["name"] for b in listed["buckets"]]
