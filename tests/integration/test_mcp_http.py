@@ -12,10 +12,10 @@ from typing import Any
 
 import anyio
 import httpx
+import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcpkit import REQUIRED_TOOLS, assert_no_secret, secrets_of, server_env
 
 TOKEN = "test-bearer-7f3c9a51d2e84b60"
@@ -73,8 +73,9 @@ def test_streamable_http_with_a_bearer_token(stack: Any, http_server: tuple[str,
         seen.append(answer.text)
 
     async def scenario() -> None:
-        client = create_mcp_http_client(headers={"Authorization": f"Bearer {TOKEN}"})
-        async with Client(streamable_http_client(url, http_client=client)) as session:
+        # httpx2 is the SDK's HTTP client; the token goes in as an ordinary header.
+        client = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+        async with client, Client(streamable_http_client(url, http_client=client)) as session:
             names = {t.name for t in (await session.list_tools()).tools}
             assert names >= REQUIRED_TOOLS
             result = await session.call_tool("list_buckets", {})
