@@ -19,7 +19,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hybridkit.cli import branches, demo, local, migrate, sql, storage
+    from hybridkit.cli import branches, demo, local, mcp, migrate, sql, storage
     from hybridkit.cli import run as runbooks
 
     parser = argparse.ArgumentParser(
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_parser(commands)
     branches.add_parser(commands)
     storage.add_parser(commands)
+    mcp.add_parser(commands)
     return parser
 
 
