@@ -612,7 +612,7 @@ def _create(kind: str, e: Entry) -> str:
         return statement
     if kind == "view":
         what = "MATERIALIZED VIEW" if v.get("kind") == "materialized view" else "VIEW"
-        return f"CREATE {what} {e.key} AS {_def(e)};"
+        return f"CREATE {what} {e.key}{_with(v)} AS {_def(e)};"
     if kind == "rls":
         return _rls_fix(e, None)
     if kind == "policy":
@@ -688,7 +688,7 @@ def _alter(kind: str, e: Entry, lv: Entry) -> str:
     if kind == "view":
         if v.get("kind") == "materialized view" or old.get("kind") != v.get("kind"):
             return f"DROP {old.get('kind', 'view').upper()} {e.key}; {_create(kind, e)}"
-        return f"CREATE OR REPLACE VIEW {e.key} AS {_def(e)};"
+        return f"CREATE OR REPLACE VIEW {e.key}{_with(v)} AS {_def(e)};"
     if kind == "trigger":
         if v.get("def") == old.get("def"):
             word = {"disabled": "DISABLE", "replica": "ENABLE REPLICA", "always": "ENABLE ALWAYS"}
@@ -720,6 +720,11 @@ def _alter(kind: str, e: Entry, lv: Entry) -> str:
             )
         return f"-- the enum's values differ: recreate {e.key} as {_create_type(e)}"
     return f"-- recreate {kind} {e.key}: {_create(kind, e)}"
+
+
+def _with(v: Mapping[str, Any]) -> str:
+    options = v.get("options") or []
+    return f" WITH ({', '.join(options)})" if options else ""
 
 
 def _column_spec(v: Mapping[str, Any]) -> str:
