@@ -401,12 +401,13 @@ class SchemaDiff:
         """Every repair statement, in an order that runs (extras' DROPs as comments)."""
         return "\n".join(r.repair for r in self.rows)
 
-    def table(self) -> str:
+    def table(self, *, labels: tuple[str, str] = ("EXPECTED", "LIVE")) -> str:
+        """A readable table; ``labels`` name the expected and live columns."""
         rows = [
             (r.kind, r.object, r.change, _clip(r.expected), _clip(r.live), _clip(r.repair, 160))
             for r in self.rows
         ]
-        lines = text_table(("KIND", "OBJECT", "CHANGE", "EXPECTED", "LIVE", "REPAIR"), rows)
+        lines = text_table(("KIND", "OBJECT", "CHANGE", *labels, "REPAIR"), rows)
         verdict = "no drift" if self.ok else f"{len(self.rows)} difference(s)"
         lines.append(
             f"{verdict}: {self.live} against {self.expected} "
