@@ -67,6 +67,7 @@ KINDS = (
     "policy",
     "grant",
     "default privilege",
+    "publication settings",
     "publication",
 )
 # Schemas that are never the migrations' business: the ledger and PostgreSQL's own.
@@ -76,7 +77,7 @@ _NORMALISED = frozenset({"def", "using", "check", "default", "generated"})
 _REL = """
 rel AS (
   SELECT c.oid, c.relname, c.relkind, c.relowner, c.relacl, c.relrowsecurity,
-         c.relforcerowsecurity, c.reloptions, n.nspname,
+         c.relforcerowsecurity, c.reloptions, c.relreplident, n.nspname,
          quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS qname
     FROM pg_class c JOIN ns n ON n.oid = c.relnamespace
    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
@@ -136,7 +137,12 @@ SELECT json_build_object(
   'schema', (SELECT coalesce(json_agg(json_build_object(
       'k', quote_ident(nspname), 's', nspname, 'v', json_build_object())), '[]') FROM ns),
   'table', (SELECT coalesce(json_agg(json_build_object(
-      'k', qname, 's', nspname, 't', qname, 'v', json_build_object('kind', relkind))), '[]')
+      'k', qname, 's', nspname, 't', qname,
+      'v', json_build_object('kind', relkind, 'owner', pg_get_userbyid(relowner),
+                             'options', reloptions,
+                             'replica identity', CASE relreplident WHEN 'd' THEN 'default'
+                               WHEN 'n' THEN 'nothing' WHEN 'f' THEN 'full' ELSE 'index' END))),
+      '[]')
       FROM rel WHERE relkind IN ('r', 'p', 'f')),
   'column', (SELECT coalesce(json_agg(json_build_object(
       'k', r.qname || '.' || quote_ident(a.attname), 's', r.nspname, 't', r.qname,
@@ -170,7 +176,8 @@ SELECT json_build_object(
       'k', qname, 's', nspname, 't', qname,
       'v', json_build_object('kind', CASE relkind WHEN 'm' THEN 'materialized view'
                                                   ELSE 'view' END,
-                             'def', pg_get_viewdef(oid), 'options', reloptions))), '[]')
+                             'def', pg_get_viewdef(oid), 'options', reloptions,
+                             'owner', pg_get_userbyid(relowner)))), '[]')
       FROM rel WHERE relkind IN ('v', 'm')),
   'function', (SELECT coalesce(json_agg(json_build_object(
       'k', qname, 's', nspname,
@@ -179,7 +186,8 @@ SELECT json_build_object(
         'volatility', CASE provolatile WHEN 'i' THEN 'immutable' WHEN 's' THEN 'stable'
                                        ELSE 'volatile' END,
         'security definer', prosecdef,
-        'config', proconfig))), '[]') FROM fn),
+        'config', proconfig,
+        'owner', pg_get_userbyid(proowner)))), '[]') FROM fn),
   'trigger', (SELECT coalesce(json_agg(json_build_object(
       'k', r.qname || '.' || quote_ident(g.tgname), 's', r.nspname, 't', r.qname,
       'n', quote_ident(g.tgname),
@@ -227,6 +235,15 @@ SELECT json_build_object(
       'v', json_build_object())), '[]')
       FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
       JOIN rel r ON r.oid = pr.prrelid),
+  'publication settings', (SELECT coalesce(json_agg(json_build_object(
+      'k', p.pubname,
+      'v', json_build_object(
+        'all tables', p.puballtables,
+        'publish', concat_ws(', ', CASE WHEN p.pubinsert THEN 'insert' END,
+                             CASE WHEN p.pubupdate THEN 'update' END,
+                             CASE WHEN p.pubdelete THEN 'delete' END,
+                             CASE WHEN p.pubtruncate THEN 'truncate' END)))), '[]')
+      FROM pg_publication p),
   'extension', (SELECT coalesce(json_agg(json_build_object(
       'k', e.extname, 'v', json_build_object('schema', n.nspname))), '[]')
       FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
@@ -602,6 +619,12 @@ def _create(kind: str, e: Entry) -> str:
         )
     if kind == "table":
         return f"CREATE TABLE {e.key} ();  -- its columns, constraints and indexes follow"
+    if kind == "publication settings":
+        return (
+            f"CREATE PUBLICATION {e.key}"
+            f"{' FOR ALL TABLES' if v.get('all tables') else ''}"
+            f" WITH (publish = {_lit(str(v.get('publish') or ''))});"
+        )
     if kind == "column":
         return f"ALTER TABLE {e.table} ADD COLUMN {n} {_column_spec(v)};"
     if kind == "constraint":
@@ -646,7 +669,9 @@ def _drop(kind: str, e: Entry) -> str:
         return f"-- DROP {what} {e.key};"
     if kind == "function" and str(e.value.get("def", "")).startswith("CREATE OR REPLACE PROCEDURE"):
         return f"-- DROP PROCEDURE {e.key};"
-    word = {"extension": "EXTENSION", "type": "TYPE"}.get(kind, kind.upper())
+    word = {"extension": "EXTENSION", "type": "TYPE", "publication settings": "PUBLICATION"}.get(
+        kind, kind.upper()
+    )
     name = f'"{e.key}"' if kind == "extension" else e.key
     return f"-- DROP {word} {name};"
 
@@ -684,16 +709,30 @@ def _alter(kind: str, e: Entry, lv: Entry) -> str:
         return f"ALTER TABLE {e.table} DROP CONSTRAINT {n}; {_create(kind, e)}"
     if kind == "index":
         return f"DROP INDEX {e.key}; {_create(kind, e)}"
+    if kind == "table":
+        return _alter_table(e, lv)
     if kind == "function":
-        return _create(kind, e)
+        word = "PROCEDURE" if _def(e).startswith("CREATE OR REPLACE PROCEDURE") else "FUNCTION"
+        body = [] if _same_but(v, old, "owner") else [_create(kind, e)]
+        return " ".join(body + _owner(f"{word} {e.key}", v, old))
     if kind == "view":
+        what = str(v.get("kind", "view")).upper()
+        owner = _owner(f"{what} {e.key}", v, old)
+        if _same_but(v, old, "owner"):
+            return " ".join(owner)
         if v.get("kind") == "materialized view" or old.get("kind") != v.get("kind"):
-            return f"DROP {old.get('kind', 'view').upper()} {e.key}; {_create(kind, e)}"
-        return f"CREATE OR REPLACE VIEW {e.key}{_with(v)} AS {_def(e)};"
+            return " ".join(
+                [f"DROP {str(old.get('kind', 'view')).upper()} {e.key};", _create(kind, e), *owner]
+            )
+        return " ".join([f"CREATE OR REPLACE VIEW {e.key}{_with(v)} AS {_def(e)};", *owner])
+    if kind == "publication settings":
+        if v.get("all tables") != old.get("all tables"):
+            return f"-- {e.key}: FOR ALL TABLES differs; recreate it: {_create(kind, e)}"
+        return f"ALTER PUBLICATION {e.key} SET (publish = {_lit(str(v.get('publish') or ''))});"
     if kind == "trigger":
         if v.get("def") == old.get("def"):
-            word = {"disabled": "DISABLE", "replica": "ENABLE REPLICA", "always": "ENABLE ALWAYS"}
-            return f"ALTER TABLE {e.table} {word.get(v['enabled'], 'ENABLE')} TRIGGER {n};"
+            mode = {"disabled": "DISABLE", "replica": "ENABLE REPLICA", "always": "ENABLE ALWAYS"}
+            return f"ALTER TABLE {e.table} {mode.get(v['enabled'], 'ENABLE')} TRIGGER {n};"
         return f"DROP TRIGGER {n} ON {e.table}; {_create(kind, e)}"
     if kind == "rls":
         return _rls_fix(e, lv)
@@ -721,6 +760,37 @@ def _alter(kind: str, e: Entry, lv: Entry) -> str:
             )
         return f"-- the enum's values differ: recreate {e.key} as {_create_type(e)}"
     return f"-- recreate {kind} {e.key}: {_create(kind, e)}"
+
+
+def _same_but(v: Mapping[str, Any], old: Mapping[str, Any], name: str) -> bool:
+    return {k: x for k, x in v.items() if k != name} == {k: x for k, x in old.items() if k != name}
+
+
+def _owner(what: str, v: Mapping[str, Any], old: Mapping[str, Any]) -> list[str]:
+    if v.get("owner") and v.get("owner") != old.get("owner"):
+        return [f"ALTER {what} OWNER TO {v['owner']};"]
+    return []
+
+
+def _alter_table(e: Entry, lv: Entry) -> str:
+    v, old = e.value, lv.value
+    parts = _owner(f"TABLE {e.key}", v, old)
+    if v.get("replica identity") != old.get("replica identity"):
+        identity = str(v.get("replica identity"))
+        parts.append(
+            f"ALTER TABLE {e.key} REPLICA IDENTITY {identity.upper()};"
+            if identity != "index"
+            else f"-- ALTER TABLE {e.key} REPLICA IDENTITY USING INDEX <the shadow's index>;"
+        )
+    if (v.get("options") or []) != (old.get("options") or []):
+        gone = [o.split("=")[0] for o in old.get("options") or []]
+        if gone:
+            parts.append(f"ALTER TABLE {e.key} RESET ({', '.join(gone)});")
+        if v.get("options"):
+            parts.append(f"ALTER TABLE {e.key} SET ({', '.join(v['options'])});")
+    if v.get("kind") != old.get("kind"):
+        parts.append(f"-- {e.key}: a different kind of table (relkind {v.get('kind')})")
+    return " ".join(parts)
 
 
 def _with(v: Mapping[str, Any]) -> str:
