@@ -550,14 +550,19 @@ def _touched_tables(expected: Catalog, baseline: Catalog | None) -> set[str]:
     return tables
 
 
-def _fields(value: Mapping[str, Any], other: Mapping[str, Any] | None) -> str:
-    names = [k for k in value if other is None or value.get(k) != other.get(k)]
-    if other is not None:
-        names += [k for k in other if k not in value]
+def _fields(entry: Entry, other: Entry | None) -> str:
+    """The fields that differ (all, without ``other``), as the server printed them."""
+    value, against = entry.value, (other.value if other is not None else None)
+    names = [k for k in value if against is None or value.get(k) != against.get(k)]
+    if against is not None:
+        names += [k for k in against if k not in value]
+    raw = entry.extra.get("raw") or value
     parts = []
     for name in names:
-        item = value.get(name)
-        if item in (None, False, "") and other is None:
+        item = raw.get(name, value.get(name))
+        if isinstance(item, str):
+            item = " ".join(item.split())
+        if item in (None, False, "") and against is None:
             continue
         parts.append(f"{name}={_show(item)}")
     return "; ".join(parts) or "present"
@@ -576,17 +581,17 @@ def _row(kind: str, expected: Entry | None, live: Entry | None) -> DriftRow:
     assert entry is not None
     if expected is None:
         change, repair = "extra", _drop(kind, entry)
-        shown_e, shown_l = "", _fields(entry.value, None)
+        shown_e, shown_l = "", _fields(entry, None)
         if kind == "grant":
             repair = _grant_fix(entry, [], list(entry.value.get("privileges") or []))
         elif kind == "default privilege":
             repair = _default_fix(entry, [], list(entry.value.get("privileges") or []))
     elif live is None:
         change, repair = "missing", _create(kind, expected)
-        shown_e, shown_l = _fields(expected.value, None), ""
+        shown_e, shown_l = _fields(expected, None), ""
     else:
         change, repair = "changed", _alter(kind, expected, live)
-        shown_e, shown_l = _fields(expected.value, live.value), _fields(live.value, expected.value)
+        shown_e, shown_l = _fields(expected, live), _fields(live, expected)
     return DriftRow(kind, entry.key, change, shown_e, shown_l, repair)
 
 
@@ -739,8 +744,7 @@ def _alter(kind: str, e: Entry, lv: Entry) -> str:
     if kind == "policy":
         return f"DROP POLICY {n} ON {e.table}; {_create_policy(e)}"
     if kind == "grant":
-        want, have = set(v.get("privileges") or []), set(old.get("privileges") or [])
-        return _grant_fix(e, sorted(want - have), sorted(have - want))
+        return _grant_fix(e, list(v.get("privileges") or []), list(old.get("privileges") or []))
     if kind == "default privilege":
         want, have = set(v.get("privileges") or []), set(old.get("privileges") or [])
         return _default_fix(e, sorted(want - have), sorted(have - want))
@@ -857,30 +861,37 @@ def _create_policy(e: Entry) -> str:
     return statement + ";"
 
 
-def _privileges(names: list[str]) -> tuple[list[str], list[str]]:
-    plain = sorted({p.rstrip("*") for p in names})
-    grantable = sorted({p.rstrip("*") for p in names if p.endswith("*")})
-    return plain, grantable
+def _split(names: list[str]) -> tuple[set[str], set[str]]:
+    """Privileges, and those held WITH GRANT OPTION (``SELECT*`` in the catalog)."""
+    return {p.rstrip("*") for p in names}, {p.rstrip("*") for p in names if p.endswith("*")}
 
 
-def _grant_fix(e: Entry, grant: list[str], revoke: list[str]) -> str:
+def _grant_fix(e: Entry, want: list[str], have: list[str]) -> str:
+    """GRANT and REVOKE statements that turn ``have`` into ``want``."""
     what = str(e.extra.get("n", ""))
     grantee = str(e.extra.get("g", ""))
     objtype, _, name = what.partition(" ")
     target, column = _grant_target(objtype, name)
+    want_all, want_option = _split(want)
+    have_all, have_option = _split(have)
+    grant_option = sorted(want_option - have_option)
+    grant = sorted(want_all - have_all - want_option)
+    revoke = sorted(have_all - want_all)
+    revoke_option = sorted((have_option - want_option) & want_all)
     parts = []
-    plain, grantable = _privileges(grant)
-    if plain:
-        parts.append(f"GRANT {_cols(plain, column)} ON {target} TO {grantee};")
-    if grantable:
+    if grant:
+        parts.append(f"GRANT {_cols(grant, column)} ON {target} TO {grantee};")
+    if grant_option:
         parts.append(
-            f"GRANT {_cols(grantable, column)} ON {target} TO {grantee} WITH GRANT OPTION;"
+            f"GRANT {_cols(grant_option, column)} ON {target} TO {grantee} WITH GRANT OPTION;"
         )
-    # A privilege that turns into a grantable one shows in both lists; revoke only the rest.
-    plain_revoke = [p for p in _privileges(revoke)[0] if p not in plain]
-    if plain_revoke:
-        parts.append(f"REVOKE {_cols(plain_revoke, column)} ON {target} FROM {grantee};")
-    return " ".join(parts) or f"-- {what}: grant options differ for {grantee}"
+    if revoke_option:
+        parts.append(
+            f"REVOKE GRANT OPTION FOR {_cols(revoke_option, column)} ON {target} FROM {grantee};"
+        )
+    if revoke:
+        parts.append(f"REVOKE {_cols(revoke, column)} ON {target} FROM {grantee};")
+    return " ".join(parts)
 
 
 def _grant_target(objtype: str, name: str) -> tuple[str, str | None]:

@@ -160,7 +160,7 @@ def _check(args: argparse.Namespace) -> int:
         ledger, expectations, status=status, lints=False if args.no_lints else None, drift=drift
     )
     if args.format == "json":
-        print(json.dumps(_report_json(report), indent=2))
+        print(json.dumps(_report_json(report, problems_only=args.problems_only), indent=2))
         return 0 if report.ok else 1
     print(report.table(show_passing=not args.problems_only))
     if drift is not None and drift.rows:
@@ -172,7 +172,7 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _report_json(report: Any) -> dict[str, Any]:
+def _report_json(report: Any, *, problems_only: bool = False) -> dict[str, Any]:
     return {
         "ok": report.ok,
         "target": report.target,
@@ -187,6 +187,7 @@ def _report_json(report: Any) -> dict[str, Any]:
                 "detail": f.detail,
             }
             for f in report.findings
+            if not (problems_only and f.ok)
         ],
     }
 
