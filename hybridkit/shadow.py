@@ -11,6 +11,8 @@ target itself:
 * a target on a loopback server where we are superuser (the local stack, a
   branch of it) gets a throwaway database on that same server — the live
   database grew from the very same baseline, so everything is compared;
+* a target that is plain PostgreSQL (no ``auth`` and ``storage`` schemas) gets a
+  shadow from the server's plain ``template1`` instead of the Supabase baseline;
 * any other target gets a throwaway database on ``shadow_url`` when given (a
   PostgreSQL server where we are superuser), else on a temporary private
   cluster started for the check and removed after it; only what the migrations
@@ -137,7 +139,11 @@ def _query(conn: psycopg.Connection[dict[str, Any]]) -> Query:
 
 
 def build_shadow(
-    migrations: Sequence[Migration], server_url: str, *, search_path: str = ""
+    migrations: Sequence[Migration],
+    server_url: str,
+    *,
+    search_path: str = "",
+    supabase: bool = True,
 ) -> Shadow:
     """Apply ``migrations`` to a fresh baseline database on ``server_url``; drop it after.
 
@@ -145,6 +151,8 @@ def build_shadow(
         migrations: in the order to apply them.
         server_url: a superuser URL of the server (never the target's database).
         search_path: the live session's, so both sides deparse names alike.
+        supabase: start from the Supabase baseline (else from the server's plain
+            ``template1``, for a target that is a plain PostgreSQL database).
 
     Raises:
         MigrationError: the baseline or a migration failed on the fresh database.
@@ -153,11 +161,12 @@ def build_shadow(
     name = f"hybridkit_shadow_{uuid.uuid4().hex[:12]}"
     ident = pgsql.Identifier(name)
     with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin:
-        admin.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE template0").format(ident))
+        template = pgsql.Identifier("template0" if supabase else "template1")
+        admin.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(ident, template))
     try:
         url = make_conninfo(server_url, dbname=name)
         with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
-            for file, text in _baseline_sql():
+            for file, text in _baseline_sql() if supabase else ():
                 try:
                     conn.execute(text.encode())
                 except psycopg.Error as exc:
@@ -212,8 +221,11 @@ def migration_drift(
     started = time.perf_counter()
     migrations, _skipped = load_migrations(folder)
     live = snapshot(ledger.query)
+    # A Supabase database (local or hosted) has auth and storage; anything else is plain
+    # PostgreSQL, and its shadow starts plain too, or the baseline's grants would report.
+    supabase = {"auth", "storage"} <= set(live.kind("schema"))
     with shadow_server(target_url=target_url, shadow_url=shadow_url) as (server, same):
-        shadow = build_shadow(migrations, server, search_path=live.search_path)
+        shadow = build_shadow(migrations, server, search_path=live.search_path, supabase=supabase)
     exact = same if strict is None else strict
     schemas = touched_schemas(shadow.expected, shadow.baseline)
     rows = diff_catalogs(
