@@ -576,3 +576,41 @@ def conninfo_dbname(url: str) -> Any:
     from psycopg.conninfo import conninfo_to_dict
 
     return conninfo_to_dict(url).get("dbname")
+
+
+def test_the_facade_returns_the_rows_in_the_same_report(
+    stack: Any, migrated: Migrated, tmp_path: Path
+) -> None:
+    from managerkit import settings_for
+
+    from hybridkit.checks import MigrationReport
+    from hybridkit.errors import MigrationError
+    from hybridkit.manager import HybridSupabaseManager
+
+    settings = settings_for(stack.url, stack.service_role_key, db_url=migrated.db_url)
+    with HybridSupabaseManager(settings, resume_dir=tmp_path / "resume") as hm:
+        clean = hm.check_migrations(migrated.folder, lints=False)
+        assert clean.success and clean.layer_used == "sql", clean.error
+        assert clean.data.drift is not None and clean.data.drift.ok
+        run_sql(
+            migrated.db_url,
+            'ALTER TABLE public.ops_runs ENABLE ALWAYS TRIGGER "ops_runs_touch_updated_at"',
+        )
+        try:
+            result = hm.check_migrations(migrated.folder, lints=False)
+        finally:
+            run_sql(
+                migrated.db_url,
+                "ALTER TABLE public.ops_runs ENABLE TRIGGER ops_runs_touch_updated_at",
+            )
+    assert not result.success and isinstance(result.error, MigrationError)
+    report = result.data
+    assert isinstance(report, MigrationReport) and not report.ok
+    assert [(f.check, f.subject) for f in report.problems] == [
+        ("drift:trigger", "public.ops_runs.ops_runs_touch_updated_at")
+    ]
+    assert report.drift is not None
+    assert report.drift.rows[0].repair == (
+        "ALTER TABLE public.ops_runs ENABLE TRIGGER ops_runs_touch_updated_at;"
+    )
+    assert "ops_runs_touch_updated_at" in str(result.error)
