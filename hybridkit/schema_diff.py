@@ -620,10 +620,13 @@ def _create(kind: str, e: Entry) -> str:
         return (
             f"CREATE SEQUENCE {e.key} AS {v['type']} INCREMENT BY {v['increment']} "
             f"MINVALUE {v['min']} MAXVALUE {v['max']} START WITH {v['start']} CACHE {v['cache']}"
-            f"{' CYCLE' if v.get('cycle') else ''};"
+            f"{' CYCLE' if v.get('cycle') else ''}; {_no_grants('SEQUENCE', e.key)}"
         )
     if kind == "table":
-        return f"CREATE TABLE {e.key} ();  -- its columns, constraints and indexes follow"
+        return (
+            f"CREATE TABLE {e.key} (); {_no_grants('TABLE', e.key)}"
+            "  -- its columns, constraints, indexes and grants follow"
+        )
     if kind == "publication settings":
         return (
             f"CREATE PUBLICATION {e.key}"
@@ -634,14 +637,17 @@ def _create(kind: str, e: Entry) -> str:
         return f"ALTER TABLE {e.table} ADD COLUMN {n} {_column_spec(v)};"
     if kind == "constraint":
         return f"ALTER TABLE {e.table} ADD CONSTRAINT {n} {_def(e)};"
-    if kind in ("index", "function", "trigger"):
+    if kind == "function":
+        word = "PROCEDURE" if _def(e).startswith("CREATE OR REPLACE PROCEDURE") else "FUNCTION"
+        return f"{_def(e)};\n{_no_grants(word, e.key)}"
+    if kind in ("index", "trigger"):
         statement = _def(e) + ";"
         if kind == "trigger" and v.get("enabled") == "disabled":
             statement += f" ALTER TABLE {e.table} DISABLE TRIGGER {n};"
         return statement
     if kind == "view":
         what = "MATERIALIZED VIEW" if v.get("kind") == "materialized view" else "VIEW"
-        return f"CREATE {what} {e.key}{_with(v)} AS {_def(e)};"
+        return f"CREATE {what} {e.key}{_with(v)} AS {_def(e)}; {_no_grants('TABLE', e.key)}"
     if kind == "rls":
         return _rls_fix(e, None)
     if kind == "policy":
@@ -718,7 +724,7 @@ def _alter(kind: str, e: Entry, lv: Entry) -> str:
         return _alter_table(e, lv)
     if kind == "function":
         word = "PROCEDURE" if _def(e).startswith("CREATE OR REPLACE PROCEDURE") else "FUNCTION"
-        body = [] if _same_but(v, old, "owner") else [_create(kind, e)]
+        body = [] if _same_but(v, old, "owner") else [_def(e) + ";"]
         return " ".join(body + _owner(f"{word} {e.key}", v, old))
     if kind == "view":
         what = str(v.get("kind", "view")).upper()
@@ -727,7 +733,11 @@ def _alter(kind: str, e: Entry, lv: Entry) -> str:
             return " ".join(owner)
         if v.get("kind") == "materialized view" or old.get("kind") != v.get("kind"):
             return " ".join(
-                [f"DROP {str(old.get('kind', 'view')).upper()} {e.key};", _create(kind, e), *owner]
+                [
+                    f"DROP {str(old.get('kind', 'view')).upper()} {e.key};",
+                    f"CREATE {what} {e.key}{_with(v)} AS {_def(e)};",
+                    *owner,
+                ]
             )
         return " ".join([f"CREATE OR REPLACE VIEW {e.key}{_with(v)} AS {_def(e)};", *owner])
     if kind == "publication settings":
@@ -764,6 +774,12 @@ def _alter(kind: str, e: Entry, lv: Entry) -> str:
             )
         return f"-- the enum's values differ: recreate {e.key} as {_create_type(e)}"
     return f"-- recreate {kind} {e.key}: {_create(kind, e)}"
+
+
+def _no_grants(word: str, name: str) -> str:
+    # A re-created object gets the default privileges; the grant rows that follow
+    # restore exactly what the migrations granted.
+    return f"REVOKE ALL ON {word} {name} FROM PUBLIC, anon, authenticated, service_role;"
 
 
 def _same_but(v: Mapping[str, Any], old: Mapping[str, Any], name: str) -> bool:

@@ -46,7 +46,6 @@ from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
-from hybridkit.config import mask_url
 from hybridkit.errors import MigrationError
 from hybridkit.migrations import Migration, load_migrations
 from hybridkit.schema_diff import Catalog, SchemaDiff, diff_catalogs, snapshot, touched_schemas
@@ -263,8 +262,3 @@ def database_diff(
         compared=len(want),
         seconds=time.perf_counter() - started,
     )
-
-
-def url_target(url: str) -> str:
-    """A printable name for a database URL (no secrets)."""
-    return mask_url(url)

@@ -172,6 +172,15 @@ CASES = [
         "ALTER TABLE public.file_uploads DROP COLUMN note",
     ),
     Case(
+        # The whole table: its repair script (table, columns, constraints, indexes,
+        # trigger, RLS, policy, grants, publication) rebuilds it exactly.
+        "table-dropped",
+        "DROP TABLE public.file_uploads",
+        "table",
+        "public.file_uploads",
+        "missing",
+    ),
+    Case(
         "table-extra",
         "CREATE TABLE public.scratch (id int)",
         "table",
