@@ -490,7 +490,8 @@ def diff_catalogs(
         strict: compare the baseline's objects too, and report any extra object
             in the compared schemas (else only extras in ``public``, in schemas
             and on tables the migrations create, and policies and publication
-            membership of tables the migrations touch).
+            membership of tables the migrations touch; never default privileges,
+            which a hosted project sets for its own roles).
         schemas: the schemas to compare (default: :func:`touched_schemas`).
     """
     scope = set(schemas) if schemas is not None else touched_schemas(expected, baseline)
@@ -524,10 +525,11 @@ def diff_catalogs(
                 continue
             assert lv is not None
             dropped_by_migrations = b is not None
+            platform = kind == "default privilege"  # a hosted project has its own
             owned = (
                 strict
                 or dropped_by_migrations
-                or (lv.schema or "") in created_schemas
+                or (not platform and (lv.schema or "") in created_schemas)
                 or (lv.table or "") in created_tables
                 or (kind in ("policy", "publication") and (lv.table or "") in touched_tables)
             )

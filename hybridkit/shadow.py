@@ -157,9 +157,10 @@ def build_shadow(
         MigrationError: the baseline or a migration failed on the fresh database.
     """
     started = time.perf_counter()
-    name = f"hybridkit_shadow_{uuid.uuid4().hex[:12]}"
+    name = f"{_PREFIX}{int(time.time())}_{uuid.uuid4().hex[:8]}"
     ident = pgsql.Identifier(name)
     with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin:
+        _sweep(admin)
         template = pgsql.Identifier("template0" if supabase else "template1")
         admin.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(ident, template))
     try:
@@ -182,6 +183,26 @@ def build_shadow(
         with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin:
             admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
     return Shadow(baseline, expected, time.perf_counter() - started)
+
+
+_PREFIX = "hybridkit_shadow_"
+_ABANDONED_AFTER = 3600  # seconds: no check takes that long; a killed one left its shadow
+
+
+def _sweep(admin: psycopg.Connection[Any]) -> None:
+    """Drop shadows an interrupted check left behind (their names carry their birth time)."""
+    rows = admin.execute(
+        "SELECT datname FROM pg_database WHERE datname LIKE %s", [_PREFIX.replace("_", r"\_") + "%"]
+    ).fetchall()
+    for (datname,) in rows:
+        born = datname[len(_PREFIX) :].split("_")[0]
+        if born.isdigit() and time.time() - int(born) > _ABANDONED_AFTER:
+            with contextlib.suppress(psycopg.Error):
+                admin.execute(
+                    pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        pgsql.Identifier(datname)
+                    )
+                )
 
 
 def _apply(conn: psycopg.Connection[dict[str, Any]], migration: Migration) -> None:

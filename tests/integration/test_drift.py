@@ -25,6 +25,7 @@ import pytest
 from mgmt_support import management  # noqa: F401
 
 from hybridkit.cli import main as cli
+from hybridkit.errors import MigrationError
 from hybridkit.management import ManagementClient
 from hybridkit.migrations import DirectLedger, ManagementLedger, apply_migrations
 from hybridkit.schema_diff import SchemaDiff
@@ -593,7 +594,6 @@ def test_the_facade_returns_the_rows_in_the_same_report(
     from managerkit import settings_for
 
     from hybridkit.checks import MigrationReport
-    from hybridkit.errors import MigrationError
     from hybridkit.manager import HybridSupabaseManager
 
     settings = settings_for(stack.url, stack.service_role_key, db_url=migrated.db_url)
@@ -623,3 +623,24 @@ def test_the_facade_returns_the_rows_in_the_same_report(
         "ALTER TABLE public.ops_runs ENABLE TRIGGER ops_runs_touch_updated_at;"
     )
     assert "ops_runs_touch_updated_at" in str(result.error)
+
+
+def shadows(url: str) -> list[str]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'hybridkit\\_shadow\\_%'"
+        ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def test_a_migration_that_does_not_replay_fails_and_no_shadow_is_left(
+    migrated: Migrated, tmp_path: Path
+) -> None:
+    # An abandoned shadow from a killed check (born in 2001) is swept by the next one.
+    run_sql(migrated.db_url, 'CREATE DATABASE "hybridkit_shadow_1000000000_deadbeef"')
+    folder = tmp_path / "migrations"
+    shutil.copytree(migrated.folder, folder)
+    (folder / "20250601000950_broken.sql").write_text("alter table public.nope add column x int;\n")
+    with pytest.raises(MigrationError, match=r"20250601000950_broken\.sql.*nope"):
+        migration_drift(folder, migrated.ledger, target_url=migrated.db_url)
+    assert shadows(migrated.db_url) == []
