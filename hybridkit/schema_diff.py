@@ -401,6 +401,11 @@ class SchemaDiff:
         schemas: the schemas compared.
         compared: how many objects were compared.
         seconds: how long the comparison took, shadow included.
+
+    Example:
+        >>> diff = SchemaDiff(())
+        >>> diff.ok, diff.repair_script()
+        (True, '')
     """
 
     rows: tuple[DriftRow, ...]

@@ -237,6 +237,15 @@ def migration_drift(
         shadow_url: a PostgreSQL server (superuser) to build the shadow on.
         strict: compare the baseline's objects too (default: when the shadow
             shares the target's server, hence its baseline).
+
+    Raises:
+        MigrationError: a migration does not apply to the fresh shadow, or no
+            server for the shadow can be had.
+
+    Example:
+        >>> diff = migration_drift("migrations", ledger, target_url=url)  # doctest: +SKIP
+        >>> print(diff.repair_script())  # doctest: +SKIP
+        CREATE INDEX file_uploads_bucket_path_idx ON public.file_uploads USING btree (bucket, path);
     """
     started = time.perf_counter()
     migrations, _skipped = load_migrations(folder)
