@@ -155,7 +155,20 @@ def build_shadow(
 
     Raises:
         MigrationError: the baseline or a migration failed on the fresh database.
+        HybridError: the server refused (e.g. no right to create a database), as
+            :func:`hybridkit.database.pg_error` translates it.
     """
+    try:
+        return _build(migrations, server_url, search_path=search_path, supabase=supabase)
+    except psycopg.Error as exc:
+        from hybridkit.database import pg_error
+
+        raise pg_error(exc, "build the shadow database") from None
+
+
+def _build(
+    migrations: Sequence[Migration], server_url: str, *, search_path: str, supabase: bool
+) -> Shadow:
     started = time.perf_counter()
     name = f"{_PREFIX}{int(time.time())}_{uuid.uuid4().hex[:8]}"
     ident = pgsql.Identifier(name)
@@ -180,7 +193,11 @@ def build_shadow(
                 conn.execute("SELECT set_config('search_path', %s, false)", [search_path])
             expected = snapshot(_query(conn))
     finally:
-        with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin:
+        # When this fails, the next check on this server sweeps it (see _sweep).
+        with (
+            contextlib.suppress(psycopg.Error),
+            psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin,
+        ):
             admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
     return Shadow(baseline, expected, time.perf_counter() - started)
 

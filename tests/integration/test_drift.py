@@ -644,3 +644,16 @@ def test_a_migration_that_does_not_replay_fails_and_no_shadow_is_left(
     with pytest.raises(MigrationError, match=r"20250601000950_broken\.sql.*nope"):
         migration_drift(folder, migrated.ledger, target_url=migrated.db_url)
     assert shadows(migrated.db_url) == []
+
+
+def test_a_shadow_server_that_refuses_is_a_kit_error(migrated: Migrated) -> None:
+    from psycopg.conninfo import make_conninfo
+
+    from hybridkit.errors import HybridError
+
+    # authenticator may log in but not create databases: no psycopg error leaks.
+    refusing = make_conninfo(migrated.db_url, user="authenticator", password="postgres")
+    with pytest.raises(HybridError, match="build the shadow database") as caught:
+        migration_drift(migrated.folder, migrated.ledger, shadow_url=refusing)
+    assert not isinstance(caught.value, psycopg.Error)
+    assert "postgres@" not in str(caught.value) and ":postgres" not in str(caught.value)
