@@ -40,6 +40,7 @@ _LAZY: dict[str, str] = {
     "Progress": "hybridkit.progress",
     "ProgressTracker": "hybridkit.progress",
     "RetryPolicy": "hybridkit.retry",
+    "SchemaDiff": "hybridkit.schema_diff",
     "SqlResult": "hybridkit.database",
     "StorageManager": "hybridkit.storage",
     "TqdmProgress": "hybridkit.progress",
@@ -48,6 +49,7 @@ _LAZY: dict[str, str] = {
     "VerifyReport": "hybridkit.storage",
     "apply_migrations": "hybridkit.migrations",
     "check": "hybridkit.checks",
+    "migration_drift": "hybridkit.shadow",
     "migration_status": "hybridkit.migrations",
 }
 
@@ -85,6 +87,7 @@ __all__ = [
     "RetriesExhausted",
     "RetryPolicy",
     "RetryableError",
+    "SchemaDiff",
     "Secret",
     "Settings",
     "SqlResult",
@@ -96,5 +99,6 @@ __all__ = [
     "__version__",
     "apply_migrations",
     "check",
+    "migration_drift",
     "migration_status",
 ]

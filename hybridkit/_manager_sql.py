@@ -324,33 +324,47 @@ class SqlFacade:
         *,
         lints: bool | None = None,
         via: str = "auto",
+        shadow: bool = True,
+        shadow_url: str | None = None,
     ) -> HybridOperationResult:
         """Check the database against ``folder`` (``data``: ``MigrationReport``).
 
-        The report holds the migration status (drift, pending), the expected
-        extensions, indexes, policies, publications and RLS, and the advisor's
-        security lints. ``success`` is ``report.ok``; with problems the error is a
+        The report holds the migration status (ledger drift, pending), the schema
+        compared with a shadow database the migrations build (``data.drift``: a
+        ``SchemaDiff`` whose ``rows`` are also ``drift:<kind>`` findings), the
+        extensions ``checks.toml`` requires and the advisor's security lints.
+        ``success`` is ``report.ok``; with problems the error is a
         ``MigrationError`` listing them and ``data`` still holds the report.
 
         Args:
-            folder: the migrations folder.
+            folder: the migrations folder (or a Supabase CLI project).
             expectations: an ``Expectations``, or the path of a ``checks.toml``;
                 default ``folder/checks.toml`` (none when that file is missing).
             lints: run the security lints (default: as the expectations say).
             via: ``auto``, ``sql`` or ``management``, as for :meth:`sql`.
+            shadow: compare the schema with the migrations' shadow database.
+            shadow_url: a PostgreSQL server (superuser) for the shadow; default
+                the target's own server when local, else a temporary cluster.
         """
 
         def run() -> Any:
             from hybridkit.checks import Expectations, check
-            from hybridkit.migrations import migration_status
+            from hybridkit.migrations import migration_status, migrations_folder
+            from hybridkit.shadow import migration_drift
 
+            where = migrations_folder(Path(folder))
             if isinstance(expectations, Expectations):
                 wanted = expectations
             else:
-                wanted = Expectations.load(Path(expectations or Path(folder) / "checks.toml"))
+                wanted = Expectations.load(Path(expectations or where / "checks.toml"))
             ledger = self._ledger(via)
-            status = migration_status(Path(folder), ledger)
-            return check(ledger, wanted, status=status, lints=lints)
+            status = migration_status(where, ledger)
+            drift = None
+            if shadow:
+                db_url = self.settings.db_url if self._sql_layer(via) == "sql" else None
+                url = db_url.get_secret_value() if db_url is not None else None
+                drift = migration_drift(where, ledger, target_url=url, shadow_url=shadow_url)
+            return check(ledger, wanted, status=status, lints=lints, drift=drift)
 
         return self._run(
             "check_migrations",

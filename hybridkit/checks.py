@@ -1,13 +1,19 @@
 """Schema checks and security lints: a :class:`MigrationReport` with ``.ok``.
 
-What a project that ran the kit's migrations must have, read from the catalog
-(``pg_extension``, ``pg_indexes``, ``pg_policies``, ``pg_publication_tables``,
-``pg_class``), plus the advisor (splinter) security lints that run as plain SQL.
-Expectations live in ``checks.toml`` beside the migrations::
+The schema a project should have comes from the migrations themselves: the
+shadow database they build is compared with the live one
+(:func:`hybridkit.shadow.migration_drift`), and each difference becomes a
+``drift:<kind>`` finding (the full rows, with repair statements, are in
+:attr:`MigrationReport.drift`). ``checks.toml`` beside the migrations holds only
+what the migrations cannot say — platform expectations — and the advisor
+(splinter) security lints that run as plain SQL::
 
     [extensions]
     required = ["uuid-ossp"]
     optional = ["vector"]          # reported, never failed, where the server lacks it
+
+The older hand-written entries below still work (a project's own checks.toml
+may have them), but the kit's own file no longer needs them::
 
     [[indexes]]
     table = "public.file_uploads"
@@ -45,6 +51,7 @@ from typing import Any
 from hybridkit._tables import text_table
 from hybridkit.errors import MigrationError
 from hybridkit.migrations import Ledger, MigrationStatus, State
+from hybridkit.schema_diff import SchemaDiff
 
 __all__ = ["LINTS", "Expectations", "Finding", "MigrationReport", "check"]
 
@@ -83,10 +90,13 @@ class MigrationReport:
     Attributes:
         findings: every fact checked, passing ones included.
         target: where (no secrets).
+        drift: the comparison with the migrations' shadow database, when it ran
+            (its rows are also findings, ``drift:<kind>``).
     """
 
     findings: tuple[Finding, ...]
     target: str = ""
+    drift: SchemaDiff | None = None
 
     @property
     def ok(self) -> bool:
@@ -462,6 +472,7 @@ def check(
     *,
     status: MigrationStatus | None = None,
     lints: bool | None = None,
+    drift: SchemaDiff | None = None,
 ) -> MigrationReport:
     """Check the database behind ``ledger``.
 
@@ -470,12 +481,31 @@ def check(
         expectations: what must exist; none when omitted.
         status: a migration status to fold in (drift and pending migrations).
         lints: run the security lints (default: as the expectations say, else yes).
+        drift: the shadow comparison to fold in (:func:`hybridkit.shadow.migration_drift`).
     """
     exp = expectations or Expectations()
     findings: list[Finding] = []
     if status is not None:
         findings.extend(_status_findings(status))
     findings.extend(_schema_findings(exp, _facts(ledger)))
+    if drift is not None:
+        findings.extend(_drift_findings(drift))
     if exp.lints if lints is None else lints:
         findings.extend(_lint_findings(ledger))
-    return MigrationReport(tuple(findings), ledger.target)
+    return MigrationReport(tuple(findings), ledger.target, drift)
+
+
+def _drift_findings(drift: SchemaDiff) -> Iterable[Finding]:
+    if drift.ok:
+        yield Finding(
+            "drift",
+            "schema",
+            True,
+            INFO,
+            f"matches the migrations ({drift.compared} objects in {', '.join(drift.schemas)})",
+        )
+    for row in drift.rows:
+        what = row.expected if row.change == "missing" else row.live
+        if row.change == "changed":
+            what = f"expected {row.expected}, live {row.live}"
+        yield Finding(f"drift:{row.kind}", row.object, False, ERROR, f"{row.change}: {what}")

@@ -67,6 +67,7 @@ __all__ = [
     "ledger_from_settings",
     "load_migrations",
     "migration_status",
+    "migrations_folder",
     "new_migration",
     "rollback_sql",
 ]
@@ -219,6 +220,19 @@ class ApplyResult:
 
 
 # --------------------------------------------------------------------------- files
+
+
+def migrations_folder(path: str | Path) -> Path:
+    """The migrations folder ``path`` names: itself, or a project's ``supabase/migrations``.
+
+    A Supabase CLI project keeps ``supabase/migrations/<version>_<name>.sql``; its
+    root, its ``supabase`` folder or the migrations folder itself all do.
+    """
+    root = Path(path)
+    for candidate in (root / "supabase" / "migrations", root / "migrations"):
+        if candidate.is_dir() and not any(FILE_PATTERN.match(p.name) for p in root.glob("*.sql")):
+            return candidate
+    return root
 
 
 def load_migrations(folder: str | Path) -> tuple[list[Migration], list[str]]:

@@ -1,8 +1,21 @@
-"""``hybridkit branches list|create|delete``: database branches through the Management API."""
+"""``hybridkit branches list|create|delete|diff|merge``: database branches (Management API).
+
+``diff NAME`` compares the branch's live schema with its parent's — the same
+catalog comparison as ``migrate check`` (:mod:`hybridkit.schema_diff`) — and
+lists what merging would bring to the parent: ``added`` (only on the branch),
+``dropped`` (only on the parent), ``changed``; each with the statement that
+would make the parent match. Exit 1 when they differ, 0 when they match.
+``merge NAME`` shows that diff and the branch's migrations the parent lacks (a
+dry run), and with ``--yes`` merges through the Management API (which applies
+those migrations to the parent), then diffs again: what remains was changed on
+the branch by hand, outside its migrations.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from typing import Any
 
@@ -16,7 +29,7 @@ __all__ = ["add_parser"]
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "branches",
-        help="list, create and delete database branches (Management API)",
+        help="list, create, delete, diff and merge database branches (Management API)",
         description="Branches through the Management API: needs SUPABASE_ACCESS_TOKEN and "
         "SUPABASE_PROJECT_REF (SUPABASE_MANAGEMENT_URL for the local stack).",
     )
@@ -32,6 +45,16 @@ def add_parser(commands: Any) -> None:
     delete.add_argument("branch", help="branch id, ref or name")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(handler=_delete)
+    diff = actions.add_parser("diff", help="what a branch changed against its parent's schema")
+    diff.add_argument("branch", help="branch id, ref or name")
+    diff.add_argument("--format", choices=("table", "json"), default="table")
+    diff.set_defaults(handler=_diff)
+    merge = actions.add_parser(
+        "merge", help="apply a branch's new migrations to its parent (a dry run without --yes)"
+    )
+    merge.add_argument("branch", help="branch id, ref or name")
+    merge.add_argument("--yes", action="store_true", help="merge (default: show what would)")
+    merge.set_defaults(handler=_merge)
 
 
 def _client() -> Any:
@@ -61,16 +84,77 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _find(client: Any, key: str) -> Any:
+    matches = [
+        b
+        for b in client.list_branches()
+        if key in (b.id, b.project_ref, b.name) and not b.is_default
+    ]
+    if not matches:
+        raise InvalidInputError(f"no branch {key!r} (see `hybridkit branches list`)")
+    return matches[0]
+
+
+_AS_BRANCH = {"missing": "added", "extra": "dropped", "changed": "changed"}
+
+
+def _branch_diff(client: Any, branch: Any) -> Any:
+    """The parent as the live side, the branch as the expected one: rows repair the parent."""
+    from hybridkit.shadow import database_diff
+
+    child = client.for_project(branch.project_ref)
+    diff = database_diff(
+        lambda sql: child.query(sql, read_only=True),
+        lambda sql: client.query(sql, read_only=True),
+        expected_name=f"branch {branch.name} ({branch.project_ref})",
+        live_name=f"its parent {client.project_ref}",
+    )
+    rows = tuple(dataclasses.replace(r, change=_AS_BRANCH[r.change]) for r in diff.rows)
+    return dataclasses.replace(diff, rows=rows)
+
+
+def _diff(args: argparse.Namespace) -> int:
+    with _client() as client:
+        branch = _find(client, args.branch)
+        diff = _branch_diff(client, branch)
+    if args.format == "json":
+        print(json.dumps(diff.to_dict(), indent=2))
+    else:
+        print(diff.table(labels=("BRANCH", "PARENT")))
+    return 0 if diff.ok else 1
+
+
+def _merge(args: argparse.Namespace) -> int:
+    with _client() as client:
+        branch = _find(client, args.branch)
+        child = client.for_project(branch.project_ref)
+        done = {m.version for m in client.list_migrations()}
+        todo = [m for m in child.list_migrations() if m.version not in done]
+        diff = _branch_diff(client, branch)
+        print(diff.table(labels=("BRANCH", "PARENT")))
+        print()
+        if not todo:
+            print(f"branch {branch.name} has no migrations its parent lacks; nothing to merge")
+            return 0 if diff.ok else 1
+        print(f"the branch's migrations the parent lacks ({len(todo)}):")
+        for migration in todo:
+            print(f" • {migration.version}_{migration.name or ''}")
+        if not args.yes:
+            print("DRY RUN: nothing merged; pass --yes to apply them to the parent")
+            return 0
+        client.merge_branch(branch.id)
+        after = _branch_diff(client, branch)
+    print(f"merged {len(todo)} migration(s) of {branch.name} into its parent")
+    if not after.ok:
+        print("still different (changed on the branch outside its migrations):")
+        print(after.table(labels=("BRANCH", "PARENT")))
+        return 1
+    return 0
+
+
 def _delete(args: argparse.Namespace) -> int:
     with _client() as client:
-        matches = [
-            b
-            for b in client.list_branches()
-            if args.branch in (b.id, b.project_ref, b.name) and not b.is_default
-        ]
-        if not matches:
-            raise InvalidInputError(f"no branch {args.branch!r} (see `hybridkit branches list`)")
-        branch = matches[0]
+        branch = _find(client, args.branch)
         if not args.yes:
             if not sys.stdin.isatty():
                 raise InvalidInputError(

@@ -1,12 +1,16 @@
 """``hybridkit migrate status|up|check|new``: the kit's migrations from a shell.
 
 Exit codes: ``status`` 1 when there is drift (changed, missing locally, out of
-order); ``check`` 1 when a check fails; ``up`` 1 when a migration fails.
+order); ``check`` 1 when a check fails — a difference between the live schema
+and the shadow database the migrations build, a ledger problem, a missing
+required extension or a security lint — 0 when clean; ``up`` 1 when a migration
+fails. ``check --format json`` prints one JSON document (for schedulers).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +34,12 @@ def add_parser(commands: Any) -> None:
     def common(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--dir",
+            "--migrations",
+            dest="dir",
             type=Path,
             default=DEFAULT_DIR,
-            help=f"migrations folder (default {DEFAULT_DIR})",
+            help=f"migrations folder, or a Supabase CLI project (its supabase/migrations) "
+            f"(default {DEFAULT_DIR})",
         )
         sub.add_argument(
             "--via",
@@ -58,12 +65,27 @@ def add_parser(commands: Any) -> None:
     up.set_defaults(handler=_up)
 
     check = actions.add_parser(
-        "check", help="extensions, indexes, policies, publication, RLS and security lints"
+        "check",
+        help="the live schema against a shadow database the migrations build; ledger, "
+        "extensions and security lints",
     )
     common(check)
     check.add_argument("--checks", type=Path, help="expectations file (default: <dir>/checks.toml)")
     check.add_argument("--no-lints", action="store_true", help="skip the advisor lints")
     check.add_argument("--problems-only", action="store_true", help="list failing checks only")
+    check.add_argument(
+        "--format", choices=("table", "json"), default="table", help="output (default table)"
+    )
+    check.add_argument(
+        "--shadow-url",
+        help="a PostgreSQL server (superuser) to build the shadow database on; default: the "
+        "target's own server when it is local, else a temporary private cluster",
+    )
+    check.add_argument(
+        "--no-shadow",
+        action="store_true",
+        help="skip the schema comparison (ledger and lints only)",
+    )
     check.set_defaults(handler=_check)
 
     new = actions.add_parser("new", help="create <timestamp>_<name>.sql and its rollback")
@@ -81,10 +103,16 @@ def _ledger(args: argparse.Namespace) -> Any:
     return ledger_from_settings(settings, via=args.via)
 
 
+def _folder(args: argparse.Namespace) -> Path:
+    from hybridkit.migrations import migrations_folder
+
+    return migrations_folder(args.dir)
+
+
 def _status(args: argparse.Namespace) -> int:
     from hybridkit.migrations import migration_status
 
-    status = migration_status(args.dir, _ledger(args))
+    status = migration_status(_folder(args), _ledger(args))
     print(status.table())
     return 0 if status.ok else 1
 
@@ -93,7 +121,9 @@ def _up(args: argparse.Namespace) -> int:
     from hybridkit.migrations import apply_migrations
 
     ledger = _ledger(args)
-    result = apply_migrations(args.dir, ledger, dry_run=args.dry_run, include_all=args.include_all)
+    result = apply_migrations(
+        _folder(args), ledger, dry_run=args.dry_run, include_all=args.include_all
+    )
     if not result.planned:
         print(f"nothing to apply: the database is up to date ({result.target})")
         return 0
@@ -113,14 +143,53 @@ def _up(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from hybridkit.checks import Expectations, check
-    from hybridkit.migrations import migration_status
+    from hybridkit.migrations import DirectLedger, ledger_from_settings, migration_status
+    from hybridkit.shadow import migration_drift
 
-    ledger = _ledger(args)
-    expectations = Expectations.load(args.checks or args.dir / "checks.toml")
-    status = migration_status(args.dir, ledger)
-    report = check(ledger, expectations, status=status, lints=False if args.no_lints else None)
+    folder = _folder(args)
+    settings = target_settings(db_url=args.db_url)
+    ledger = ledger_from_settings(settings, via=args.via)
+    expectations = Expectations.load(args.checks or folder / "checks.toml")
+    status = migration_status(folder, ledger)
+    drift = None
+    if not args.no_shadow:
+        db_url = settings.db_url if isinstance(ledger, DirectLedger) else None
+        target_url = db_url.get_secret_value() if db_url is not None else None
+        drift = migration_drift(folder, ledger, target_url=target_url, shadow_url=args.shadow_url)
+    report = check(
+        ledger, expectations, status=status, lints=False if args.no_lints else None, drift=drift
+    )
+    if args.format == "json":
+        print(json.dumps(_report_json(report, problems_only=args.problems_only), indent=2))
+        return 0 if report.ok else 1
     print(report.table(show_passing=not args.problems_only))
+    if drift is not None and drift.rows:
+        print()
+        print(drift.table())
+        print()
+        print("-- repair (review before running; extras' DROPs are comments):")
+        print(drift.repair_script())
     return 0 if report.ok else 1
+
+
+def _report_json(report: Any, *, problems_only: bool = False) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "target": report.target,
+        "problems": len(report.problems),
+        "drift": report.drift.to_dict() if report.drift is not None else None,
+        "findings": [
+            {
+                "check": f.check,
+                "subject": f.subject,
+                "ok": f.ok,
+                "severity": f.severity,
+                "detail": f.detail,
+            }
+            for f in report.findings
+            if not (problems_only and f.ok)
+        ],
+    }
 
 
 def _new(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from hybridkit.migrations import (
     apply_migrations,
     migration_status,
 )
+from hybridkit.shadow import migration_drift
 
 REPO_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 KIT_VERSIONS = [
@@ -58,11 +59,13 @@ def ledger_versions(url: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def full_check(folder: Path, ledger: Any) -> Any:
+def full_check(folder: Path, ledger: Any, db_url: str) -> Any:
+    # The schema's expectations come from a shadow of the migrations, on the same server.
     return check(
         ledger,
         Expectations.load(folder / "checks.toml"),
         status=migration_status(folder, ledger),
+        drift=migration_drift(folder, ledger, target_url=db_url),
     )
 
 
@@ -71,13 +74,13 @@ def test_fresh_up_check_and_second_up(branch: BranchTarget, folder: Path) -> Non
     status = migration_status(folder, ledger)
     assert [e.version for e in status.entries] == KIT_VERSIONS
     assert {e.state for e in status.entries} == {State.PENDING}
-    assert not full_check(folder, ledger).ok  # nothing is there yet
+    assert not full_check(folder, ledger, branch.db_url).ok  # nothing is there yet
 
     result = apply_migrations(folder, ledger)
     assert list(result.applied) == KIT_VERSIONS
     assert {e.state for e in migration_status(folder, ledger).entries} == {State.APPLIED}
 
-    report = full_check(folder, ledger)
+    report = full_check(folder, ledger, branch.db_url)
     assert report.ok, report.table()
     vector = [f for f in report.findings if f.subject == "vector"]
     assert vector and vector[0].severity == "info"  # optional: reported, not failed
@@ -114,17 +117,21 @@ def test_hand_dropped_index_and_policy_fail_the_check(
     ledger = DirectLedger(branch.db_url)
     apply_migrations(folder, ledger)
     run_sql(branch.db_url, "DROP INDEX public.file_uploads_status_idx")
-    report = full_check(folder, ledger)
+    report = full_check(folder, ledger, branch.db_url)
     assert not report.ok
-    assert [f.subject for f in report.problems] == ["public.file_uploads: file_uploads_status_idx"]
+    assert [(f.check, f.subject) for f in report.problems] == [
+        ("drift:index", "public.file_uploads_status_idx")
+    ]
+    assert report.drift is not None
+    assert report.drift.rows[0].repair.startswith("CREATE INDEX file_uploads_status_idx")
 
     run_sql(
         branch.db_url,
         'DROP POLICY "hybridkit service role manages objects" ON storage.objects',
     )
-    report = full_check(folder, ledger)
+    report = full_check(folder, ledger, branch.db_url)
     subjects = {f.subject for f in report.problems}
-    assert "storage.objects: hybridkit service role manages objects" in subjects
+    assert 'storage.objects: "hybridkit service role manages objects"' in subjects
     assert "file_uploads_status_idx" in report.table(show_passing=False)
     with pytest.raises(MigrationError, match="hybridkit service role manages objects"):
         report.raise_for_problems()
@@ -135,10 +142,10 @@ def test_rls_off_and_publication_fail_the_check(branch: BranchTarget, folder: Pa
     apply_migrations(folder, ledger)
     run_sql(branch.db_url, "ALTER TABLE public.ops_runs DISABLE ROW LEVEL SECURITY")
     run_sql(branch.db_url, "ALTER PUBLICATION supabase_realtime DROP TABLE public.file_uploads")
-    report = full_check(folder, ledger)
+    report = full_check(folder, ledger, branch.db_url)
     problems = {(f.check, f.subject) for f in report.problems}
-    assert ("rls", "public.ops_runs") in problems
-    assert ("publication", "supabase_realtime: public.file_uploads") in problems
+    assert ("drift:rls", "public.ops_runs") in problems
+    assert ("drift:publication", "supabase_realtime: public.file_uploads") in problems
     # The advisor lint names the policy left on a table without RLS.
     assert ("lint:policy_exists_rls_disabled", "public.ops_runs") in problems
 
@@ -148,7 +155,7 @@ def test_security_lints_catch_an_exposed_table(branch: BranchTarget, folder: Pat
     apply_migrations(folder, ledger)
     run_sql(branch.db_url, "CREATE TABLE public.leaky (id int primary key, password text)")
     run_sql(branch.db_url, "GRANT SELECT ON public.leaky TO anon")
-    report = full_check(folder, ledger)
+    report = full_check(folder, ledger, branch.db_url)
     lints = {f.check for f in report.problems if f.subject == "public.leaky"}
     assert {"lint:rls_disabled_in_public", "lint:sensitive_columns_exposed"} <= lints
 
@@ -168,7 +175,7 @@ def test_editing_an_applied_file_shows_it_as_changed(
     status = migration_status(folder, ledger)
     [changed] = status.by_state(State.CHANGED)
     assert changed.version == "20250601000200" and not status.ok
-    assert not full_check(folder, ledger).ok
+    assert not full_check(folder, ledger, branch.db_url).ok
     assert apply_migrations(folder, ledger).planned == ()  # never re-applied
 
 
@@ -232,7 +239,7 @@ def test_through_the_management_api(branch: BranchTarget, folder: Path) -> None:
     # The same ledger, read directly: file versions kept, statements stored.
     direct = DirectLedger(branch.db_url)
     assert {e.state for e in migration_status(folder, direct).entries} == {State.APPLIED}
-    assert full_check(folder, ledger).ok
+    assert full_check(folder, ledger, branch.db_url).ok
     listed = branch.client.list_migrations()
     assert [m.version for m in listed] == KIT_VERSIONS
 

@@ -30,6 +30,7 @@ PUBLIC_API = [
     "RetriesExhausted",
     "RetryPolicy",
     "RetryableError",
+    "SchemaDiff",
     "Secret",
     "Settings",
     "SqlResult",
@@ -41,6 +42,7 @@ PUBLIC_API = [
     "__version__",
     "apply_migrations",
     "check",
+    "migration_drift",
     "migration_status",
 ]
 
