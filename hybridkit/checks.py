@@ -461,7 +461,15 @@ def _status_findings(status: MigrationStatus) -> Iterable[Finding]:
         if entry.state in (State.APPLIED, State.APPLIED_ELSEWHERE):
             yield Finding("migration", subject, True, INFO, entry.note or "applied")
         elif entry.state is State.PENDING:
-            yield Finding("migration", subject, False, WARNING, "pending: not applied yet")
+            # The database lacks what the repository says it has: a problem (exit 1 of
+            # `migrate check`), named as pending rather than as drift of every object.
+            yield Finding(
+                "migration",
+                subject,
+                False,
+                ERROR,
+                "pending: not applied yet (hybridkit migrate up)",
+            )
         else:
             yield Finding("migration", subject, False, ERROR, f"{entry.state.value}: {entry.note}")
 

@@ -243,8 +243,14 @@ def migration_drift(
     target_url: str | None = None,
     shadow_url: str | None = None,
     strict: bool | None = None,
+    pending: bool = False,
 ) -> SchemaDiff:
     """The live database behind ``ledger`` against the shadow the migrations build.
+
+    The shadow applies the migrations the ledger records as applied: a pending
+    migration is reported as pending (by the status), not as drift of every object
+    it would create. ``pending=True`` applies every file (for a database whose
+    migrations were run by hand, with no ledger).
 
     Args:
         folder: the migrations folder.
@@ -254,6 +260,7 @@ def migration_drift(
         shadow_url: a PostgreSQL server (superuser) to build the shadow on.
         strict: compare the baseline's objects too (default: when the shadow
             shares the target's server, hence its baseline).
+        pending: apply the pending migrations to the shadow too.
 
     Raises:
         MigrationError: a migration does not apply to the fresh shadow, or no
@@ -266,6 +273,11 @@ def migration_drift(
     """
     started = time.perf_counter()
     migrations, _skipped = load_migrations(folder)
+    held_back = 0
+    if not pending:
+        applied = {row.version for row in ledger.fetch()}
+        held_back = sum(m.version not in applied for m in migrations)
+        migrations = [m for m in migrations if m.version in applied]
     live = snapshot(ledger.query)
     # A Supabase database (local or hosted) has auth and storage; anything else is plain
     # PostgreSQL, and its shadow starts plain too, or the baseline's grants would report.
@@ -280,7 +292,11 @@ def migration_drift(
     where = "the target's server" if same else "a separate server"
     return SchemaDiff(
         tuple(rows),
-        expected=f"the shadow of {Path(folder)} ({len(migrations)} migrations, on {where})",
+        expected=(
+            f"the shadow of {Path(folder)} ({len(migrations)} applied migrations"
+            + (f"; {held_back} pending, not compared" if held_back else "")
+            + f", on {where})"
+        ),
         live=ledger.target,
         schemas=tuple(sorted(schemas)),
         compared=len(shadow.expected),

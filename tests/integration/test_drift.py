@@ -641,9 +641,24 @@ def test_a_migration_that_does_not_replay_fails_and_no_shadow_is_left(
     folder = tmp_path / "migrations"
     shutil.copytree(migrated.folder, folder)
     (folder / "20250601000950_broken.sql").write_text("alter table public.nope add column x int;\n")
+    # Pending, it is not part of what the database should look like yet...
+    assert migration_drift(folder, migrated.ledger, target_url=migrated.db_url).ok
+    # ... and compared with every file (a database migrated by hand, no ledger) it fails.
     with pytest.raises(MigrationError, match=r"20250601000950_broken\.sql.*nope"):
-        migration_drift(folder, migrated.ledger, target_url=migrated.db_url)
+        migration_drift(folder, migrated.ledger, target_url=migrated.db_url, pending=True)
     assert shadows(migrated.db_url) == []
+
+
+def test_pending_migrations_are_pending_not_drift(migrated: Migrated, tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(migrated.folder, folder)
+    (folder / "20250601000960_later.sql").write_text("create table public.later (id int);\n")
+    diff = migration_drift(folder, migrated.ledger, target_url=migrated.db_url)
+    assert diff.ok and "1 pending, not compared" in diff.expected
+    every = migration_drift(folder, migrated.ledger, target_url=migrated.db_url, pending=True)
+    assert [(r.kind, r.object, r.change) for r in every.rows if r.kind == "table"] == [
+        ("table", "public.later", "missing")
+    ]
 
 
 def test_a_shadow_server_that_refuses_is_a_kit_error(migrated: Migrated) -> None:
