@@ -82,8 +82,8 @@ class ServiceCheck:
     Attributes:
         clock_skew: server time minus local time in seconds, from the ``Date``
             header, or ``None`` without one: the smallest skew consistent with what
-            was seen. ``Date`` has whole-second resolution, so the server answered
-            somewhere in a one-second window, while this machine waited
+            was seen. ``Date`` has whole-second resolution (and may be a second
+            stale), so the server answered somewhere in that window, while this machine waited
             ``latency`` seconds for it; ``0.0`` means the two windows overlap (the
             clocks agree to within about a second — shown as "< 1 s").
     """
@@ -496,12 +496,13 @@ class HybridSupabaseManager(SqlFacade):
         date = response.headers.get("Date")
         if date:
             try:
-                # ``Date`` counts whole seconds (truncated): the server answered in
-                # [second, second + 1) of its clock, while ours read [sent, sent +
-                # latency]. Report the smallest skew that fits both windows, so a
-                # clock in step is never shown as off by the header's rounding.
+                # ``Date`` counts whole seconds (truncated), and servers such as
+                # uvicorn refresh it once a second: the server answered in [second,
+                # second + 2) of its clock, while ours read [sent, sent + latency].
+                # Report the smallest skew that fits both windows, so a clock in step
+                # is never shown as off by the header's rounding.
                 second = email.utils.parsedate_to_datetime(date).timestamp()
-                low, high = second - (sent + latency), second + 1 - sent
+                low, high = second - (sent + latency), second + 2 - sent
                 skew = 0.0 if low <= 0 <= high else (low if low > 0 else high)
             except (TypeError, ValueError):
                 skew = None
