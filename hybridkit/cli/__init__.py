@@ -38,6 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _redacted(text: str) -> str:
+    """``text`` without any secret of this process's environment (the CLI's stderr)."""
+    import os
+
+    from hybridkit.redact import known_secrets, redact_text
+
+    return redact_text(text, known_secrets(os.environ))[0]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -48,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except HybridError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_redacted(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from hybridkit.local.auth import generate_keys
 from hybridkit.local.postgres import Cluster, PostgresError, find_pg_bin, free_port, port_is_free
@@ -128,6 +128,15 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
+def _http_protocol() -> Any:
+    """The HTTP protocol: httptools with a cap on request heads (431), else h11's own cap."""
+    try:
+        from hybridkit.local.httplimits import CappedHttpTools
+    except ImportError:  # no httptools: h11 refuses heads over h11_max_incomplete_event_size
+        return "h11"
+    return CappedHttpTools
+
+
 async def _serve(
     sock: socket.socket,
     paths: StatePaths,
@@ -154,6 +163,7 @@ async def _serve(
             access_log=False,
             timeout_keep_alive=30,
             h11_max_incomplete_event_size=1024 * 1024,
+            http=_http_protocol(),
         )
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
