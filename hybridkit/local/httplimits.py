@@ -41,25 +41,48 @@ class CappedHttpTools(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_open = True
-        self._head_bytes = 0
+        self._head_bytes = 0  # bytes received while the head is incomplete
+        self._head_size = 0  # the head's own bytes, counted by the parser's callbacks
+        self._refused = False
 
-    def data_received(self, data: bytes) -> None:
-        if self._head_open:
-            self._head_bytes += len(data)
-        super().data_received(data)
-        if (
-            self._head_open
-            and self._head_bytes > MAX_HEAD_BYTES
-            and not self.transport.is_closing()
-        ):
+    def _refuse(self) -> None:
+        self._refused = True
+        if not self.transport.is_closing():
             self.transport.write(_RESPONSE)
             self.transport.close()
 
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if self._head_open:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        # A head still incomplete past the cap (megabytes of one header) is not read on.
+        if self._head_open and self._head_bytes > MAX_HEAD_BYTES:
+            self._refuse()
+
+    def on_url(self, url: bytes) -> None:
+        self._head_size += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4
+        super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
         self._head_open = False
+        if self._head_size > MAX_HEAD_BYTES:
+            self._refuse()  # a whole head over the cap that came in one read
+            return
         super().on_headers_complete()
 
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
+        if self._refused:
+            return
         super().on_message_complete()
         self._head_open = True
-        self._head_bytes = 0
+        self._head_bytes = self._head_size = 0

@@ -128,6 +128,16 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
+def _max_rows() -> int | None:
+    """PostgREST's max-rows, from its own variable ``PGRST_DB_MAX_ROWS`` (1000, as Supabase)."""
+    text = os.environ.get("PGRST_DB_MAX_ROWS", "").strip()
+    if not text:
+        return 1000
+    if text.lower() in ("0", "none", "unlimited"):
+        return None
+    return max(1, int(text))
+
+
 def _http_protocol() -> Any:
     """The HTTP protocol: httptools with a cap on request heads (431), else h11's own cap."""
     try:
@@ -154,7 +164,13 @@ async def _serve(
     print(f"serving on {url} ({loop.__module__}.{loop.__qualname__})", file=sys.stderr)
     paths.storage.mkdir(exist_ok=True)
     app = create_app(
-        ServerConfig(db_dsn=cluster.dsn, data_dir=paths.storage, keys=config.keys, public_url=url)
+        ServerConfig(
+            db_dsn=cluster.dsn,
+            data_dir=paths.storage,
+            keys=config.keys,
+            public_url=url,
+            max_rows=_max_rows(),
+        )
     )
     server = uvicorn.Server(
         uvicorn.Config(
@@ -211,8 +227,12 @@ def main(argv: list[str] | None = None) -> int:
     # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default
     # handler that would kill this process before the `finally` below stops PostgreSQL.
     signal.signal(signal.SIGTERM, _exit_on_signal)
+    # Private objects, the database and state.json (its superuser URL) are nobody else's:
+    # everything this process creates is 0600/0700 whatever the caller's umask.
+    os.umask(0o077)
     paths = StatePaths(args.dir.resolve())
     paths.root.mkdir(parents=True, exist_ok=True)
+    paths.root.chmod(0o700)
     cluster: Cluster | None = None
     lock: IO[str] | None = None
     try:

@@ -337,6 +337,8 @@ class TusUploads:
         record = self._load(request.path_params["upload_id"])
         if signature is not None:
             self._check_signature(signature, record["bucket"], record["object"])
+        # Another user's offset and length are theirs: HEAD passes the same RLS test.
+        await self._authorize(caller, record, signed=signature is not None)
         headers = {
             "Tus-Resumable": TUS_VERSION,
             "Upload-Offset": str(self._offset(record)),
