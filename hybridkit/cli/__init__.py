@@ -47,6 +47,19 @@ def _redacted(text: str) -> str:
     return redact_text(text, known_secrets(os.environ))[0]
 
 
+def _redact_logs() -> None:
+    """Log lines on stderr (the last-resort handler, any configured one) carry no secret."""
+    import logging
+    import os
+
+    from hybridkit.redact import RedactingFilter, known_secrets
+
+    redacting = RedactingFilter(known_secrets(os.environ))
+    for handler in [*logging.getLogger().handlers, logging.lastResort]:
+        if handler is not None:
+            handler.addFilter(redacting)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -54,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
+    _redact_logs()
     try:
         return handler(args)
     except HybridError as exc:

@@ -63,3 +63,12 @@ def test_a_run_with_a_key_value_dsn_leaves_no_password(stack: Target, tmp_path: 
     records = list((tmp_path / "out").rglob("*.json"))
     for record in records:
         json.loads(record.read_text())  # strict JSON
+
+
+def test_cp_refuses_a_dot_dot_bucket(tmp_path: Path) -> None:
+    env = {"SUPABASE_URL": "http://127.0.0.1:9", "SUPABASE_SERVICE_ROLE_KEY": "k"}
+    done = _hybridkit(
+        ["storage", "cp", "ss:///../object/priv/a/secret.txt", str(tmp_path / "x")], env, tmp_path
+    )
+    assert done.returncode != 0 and "'..'" in done.stderr, done.stderr
+    assert not (tmp_path / "x").exists()
