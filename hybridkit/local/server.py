@@ -233,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     paths = StatePaths(args.dir.resolve())
     paths.root.mkdir(parents=True, exist_ok=True)
     paths.root.chmod(0o700)
+    for made_outside in (paths.log, paths.config, paths.state):  # opened by the caller, or older
+        with contextlib.suppress(OSError):
+            made_outside.chmod(0o600)
     cluster: Cluster | None = None
     lock: IO[str] | None = None
     try:

@@ -214,3 +214,31 @@ def test_dead_pool_connections_are_replaced(stack: Target, rows_table: str) -> N
 def test_client_refuses_dot_bucket_names(name: str) -> None:
     with pytest.raises(InvalidInputError, match="not names"):
         check_bucket(name)
+
+
+def test_a_fresh_stack_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    import os
+
+    from hybridkit.local import LocalStack
+
+    folder = tmp_path / "open"
+    folder.mkdir()
+    folder.chmod(0o755)
+    old = os.umask(0o022)
+    try:
+        with LocalStack(dir=folder, port=0) as local:
+            key = local.service_role_key
+            auth = {"apikey": key, "Authorization": f"Bearer {key}"}
+            with httpx.Client(base_url=f"{local.url}/storage/v1", headers=auth) as api:
+                assert api.post("/bucket", json={"name": "priv"}).status_code == 200
+                assert api.post("/object/priv/a/secret.txt", content=b"s").status_code == 200
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+            loose = [
+                p
+                for p in folder.rglob("*")
+                if p.is_file() and not p.is_symlink() and stat.S_IMODE(p.stat().st_mode) & 0o077
+            ]
+            assert not loose, loose
+            assert (folder / "state.json").exists()
+    finally:
+        os.umask(old)
