@@ -181,6 +181,7 @@ class Database:
         self._client = client
         self._management = management
         self.retrier = retrier or Retrier(RetryPolicy.from_settings(self.settings))
+        self._no_read_only_login = False
 
     def __repr__(self) -> str:
         return f"Database(url={self.settings.supabase_url!r}, key_role={self.settings.key_role!r})"
@@ -438,7 +439,8 @@ class Database:
         """
         explicit = self.settings.read_only_db_url
         candidates = [explicit.get_secret_value()] if explicit else []
-        candidates.append(_as_read_only_user(url))
+        if not self._no_read_only_login:
+            candidates.append(_as_read_only_user(url))
         for conninfo in candidates:
             try:
                 conn = psycopg.connect(
@@ -448,7 +450,8 @@ class Database:
                 if explicit is not None and conninfo == candidates[0]:
                     raise
                 if "authentication" in str(exc) or "password" in str(exc) or "role" in str(exc):
-                    continue  # no such login here: try the URL's own
+                    self._no_read_only_login = True  # not here: the URL's own, from now on
+                    continue
                 raise
             return conn, None
         conn = psycopg.connect(url, connect_timeout=10, autocommit=True, row_factory=dict_row)

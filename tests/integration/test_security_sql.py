@@ -203,3 +203,33 @@ def test_cli_read_only_refuses_copy_to_program(stack: Target, tmp_path: Path) ->
     assert done.returncode == 1, done.stderr
     assert "read-only" in done.stderr
     assert not marker.exists()
+
+
+def test_fallbacks_when_the_read_only_login_is_not_possible(stack: Target) -> None:
+    """A member login SETs ROLE to the read-only user; a superuser session is never used."""
+    from psycopg.conninfo import make_conninfo
+
+    from hybridkit.errors import ConfigError
+
+    tag = uuid.uuid4().hex[:8]
+    member, superuser = f"sec_member_{tag}", f"sec_su_{tag}"
+    with psycopg.connect(stack.db_url or "", autocommit=True) as conn:
+        conn.execute(
+            f"create role {member} login password 'member-pw' in role supabase_read_only_user"
+        )
+        conn.execute(f"create role {superuser} login superuser password 'su-pw'")
+    try:
+        as_member = make_conninfo(stack.db_url or "", user=member, password="member-pw")
+        db = _db(stack, db_url=as_member)
+        who = db.sql("select current_user as u, session_user as s", read_only=True).rows
+        assert who == ({"u": "supabase_read_only_user", "s": member},)
+        with pytest.raises(HybridError):
+            db.sql("select set_config('role', %s, true)", [member], read_only=True)
+        as_su = make_conninfo(stack.db_url or "", user=superuser, password="su-pw")
+        with pytest.raises(ConfigError, match="superuser"):
+            _db(stack, db_url=as_su).sql("select 1", read_only=True)
+        assert _db(stack, db_url=as_su).sql("select 1 as one").rows == ({"one": 1},)
+    finally:
+        with psycopg.connect(stack.db_url or "", autocommit=True) as conn:
+            conn.execute(f"drop role if exists {member}")
+            conn.execute(f"drop role if exists {superuser}")

@@ -20,7 +20,8 @@ REVOKE pg_read_all_data, pg_write_all_data, pg_read_server_files, pg_write_serve
   pg_execute_server_program, pg_signal_backend FROM supabase_read_only_user;
 ALTER ROLE supabase_read_only_user SET default_transaction_read_only = on;
 ALTER ROLE supabase_read_only_user SET statement_timeout = '60s';
-GRANT pg_read_all_settings, pg_read_all_stats TO supabase_read_only_user;
+-- Nor other sessions' query texts (an ALTER ROLE ... PASSWORD shows there).
+REVOKE pg_read_all_settings, pg_read_all_stats FROM supabase_read_only_user;
 -- Every schema but the catalogs and the stack's own bookkeeping, now and later.
 DO $$
 DECLARE
