@@ -41,6 +41,9 @@ def check_bucket(bucket: str) -> str:
             f"invalid bucket name {bucket!r}: use 1-100 characters from letters, digits and "
             "_!.*'() &$=@;:+,?- without leading or trailing spaces"
         )
+    if bucket in (".", ".."):
+        # A URL path segment of its own: normalised away, it would reach another bucket.
+        raise InvalidInputError(f"invalid bucket name {bucket!r}: '.' and '..' are not names")
     return bucket
 
 

@@ -18,15 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
 from hybridkit.errors import ConfigError
+from hybridkit.redact import MASK, mask_dsn
 
 __all__ = ["ENV_VARS", "Secret", "Settings", "mask_url"]
-
-MASK = "********"
 
 
 class Secret:
@@ -68,23 +67,30 @@ class Secret:
 
 
 def mask_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``********``.
+    """Return ``url`` (or a key=value DSN) with any password replaced by ``********``.
+
+    The rules are :mod:`hybridkit.redact`'s, shared by every output path.
 
     Example:
         >>> mask_url("postgresql://postgres:pw@127.0.0.1:54322/postgres")
         'postgresql://postgres:********@127.0.0.1:54322/postgres'
     """
+    return mask_dsn(url)
+
+
+def _is_dsn(text: str) -> bool:
+    """A PostgreSQL URL, or a key=value DSN that libpq would parse."""
+    if text.startswith(("postgres://", "postgresql://")):
+        return True
+    if "=" not in text or "://" in text:
+        return False
+    from psycopg.conninfo import conninfo_to_dict
+
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        return MASK
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:{MASK}@{host}" if parts.username else f":{MASK}@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        conninfo_to_dict(text)
+    except Exception:
+        return False
+    return True
 
 
 class _SecretURL(Secret):
@@ -108,6 +114,7 @@ ENV_VARS: dict[str, str] = {
     "service_role_key": "SUPABASE_SERVICE_ROLE_KEY",
     "anon_key": "SUPABASE_ANON_KEY",
     "db_url": "SUPABASE_DB_URL",
+    "read_only_db_url": "SUPABASE_READ_ONLY_DB_URL",
     "access_token": "SUPABASE_ACCESS_TOKEN",
     "project_ref": "SUPABASE_PROJECT_REF",
     "max_retries": "SUPABASE_MAX_RETRIES",
@@ -119,7 +126,7 @@ ENV_VARS: dict[str, str] = {
 }
 
 _SECRETS = {"service_role_key", "anon_key", "access_token"}
-_SECRET_URLS = {"db_url"}
+_SECRET_URLS = {"db_url", "read_only_db_url"}
 _PROJECT_REF = re.compile(r"^[a-z0-9]{1,64}$")
 
 
@@ -150,6 +157,7 @@ class Settings:
     service_role_key: Secret | None = None
     anon_key: Secret | None = None
     db_url: Secret | None = None
+    read_only_db_url: Secret | None = None
     access_token: Secret | None = None
     project_ref: str | None = None
     management_url: str = "https://api.supabase.com"
@@ -212,10 +220,11 @@ class Settings:
                 values[name] = value if isinstance(value, Secret) else Secret(str(value).strip())
             elif name in _SECRET_URLS:
                 text = value.get_secret_value() if isinstance(value, Secret) else str(value)
-                if not text.startswith(("postgres://", "postgresql://")):
+                if not _is_dsn(text):
                     raise ConfigError(
                         f"{var} must be a PostgreSQL URL like "
-                        f"postgresql://postgres:PASSWORD@HOST:5432/postgres, got {mask_url(text)!r}"
+                        f"postgresql://postgres:PASSWORD@HOST:5432/postgres (or a key=value "
+                        f"DSN), got {mask_url(text)!r}"
                     )
                 values[name] = _SecretURL(text)
             elif name in ("supabase_url", "management_url"):

@@ -11,11 +11,22 @@ Two paths, named in every result's ``via``:
   and ``SUPABASE_PROJECT_REF`` are set — through the Management API's query
   endpoint.
 
-``read_only=True`` is enforced by PostgreSQL, not by looking at the text: the
-statement runs in a ``READ ONLY`` transaction that is rolled back afterwards,
-sent with the extended protocol (which takes one statement) so that a single
-call cannot smuggle a ``COMMIT`` and a second statement. Through the
-Management API it runs as the project's read-only database user.
+``read_only=True`` stands on three walls (docs/security.md):
+
+1. the text is parsed with PostgreSQL's own parser (:func:`hybridkit.sqltext.check_read_only`):
+   one query, no SET/COMMIT/COPY/DO, no role or setting changes, no signals;
+2. it runs as ``supabase_read_only_user`` (as Supabase's own read-only mode): a
+   login of its own (``SUPABASE_READ_ONLY_DB_URL``, or the DB URL with that user
+   and the same password, which is how the local stack has it), so the session
+   cannot switch back to a more powerful role; a URL whose login is not a
+   superuser may instead ``SET ROLE`` to it when it is a member; a superuser
+   session is never used for read-only SQL;
+3. inside a ``READ ONLY`` transaction that is always rolled back, whose first
+   query sets the statement timeout (so ``SET TRANSACTION READ WRITE`` comes too
+   late), sent with the extended protocol (one statement), so that even a
+   ``SECURITY DEFINER`` function that writes fails.
+
+Through the Management API it runs as the project's read-only database user.
 
 Every failure is a :mod:`hybridkit.errors` exception; retries follow the kit's
 policy (writes are resent only when they surely never reached the server).
@@ -47,7 +58,7 @@ from hybridkit.errors import (
     RetryableError,
 )
 from hybridkit.retry import Attempt, Retrier, RetryPolicy
-from hybridkit.sqltext import inline_params
+from hybridkit.sqltext import check_read_only, inline_params
 
 if TYPE_CHECKING:
     from supabase import Client
@@ -65,6 +76,9 @@ Filters = Mapping[str, Any]
 _FILTER_OPS = frozenset(
     {"eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "is", "in", "cs", "cd", "ov"}
 )
+READ_ONLY_USER = "supabase_read_only_user"
+#: How long one read-only statement may run (PostgreSQL's statement_timeout).
+READ_ONLY_STATEMENT_TIMEOUT = "60s"
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "53300", "57P01", "57P02", "57P03", "55P03"})
 
 
@@ -167,6 +181,7 @@ class Database:
         self._client = client
         self._management = management
         self.retrier = retrier or Retrier(RetryPolicy.from_settings(self.settings))
+        self._no_read_only_login = False
 
     def __repr__(self) -> str:
         return f"Database(url={self.settings.supabase_url!r}, key_role={self.settings.key_role!r})"
@@ -395,28 +410,84 @@ class Database:
         assert self.settings.db_url is not None
         url = self.settings.db_url.get_secret_value()
         operation = "sql (read-only)" if read_only else "sql"
+        if read_only:
+            _check_read_only(query)
 
         def run(_: Attempt) -> SqlResult:
             try:
-                with psycopg.connect(
-                    url, connect_timeout=10, autocommit=True, row_factory=dict_row
-                ) as conn:
-                    if read_only:
-                        conn.read_only = True
-                        with conn.transaction(force_rollback=True):
-                            # Pipeline mode sends the query with the extended protocol
-                            # (unnamed statement, so poolers are fine), which takes exactly
-                            # one statement: no "COMMIT; INSERT ..." can leave the transaction.
-                            with conn.pipeline():
-                                cursor = conn.execute(query, params)
-                            return _result(cursor, "sql", read_only=True)
-                    with conn.transaction():
-                        cursor = conn.execute(query, params)
-                        return _result(cursor, "sql", read_only=False)
+                if read_only:
+                    return self._read_only_direct(url, query, params)
+                with (
+                    psycopg.connect(
+                        url, connect_timeout=10, autocommit=True, row_factory=dict_row
+                    ) as conn,
+                    conn.transaction(),
+                ):
+                    cursor = conn.execute(query, params)
+                    return _result(cursor, "sql", read_only=False)
             except psycopg.Error as exc:
                 raise _with_hint(pg_error(exc, operation), read_only) from None
 
         return self.retrier.call(run, operation=operation, idempotent=read_only)
+
+    def _read_only_conn(self, url: str) -> tuple[psycopg.Connection[Any], str | None]:
+        """A connection for read-only SQL, and the role to SET (``None``: already it).
+
+        Logs in as the read-only user when it can; falls back to ``url``'s own login
+        only when that login is not a superuser (a superuser session could switch
+        back to any role from inside a statement).
+        """
+        explicit = self.settings.read_only_db_url
+        candidates = [explicit.get_secret_value()] if explicit else []
+        if not self._no_read_only_login:
+            candidates.append(_as_read_only_user(url))
+        for conninfo in candidates:
+            try:
+                conn = psycopg.connect(
+                    conninfo, connect_timeout=10, autocommit=True, row_factory=dict_row
+                )
+            except psycopg.OperationalError as exc:
+                if explicit is not None and conninfo == candidates[0]:
+                    raise
+                if "authentication" in str(exc) or "password" in str(exc) or "role" in str(exc):
+                    self._no_read_only_login = True  # not here: the URL's own, from now on
+                    continue
+                raise
+            return conn, None
+        conn = psycopg.connect(url, connect_timeout=10, autocommit=True, row_factory=dict_row)
+        row = conn.execute(
+            "SELECT current_setting('is_superuser') = 'on' AS su, CASE WHEN EXISTS "
+            "(SELECT 1 FROM pg_roles WHERE rolname = %s) THEN pg_has_role(current_user, %s, "
+            "'MEMBER') ELSE false END AS member",
+            (READ_ONLY_USER, READ_ONLY_USER),
+        ).fetchone()
+        superuser = row is None or bool(row["su"])
+        if superuser:
+            conn.close()
+            raise ConfigError(
+                "read-only SQL will not run in a superuser session, and no login as "
+                f"{READ_ONLY_USER} was possible: set SUPABASE_READ_ONLY_DB_URL to that "
+                "user's URL, use --via management, or pass --write deliberately"
+            )
+        return conn, READ_ONLY_USER if row and row["member"] else None
+
+    def _read_only_direct(self, url: str, query: str, params: Sequence[Any] | None) -> SqlResult:
+        conn, role = self._read_only_conn(url)
+        with conn:
+            conn.read_only = True
+            with conn.transaction(force_rollback=True):
+                # The first query of the transaction takes its snapshot: from then on
+                # SET TRANSACTION READ WRITE is refused by PostgreSQL itself.
+                conn.execute(
+                    "SELECT set_config('statement_timeout', %s, true)"
+                    + (", set_config('role', %s, true)" if role else ""),
+                    (READ_ONLY_STATEMENT_TIMEOUT, role) if role else (READ_ONLY_STATEMENT_TIMEOUT,),
+                )
+                # Pipeline mode sends the query with the extended protocol (unnamed
+                # statement, so poolers are fine), which takes exactly one statement.
+                with conn.pipeline():
+                    cursor = conn.execute(query, params)
+                return _result(cursor, "sql", read_only=True)
 
     def _sql_management(
         self, query: str, params: Sequence[Any] | None, *, read_only: bool
@@ -425,6 +496,8 @@ class Database:
             text = inline_params(query, params)
         except ValueError as exc:
             raise InvalidInputError(f"sql: {exc}") from None
+        if read_only:
+            _check_read_only(text)
         rows = self.management.query(text, read_only=read_only)
         columns = tuple(rows[0]) if rows else ()
         return SqlResult(columns, tuple(rows), len(rows), "management", read_only)
@@ -446,7 +519,31 @@ def _result(cursor: psycopg.Cursor[Any], via: str, *, read_only: bool) -> SqlRes
     return SqlResult(columns, tuple(rows), rowcount, via, read_only)
 
 
+def _check_read_only(query: str) -> None:
+    try:
+        check_read_only(query)
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"sql (read-only): {exc} — pass --write (write=True) to run it as a write"
+        ) from None
+
+
+def _as_read_only_user(url: str) -> str:
+    """``url`` logging in as the read-only user (a pooler's ``user.ref`` keeps its ``.ref``)."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    user = str(conninfo_to_dict(url).get("user") or "postgres")
+    suffix = user[user.index(".") :] if "." in user else ""
+    return make_conninfo(url, user=READ_ONLY_USER + suffix)
+
+
 def _with_hint(error: HybridError, read_only: bool) -> HybridError:
+    if read_only and error.code == "42501":
+        # The read-only role's wall, not a bad key: say so, and not as an AuthError.
+        return InvalidInputError(
+            f"{error.message} — read-only SQL runs as {READ_ONLY_USER}, which cannot do that",
+            code=error.code,
+        )
     if read_only and error.code == "42601" and "multiple commands" in error.message:
         error.message += " — read-only mode runs one statement per call"
         error.args = (error.message,)

@@ -29,6 +29,8 @@ the server (it is never retried and the circuit breaker does not count it).
 
 from __future__ import annotations
 
+from hybridkit.redact import scrub
+
 __all__ = [
     "AuthError",
     "CancelledError",
@@ -65,6 +67,8 @@ class HybridError(Exception):
         status: int | None = None,
         code: str | None = None,
     ) -> None:
+        # A message that quotes a DSN or a token must not carry its secret.
+        message = scrub(message)
         super().__init__(message)
         self.message = message
         self.status = status

@@ -12,6 +12,12 @@
   file split by the CLI.
 * :func:`inline_params` binds ``%s`` parameters as quoted literals, for the one
   path that cannot bind (the Management API's query endpoint).
+* :func:`check_read_only` parses a read-only call's text with PostgreSQL's own
+  parser (pglast) and refuses what is not one plain query: several statements,
+  SET/RESET/BEGIN/COMMIT, COPY, DO, data-modifying CTEs, SELECT INTO, and calls
+  of functions that change settings or roles or reach the server's processes.
+  It is the first of three walls; the other two are PostgreSQL's (the
+  read-only role, and a READ ONLY transaction that is rolled back).
 
 Example:
     >>> split_statements("create table a (x int); -- done\\ninsert into a values (1);")
@@ -26,7 +32,42 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Segment", "canonical", "fingerprint", "inline_params", "segments", "split_statements"]
+__all__ = [
+    "Segment",
+    "canonical",
+    "check_read_only",
+    "fingerprint",
+    "inline_params",
+    "segments",
+    "split_statements",
+]
+
+# Functions a read-only call may not name: settings (a role is a setting), signals,
+# configuration, server files, and the advisory/backup controls.
+_REFUSED_FUNCTIONS = frozenset(
+    {
+        "set_config",
+        "pg_terminate_backend",
+        "pg_cancel_backend",
+        "pg_reload_conf",
+        "pg_rotate_logfile",
+        "pg_promote",
+        "pg_read_file",
+        "pg_read_binary_file",
+        "pg_ls_dir",
+        "pg_stat_file",
+        "pg_file_write",
+        "lo_import",
+        "lo_export",
+        "pg_backup_start",
+        "pg_backup_stop",
+        "pg_switch_wal",
+        "pg_create_restore_point",
+        "dblink",
+        "dblink_exec",
+        "dblink_connect",
+    }
+)
 
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
@@ -278,4 +319,99 @@ def inline_params(query: str, params: Sequence[Any] | None) -> str:
                 i += 1
     if used != len(values):
         raise ValueError(f"the query has {used} %s placeholders but {len(values)} parameters")
+    return "".join(out)
+
+
+def check_read_only(query: str) -> None:
+    """Refuse ``query`` unless it is exactly one plain, side-effect-free statement.
+
+    Allowed: ``SELECT`` (with read-only CTEs), ``VALUES``, ``TABLE``, ``SHOW`` and
+    ``EXPLAIN`` of those. ``%s`` placeholders are accepted (they parse as ``$n``).
+
+    Raises:
+        ValueError: why the text is refused (the parser's message for a syntax error).
+
+    Example:
+        >>> check_read_only("select 1")
+        >>> check_read_only("set role postgres")
+        Traceback (most recent call last):
+        ...
+        ValueError: read-only SQL takes one query (SELECT, VALUES, TABLE, SHOW or EXPLAIN), not SET
+    """
+    from pglast import ast, parse_sql
+    from pglast.parser import ParseError
+    from pglast.visitors import Visitor
+
+    try:
+        statements = parse_sql(_placeholders_as_params(query))
+    except ParseError as exc:
+        raise ValueError(f"syntax error: {exc}") from None
+    if len(statements) != 1:
+        raise ValueError(
+            f"read-only SQL takes exactly one statement, got {len(statements)} "
+            "(a read-only call cannot end its transaction or start another)"
+        )
+    root = statements[0].stmt
+    top = root.query if isinstance(root, ast.ExplainStmt) else root
+    if not isinstance(top, ast.SelectStmt | ast.VariableShowStmt):
+        raise ValueError(
+            "read-only SQL takes one query (SELECT, VALUES, TABLE, SHOW or EXPLAIN), "
+            f"not {_statement_name(top)}"
+        )
+    problems: list[str] = []
+
+    class _Walls(Visitor):  # type: ignore[misc]
+        def visit_FuncCall(self, ancestors: Any, node: Any) -> None:
+            name = str(node.funcname[-1].sval).lower()
+            if name in _REFUSED_FUNCTIONS:
+                problems.append(f"{name}() is refused in read-only SQL")
+
+        def visit_SelectStmt(self, ancestors: Any, node: Any) -> None:
+            if node.intoClause is not None:
+                problems.append("SELECT INTO creates a table")
+
+        def _writes(self, ancestors: Any, node: Any) -> None:
+            problems.append(f"{_statement_name(node)} inside a query writes")
+
+        visit_InsertStmt = visit_UpdateStmt = visit_DeleteStmt = visit_MergeStmt = _writes
+
+    _Walls()(statements[0])
+    if problems:
+        raise ValueError("; ".join(dict.fromkeys(problems)))
+
+
+def _statement_name(node: Any) -> str:
+    """``SET`` for VariableSetStmt, ``COPY`` for CopyStmt..., for messages."""
+    names = {
+        "VariableSetStmt": "SET",
+        "TransactionStmt": "a transaction command (BEGIN, COMMIT, ...)",
+        "CopyStmt": "COPY",
+        "DoStmt": "DO",
+        "CallStmt": "CALL",
+        "InsertStmt": "INSERT",
+        "UpdateStmt": "UPDATE",
+        "DeleteStmt": "DELETE",
+        "MergeStmt": "MERGE",
+    }
+    kind = type(node).__name__
+    return names.get(kind, kind.removesuffix("Stmt").upper())
+
+
+def _placeholders_as_params(query: str) -> str:
+    """``%s`` outside quotes and comments as ``$n`` (and ``%%`` as ``%``), so pglast parses it."""
+    out: list[str] = []
+    n = 0
+    for segment in segments(query):
+        if segment.kind != "code":
+            out.append(segment.text)
+            continue
+        pieces = re.split(r"(%%|%s)", segment.text)
+        for piece in pieces:
+            if piece == "%s":
+                n += 1
+                out.append(f"${n}")
+            elif piece == "%%":
+                out.append("%")
+            else:
+                out.append(piece)
     return "".join(out)

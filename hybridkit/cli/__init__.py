@@ -39,6 +39,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _redacted(text: str) -> str:
+    """``text`` without any secret of this process's environment (the CLI's stderr)."""
+    import os
+
+    from hybridkit.redact import known_secrets, redact_text
+
+    return redact_text(text, known_secrets(os.environ))[0]
+
+
+def _redact_logs() -> None:
+    """Log lines on stderr (the last-resort handler, any configured one) carry no secret."""
+    import logging
+    import os
+
+    from hybridkit.redact import RedactingFilter, known_secrets
+
+    redacting = RedactingFilter(known_secrets(os.environ))
+    for handler in [*logging.getLogger().handlers, logging.lastResort]:
+        if handler is not None:
+            handler.addFilter(redacting)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -46,10 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
+    _redact_logs()
     try:
         return handler(args)
     except HybridError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_redacted(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

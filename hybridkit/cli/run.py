@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from hybridkit.errors import InvalidInputError
+from hybridkit.redact import known_secrets, redact_text
 
 __all__ = ["add_parser"]
 
@@ -143,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
     except InvalidInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    note = record_run(result.as_json())
+    note = redact_text(record_run(result.as_json()), known_secrets(os.environ))[0]
     _add_to_record(result.record, {"ops_runs": note})
     for summary in result.summaries:
         verdict = summary.get("verdict") or ("ok" if summary.get("ok") else "failed")

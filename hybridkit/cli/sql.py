@@ -1,7 +1,8 @@
 """``hybridkit sql "…"``: run SQL, read-only unless ``--write``.
 
-Read-only is PostgreSQL's: a READ ONLY transaction, rolled back (or the
-Management API's read-only user), so a write fails whatever the text says.
+Read-only is checked three times (docs/security.md): one plain query by
+PostgreSQL's parser, run as supabase_read_only_user, in a READ ONLY transaction
+that is rolled back — so no text can write, switch role or reach the server.
 """
 
 from __future__ import annotations

@@ -44,6 +44,8 @@ class ServerConfig:
         upload_file_size_limit: the global limit for TUS uploads (the CLI's 50 GB).
         upload_file_size_limit_standard: the global limit for single-request uploads (5 GB).
         signed_upload_url_expiration: seconds a signed upload URL lives (the CLI's 7200).
+        max_rows: PostgREST's ``max-rows``: the most rows a read returns (Supabase's 1000;
+            ``None``: no cap). The server takes it from ``PGRST_DB_MAX_ROWS``.
     """
 
     db_dsn: str
@@ -53,6 +55,7 @@ class ServerConfig:
     upload_file_size_limit: int = 52_428_800_000
     upload_file_size_limit_standard: int = 5_242_880_000
     signed_upload_url_expiration: int = 7200
+    max_rows: int | None = 1000
 
 
 def create_app(config: ServerConfig) -> Starlette:
@@ -62,7 +65,7 @@ def create_app(config: ServerConfig) -> Starlette:
     from hybridkit.local.storage import create_storage_app
 
     database = Database(config.db_dsn)
-    rest = RestService(config.db_dsn, config.keys.jwt_secret)
+    rest = RestService(config.db_dsn, config.keys.jwt_secret, max_rows=config.max_rows)
     management = ManagementService(
         config.db_dsn, access_token=config.keys.access_token, jwt_secret=config.keys.jwt_secret
     )

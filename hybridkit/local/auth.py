@@ -25,6 +25,7 @@ __all__ = [
     "DEMO_ANON_KEY",
     "DEMO_JWT_SECRET",
     "DEMO_SERVICE_ROLE_KEY",
+    "STORAGE_ROLES",
     "JWTError",
     "Keys",
     "bearer_token",
@@ -103,6 +104,10 @@ def generate_keys(*, random_secret: bool = False) -> Keys:
         service_role_key=mint(secret, {"iss": "supabase-demo", "role": "service_role", "exp": exp}),
         access_token=access_token,
     )
+
+
+#: The roles a request's JWT may claim (``authenticator`` can switch to these only).
+STORAGE_ROLES = frozenset({"anon", "authenticated", "service_role"})
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:

@@ -131,6 +131,9 @@ class Database:
             open=False,
             kwargs={"autocommit": True, "row_factory": dict_row},
             connection_class=AsyncConnection[DictRow],
+            # A connection terminated behind the pool's back (pg_terminate_backend, a
+            # restart) is found and replaced when it is taken, instead of failing a request.
+            check=AsyncConnectionPool.check_connection,
             name="hybridkit-local",
         )
 

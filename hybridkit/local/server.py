@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from hybridkit.local.auth import generate_keys
 from hybridkit.local.postgres import Cluster, PostgresError, find_pg_bin, free_port, port_is_free
@@ -147,6 +147,25 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
+def _max_rows() -> int | None:
+    """PostgREST's max-rows, from its own variable ``PGRST_DB_MAX_ROWS`` (1000, as Supabase)."""
+    text = os.environ.get("PGRST_DB_MAX_ROWS", "").strip()
+    if not text:
+        return 1000
+    if text.lower() in ("0", "none", "unlimited"):
+        return None
+    return max(1, int(text))
+
+
+def _http_protocol() -> Any:
+    """The HTTP protocol: httptools with a cap on request heads (431), else h11's own cap."""
+    try:
+        from hybridkit.local.httplimits import CappedHttpTools
+    except ImportError:  # no httptools: h11 refuses heads over h11_max_incomplete_event_size
+        return "h11"
+    return CappedHttpTools
+
+
 async def _serve(
     sock: socket.socket,
     paths: StatePaths,
@@ -164,7 +183,13 @@ async def _serve(
     print(f"serving on {url} ({loop.__module__}.{loop.__qualname__})", file=sys.stderr)
     paths.storage.mkdir(exist_ok=True)
     app = create_app(
-        ServerConfig(db_dsn=cluster.dsn, data_dir=paths.storage, keys=config.keys, public_url=url)
+        ServerConfig(
+            db_dsn=cluster.dsn,
+            data_dir=paths.storage,
+            keys=config.keys,
+            public_url=url,
+            max_rows=_max_rows(),
+        )
     )
     server = uvicorn.Server(
         uvicorn.Config(
@@ -173,6 +198,7 @@ async def _serve(
             access_log=False,
             timeout_keep_alive=30,
             h11_max_incomplete_event_size=1024 * 1024,
+            http=_http_protocol(),
         )
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -222,8 +248,15 @@ def main(argv: list[str] | None = None) -> int:
     # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default
     # handler that would kill this process before the `finally` below stops PostgreSQL.
     signal.signal(signal.SIGTERM, _exit_on_signal)
+    # Private objects, the database and state.json (its superuser URL) are nobody else's:
+    # everything this process creates is 0600/0700 whatever the caller's umask.
+    os.umask(0o077)
     paths = StatePaths(args.dir.resolve())
     paths.root.mkdir(parents=True, exist_ok=True)
+    paths.root.chmod(0o700)
+    for made_outside in (paths.log, paths.config, paths.state):  # opened by the caller, or older
+        with contextlib.suppress(OSError):
+            made_outside.chmod(0o600)
     cluster: Cluster | None = None
     lock: IO[str] | None = None
     try:

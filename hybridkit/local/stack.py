@@ -101,7 +101,7 @@ class LocalStack:
             raise LocalStackError(
                 "the local stack's server is not installed; run: pip install 'hybridkit[local]'"
             )
-        self.paths.root.mkdir(parents=True, exist_ok=True)
+        self.paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.paths.error.unlink(missing_ok=True)
         command = [sys.executable, "-m", "hybridkit.local.server", "--dir", str(self.paths.root)]
         if self.port is not None:  # else the server keeps the stack's own port

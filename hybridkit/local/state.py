@@ -108,8 +108,8 @@ class StackState:
             return None
 
 
-def write_json_atomic(path: Path, data: dict[str, Any], *, private: bool = False) -> None:
-    """Write JSON so that a reader never sees half a file."""
+def write_json_atomic(path: Path, data: dict[str, Any], *, private: bool = True) -> None:
+    """Write JSON so that a reader never sees half a file (0600: state.json holds a DB URL)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as handle:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridkit.errors import ConfigError, InvalidInputError
+from hybridkit.redact import JWT, known_secrets, redact_text
 from hybridkit.runbook._params import coerce
 
 __all__ = [
@@ -34,13 +35,7 @@ __all__ = [
 ]
 
 _SECRET_NAME = re.compile(r"key|token|secret|password|passwd|jwt|credential|db_url", re.I)
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+")
-_SECRET_ENV = (
-    "SUPABASE_SERVICE_ROLE_KEY",
-    "SUPABASE_ANON_KEY",
-    "SUPABASE_ACCESS_TOKEN",
-    "SUPABASE_JWT_SECRET",
-)
+_JWT = JWT
 
 
 @dataclass(frozen=True)
@@ -215,31 +210,6 @@ def load_parameters_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return {str(k): v for k, v in data.items()}
 
 
-def known_secrets(env: Mapping[str, str]) -> list[str]:
-    """The secret strings in ``env`` that must never reach an output.
-
-    The database password counts in its URL form (``:password@``) and, when it is
-    long enough not to be an ordinary word, on its own: the local stack's password
-    is the Supabase CLI's well-known ``postgres``, which must not redact every
-    mention of PostgreSQL.
-    """
-    values = [env[name] for name in _SECRET_ENV if env.get(name)]
-    db_url = env.get("SUPABASE_DB_URL")
-    if db_url:
-        from urllib.parse import unquote, urlsplit
-
-        values.append(db_url)
-        try:
-            raw = urlsplit(db_url).password
-        except ValueError:
-            raw = None
-        for password in {raw, unquote(raw)} if raw else ():
-            values.append(f":{password}@")
-            if len(password) >= 12:
-                values.append(password)
-    return sorted({v for v in values if len(v) >= 6}, key=len, reverse=True)
-
-
 def _text_value(declared: str, value: Any) -> Any:
     """Prepare a value for :func:`coerce`: list-typed text may be written ``[a, 'b']``.
 
@@ -291,7 +261,7 @@ def resolve_parameters(
             )
             continue
         text = json.dumps(value, default=str)
-        if _JWT.search(text) or any(s in text for s in secrets):
+        if redact_text(text, secrets)[1]:
             problems.append(
                 f"{name}: the value looks like a key or token; secrets come only from "
                 "the environment, never from parameters"

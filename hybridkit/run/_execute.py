@@ -29,8 +29,8 @@ from typing import Any
 
 from hybridkit import __version__
 from hybridkit.errors import ConfigError
+from hybridkit.redact import redact
 from hybridkit.run._catalog import (
-    _JWT,
     Runbook,
     known_secrets,
     require_papermill,
@@ -42,7 +42,6 @@ from hybridkit.runbook._display import SUMMARY_MIME, TARGET_MIME
 
 __all__ = ["TARGET_MIME", "RunResult", "redact", "run_runbook"]
 
-REDACTED = "[REDACTED]"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _env_lock = threading.Lock()
 
@@ -162,29 +161,6 @@ def _local_stack_env() -> dict[str, str]:
     except Exception:
         return {}
     return {k: v for k, v in env.items() if v}
-
-
-def redact(node: Any, secrets: list[str]) -> tuple[Any, int]:
-    """Replace every secret (and anything shaped like a JWT) in a JSON tree; count them."""
-    count = 0
-
-    def walk(value: Any) -> Any:
-        nonlocal count
-        if isinstance(value, str):
-            for secret in secrets:
-                if secret in value:
-                    count += value.count(secret)
-                    value = value.replace(secret, REDACTED)
-            value, n = _JWT.subn(REDACTED, value)
-            count += n
-            return value
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items()}
-        return value
-
-    return walk(node), count
 
 
 def _collect(nb: Mapping[str, Any], mime: str) -> list[Mapping[str, Any]]:

@@ -92,7 +92,8 @@ def test_a_write_in_read_only_mode_is_a_failed_result(
     assert isinstance(refused.error, InvalidInputError), refused.error
     assert "read-only" in str(refused.error)
     assert refused.layer_used == "sql" and refused.metadata["error_type"] == "InvalidInputError"
-    assert refused.metadata["attempts"] == 1  # refused by PostgreSQL: not retried
+    # Refused by the read-only check before anything is sent: no attempt at all.
+    assert refused.metadata["attempts"] == 0
 
     written = direct.sql(
         f"insert into public.{table} (id, body) values (%s, %s)", [1, "x"], read_only=False

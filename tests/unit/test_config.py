@@ -109,6 +109,7 @@ def test_every_field_has_its_environment_variable() -> None:
         "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY,
         "SUPABASE_ANON_KEY": ANON_KEY,
         "SUPABASE_DB_URL": DB_URL,
+        "SUPABASE_READ_ONLY_DB_URL": DB_URL,
         "SUPABASE_ACCESS_TOKEN": TOKEN,
         "SUPABASE_PROJECT_REF": "abcdefghijklmnop",
         "SUPABASE_MAX_RETRIES": " 4 ",

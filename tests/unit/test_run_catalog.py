@@ -96,10 +96,12 @@ def test_known_secrets_cover_keys_and_the_database_password_in_context() -> None
         "SUPABASE_DB_URL": "postgresql://postgres:postgres@127.0.0.1:54322/postgres",
     }
     secrets = known_secrets(env)
-    assert JWT in secrets and ":postgres@" in secrets
+    assert JWT in secrets and env["SUPABASE_DB_URL"] in secrets
     assert "postgres" not in secrets  # the CLI's well-known local password is also a word
     long_pw = known_secrets({"SUPABASE_DB_URL": "postgresql://u:Very-Long-Passw0rd@h/db"})
     assert "Very-Long-Passw0rd" in long_pw
+    short = known_secrets({"SUPABASE_DB_URL": "host=h user=u password=s3cr3t"})
+    assert "s3cr3t" in short  # whatever its length, in the key=value form too
 
 
 def test_redact_walks_the_whole_notebook() -> None:

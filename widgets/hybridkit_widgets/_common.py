@@ -127,32 +127,36 @@ class Redactor:
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
 
     @classmethod
     def for_settings(cls, settings: Settings | None) -> Redactor:
         """A redactor for every secret the settings hold."""
         if settings is None:
             return cls()
-        values: list[str] = []
-        for name in ("service_role_key", "anon_key", "access_token", "jwt_secret", "db_url"):
+        from hybridkit.redact import known_secrets
+
+        env: dict[str, str] = {}
+        names = {
+            "service_role_key": "SUPABASE_SERVICE_ROLE_KEY",
+            "anon_key": "SUPABASE_ANON_KEY",
+            "access_token": "SUPABASE_ACCESS_TOKEN",
+            "db_url": "SUPABASE_DB_URL",
+            "read_only_db_url": "SUPABASE_READ_ONLY_DB_URL",
+        }
+        for name, var in names.items():
             secret = getattr(settings, name, None)
             if secret:
-                text = secret.get_secret_value()
-                values.append(text)
-                if name == "db_url":
-                    match = re.match(r"^[a-z0-9+]+://[^:/@]+:([^@]+)@", text)
-                    if match:
-                        values.append(match.group(1))
+                env[var] = secret.get_secret_value()
         # The local stack's signing secret is exported next to the keys (binder/start).
-        values.append(os.environ.get("SUPABASE_JWT_SECRET", ""))
-        return cls(values)
+        env["SUPABASE_JWT_SECRET"] = os.environ.get("SUPABASE_JWT_SECRET", "")
+        return cls(known_secrets(env))
 
     def clean(self, text: str) -> str:
-        """``text`` with every secret replaced by ``***``."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return _JWT.sub("***", text)
+        """``text`` with every secret replaced by ``***`` (hybridkit.redact's rules)."""
+        from hybridkit.redact import REDACTED, redact_text
+
+        return redact_text(text, self._secrets)[0].replace(REDACTED, "***")
 
 
 def target_text(settings: Settings | None) -> str:

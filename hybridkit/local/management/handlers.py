@@ -57,6 +57,10 @@ def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+#: How long one read-only query may run.
+READ_ONLY_TIMEOUT = "60s"
+
+
 async def _last_result(conn: AsyncConnection[DictRow], query: str) -> list[dict[str, Any]]:
     """Run ``query`` (several statements allowed) and return the last result's rows."""
     cursor = await conn.execute(query.encode())
@@ -65,6 +69,25 @@ async def _last_result(conn: AsyncConnection[DictRow], query: str) -> list[dict[
         rows = [dict(r) for r in await cursor.fetchall()] if cursor.description else []
         if not cursor.nextset():
             break
+    return [{k: jsonable(v) for k, v in row.items()} for row in rows]
+
+
+async def _read_only_result(conn: AsyncConnection[DictRow], query: str) -> list[dict[str, Any]]:
+    """Run one statement as the read-only user, in a READ ONLY transaction rolled back.
+
+    The text cannot leave read-only: the extended protocol takes one statement (no
+    ``COMMIT; BEGIN READ WRITE``), the transaction's first query is ours (so a
+    ``SET TRANSACTION READ WRITE`` comes after a snapshot and is refused), and the
+    login is the read-only user's (no role to switch to). A SECURITY DEFINER
+    function that writes fails in the READ ONLY transaction.
+    """
+    await conn.set_read_only(True)
+    async with conn.transaction(force_rollback=True):
+        await conn.execute("SELECT set_config('statement_timeout', %s, true)", [READ_ONLY_TIMEOUT])
+        async with conn.pipeline() as pipeline:
+            cursor = await conn.execute(query.encode())
+            await pipeline.sync()
+        rows = [dict(r) for r in await cursor.fetchall()] if cursor.description else []
     return [{k: jsonable(v) for k, v in row.items()} for row in rows]
 
 
@@ -150,7 +173,10 @@ class ManagementHandlers:
             )
         async with self.db.connect(database, read_only=read_only) as conn:
             try:
-                rows = await _last_result(conn, query)
+                if read_only:
+                    rows = await _read_only_result(conn, query)
+                else:
+                    rows = await _last_result(conn, query)
             except psycopg.Error as exc:
                 raise ManagementError.sql_failed(exc) from None
         return JSONResponse(rows, status_code=201)

@@ -45,10 +45,12 @@ class RestService:
         jwt_secret: the secret JWTs are verified with.
     """
 
-    def __init__(self, dsn: str, jwt_secret: str, *, max_size: int = 8) -> None:
+    def __init__(
+        self, dsn: str, jwt_secret: str, *, max_size: int = 8, max_rows: int | None = 1000
+    ) -> None:
         login = make_conninfo(dsn, user=AUTHENTICATOR, password=_AUTHENTICATOR_PASSWORD)
         self.database = Database(login, min_size=1, max_size=max_size)
-        handlers = RestHandlers(self.database, jwt_secret)
+        handlers = RestHandlers(self.database, jwt_secret, max_rows=max_rows)
 
         async def root(request: Request) -> Response:
             # PostgREST answers the root with its OpenAPI document; a stub is enough here.

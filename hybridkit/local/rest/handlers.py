@@ -125,14 +125,23 @@ class Outcome:
 class RestHandlers:
     """The endpoints; one instance per app, sharing one connection pool."""
 
-    def __init__(self, database: Database, jwt_secret: str) -> None:
+    def __init__(self, database: Database, jwt_secret: str, *, max_rows: int | None = 1000) -> None:
         self.database = database
         self._secret = jwt_secret
+        self.max_rows = max_rows
 
     # -- identity ------------------------------------------------------------------------
 
     def _caller(self, request: Request) -> Caller:
         token = bearer_token(request.headers)
+        if token is None and "apikey" not in request.query_params:
+            # The gateway (Kong) in front of PostgREST refuses a request without a key.
+            raise ApiError(
+                401,
+                "",
+                "No API key found in request",
+                hint="No `apikey` request header or url param was found.",
+            )
         if token is None:
             return Caller("anon", {"role": "anon"}, None)
         try:
@@ -147,6 +156,12 @@ class RestHandlers:
         if not isinstance(role, str) or not role:
             raise ApiError.jwt("JWT claim 'role' must be a string", "PGRST303")
         return Caller(role, claims, token)
+
+    def _capped(self, limit: int | None) -> int | None:
+        """``limit`` within max-rows (PostgREST's cap on what one read returns)."""
+        if self.max_rows is None:
+            return limit
+        return self.max_rows if limit is None else min(limit, self.max_rows)
 
     def _identity(self, request: Request, caller: Caller, ctx: RequestContext) -> Identity:
         settings = {"statement_timeout": ctx.statement_timeout} if ctx.statement_timeout else {}
@@ -231,6 +246,7 @@ class RestHandlers:
             if ranged is not None:
                 offset = ranged[0] if offset is None else offset
                 limit = ranged[1] if limit is None else limit
+            limit = self._capped(limit)
         body = await self._body(request) if method in ("POST", "PATCH") else None
         if method in ("PATCH", "DELETE") and (limit is not None or offset):
             raise ApiError.parse(
@@ -464,7 +480,7 @@ class RestHandlers:
         body = await self._body(request) if method == "POST" else None
         if body is None and method == "POST":
             body = {}
-        limit = non_negative_int("limit", query)
+        limit = self._capped(non_negative_int("limit", query))
         offset = non_negative_int("offset", query)
         async with self.database.transaction(None) as conn:
             ctx, schema = await self._begin(conn, request, caller, method in ("GET", "HEAD"))

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from starlette._utils import get_route_path
 from starlette.requests import Request
 
-from hybridkit.local.auth import JWTError, bearer_token, verify
+from hybridkit.local.auth import STORAGE_ROLES, JWTError, bearer_token, verify
 from hybridkit.local.db import Identity
 from hybridkit.local.storage.exceptions import AccessDenied, InvalidRequest
 
@@ -84,6 +84,10 @@ def authenticate(request: Request, secret: str, mode: AuthMode, operation: str) 
             token, claims = None, {}
     role_claim = claims.get("role")
     role = str(role_claim) if role_claim else "anon"
+    if role not in STORAGE_ROLES:
+        # The real server switches to the claimed role as `authenticator`, which can only
+        # become these three: a token claiming `postgres` is refused, not obeyed.
+        raise AccessDenied(f'role "{role}" is not allowed: use anon, authenticated or service_role')
     sub = claims.get("sub")
     identity = Identity(
         role=role,

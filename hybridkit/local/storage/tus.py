@@ -39,7 +39,13 @@ from starlette.routing import BaseRoute, Route
 
 from hybridkit.local.storage.blobs import BlobWriter, Md5Chain
 from hybridkit.local.storage.context import Caller
-from hybridkit.local.storage.exceptions import EntityTooLarge, StorageError, TusError
+from hybridkit.local.storage.exceptions import (
+    EntityTooLarge,
+    KeyAlreadyExists,
+    ResourceAlreadyExists,
+    StorageError,
+    TusError,
+)
 from hybridkit.local.storage.models import Storage
 from hybridkit.local.storage.signing import verify_signed
 from hybridkit.local.storage.uploads import Uploader, UploadLimits, UploadTarget
@@ -337,6 +343,11 @@ class TusUploads:
         record = self._load(request.path_params["upload_id"])
         if signature is not None:
             self._check_signature(signature, record["bucket"], record["object"])
+        # Another user's offset and length are theirs: HEAD passes the same RLS test.
+        # (RLS is checked before uniqueness: "already exists" means the caller may
+        # write it, and a finished upload's object does exist.)
+        with contextlib.suppress(KeyAlreadyExists, ResourceAlreadyExists):
+            await self._authorize(caller, record, signed=signature is not None)
         headers = {
             "Tus-Resumable": TUS_VERSION,
             "Upload-Offset": str(self._offset(record)),
