@@ -459,6 +459,7 @@ class Retrier:
         cancel: threading.Event | None = None,
         progress: Callable[[], int] | None = None,
         wait_for_breaker: bool | None = None,
+        max_retries: int | None = None,
     ) -> T:
         """Call ``fn(attempt)`` until it succeeds, the budget is spent, or it fails for good.
 
@@ -476,6 +477,7 @@ class Retrier:
                 and the deadline starts again.
             wait_for_breaker: wait for an open breaker's probe (default: the
                 retrier's setting) or fail fast with ``CircuitOpenError``.
+            max_retries: overrides the policy's budget for this call.
 
         Returns:
             What ``fn`` returned.
@@ -488,6 +490,7 @@ class Retrier:
             RetriesExhausted: retryable failures used up the attempts or the deadline.
         """
         policy = self.policy
+        retries_allowed = policy.max_retries if max_retries is None else max_retries
         log = log if log is not None else AttemptLog()
         budget = policy.deadline if deadline is None else deadline
         wait = self.wait_for_breaker if wait_for_breaker is None else wait_for_breaker
@@ -581,7 +584,7 @@ class Retrier:
             return delay
 
         def stop(rs: tenacity.RetryCallState) -> bool:
-            if state["idle"] > policy.max_retries:
+            if state["idle"] > retries_allowed:
                 state["why_stop"] = (
                     f"gave up after {rs.attempt_number} attempts"
                     if progress is None or state["idle"] == rs.attempt_number

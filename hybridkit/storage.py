@@ -87,7 +87,23 @@ _CURRENT_STATS: contextvars.ContextVar[OpStats | None] = contextvars.ContextVar(
 )
 REMOVE_BATCH = 1000
 
-DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=120.0)
+# Read and write timeouts are idle timeouts: httpx applies them to each socket
+# read and write (one block), never to a whole request, so a big file on a slow
+# link is never cut off while a stalled one is noticed within seconds. Transfers
+# (uploads, TUS, downloads) use ``idle_timeout``; other calls (an RPC that thinks
+# for a while) keep a longer read timeout. The pool wait is unbounded: a queued
+# transfer waits for a connection, it does not fail.
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=None)
+
+
+def transfer_timeout(settings: Settings) -> httpx.Timeout:
+    """httpx timeouts of transfers: ``idle_timeout`` (read/write) and ``connect_timeout``."""
+    return httpx.Timeout(
+        connect=settings.connect_timeout,
+        read=settings.idle_timeout,
+        write=settings.idle_timeout,
+        pool=None,
+    )
 
 
 class StorageManager:
@@ -96,12 +112,18 @@ class StorageManager:
     Args:
         settings: where to connect (``supabase_url`` and a key) and the retry,
             chunk and progress settings. Default: ``Settings.load()``.
-        timeout: per-request httpx timeouts; a stalled connection fails after
-            ``read`` seconds and is retried.
+        timeout: httpx timeouts for every request. Default: transfers use
+            ``idle_timeout`` (read and write, per socket operation) and
+            ``connect_timeout``, so a stalled transfer fails after that many idle
+            seconds and is retried; other calls read for up to 60 s.
         max_connections: the size of the shared connection pool.
         retry_policy: default ``RetryPolicy.from_settings(settings)``.
-        breaker: default a breaker opening after 5 consecutive transient failures,
-            for 30 s.
+        breaker: default a breaker opening after ``breaker_threshold`` consecutive
+            transient failures, for ``breaker_cooldown`` seconds (plus jitter), giving
+            up on waiting after ``unreachable_after`` seconds without a success.
+        wait_for_breaker: calls behind an open breaker wait for its probe (the
+            default); False makes single calls fail fast with ``CircuitOpenError``
+            (an interactive caller that would rather be told).
         sleep: how retries wait; inject a fake in tests.
         resume_dir: where TUS upload URLs are remembered; ``None`` disables resume
             across processes. Default ``~/.cache/hybridkit/tus``.
@@ -122,6 +144,7 @@ class StorageManager:
         sleep: Callable[[float], None] = time.sleep,
         resume_dir: str | PathLike[str] | None = _UNSET,
         transport: httpx.BaseTransport | None = None,
+        wait_for_breaker: bool = True,
     ) -> None:
         settings = settings if settings is not None else Settings.load()
         settings.require("supabase_url")
@@ -138,12 +161,26 @@ class StorageManager:
         self.chunk_size = settings.chunk_size
         self.threshold = settings.standard_upload_threshold
         self.progress_interval = settings.progress_interval
-        self.breaker = breaker or CircuitBreaker(failure_threshold=5, cooldown=30.0)
+        self.breaker = breaker or CircuitBreaker(
+            failure_threshold=settings.breaker_threshold,
+            cooldown=settings.breaker_cooldown,
+            unreachable_after=settings.unreachable_after,
+        )
         self.retrier = Retrier(
-            retry_policy or RetryPolicy.from_settings(settings), breaker=self.breaker, sleep=sleep
+            retry_policy or RetryPolicy.from_settings(settings),
+            breaker=self.breaker,
+            sleep=sleep,
+            wait_for_breaker=wait_for_breaker,
         )
         if timeout is None:
-            timeout = DEFAULT_TIMEOUT
+            timeout = httpx.Timeout(
+                connect=settings.connect_timeout, read=60.0, write=60.0, pool=None
+            )
+            self.transfer_timeout = transfer_timeout(settings)
+        else:
+            self.transfer_timeout = (
+                timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+            )
         self.http = httpx.Client(
             timeout=timeout,
             limits=httpx.Limits(
@@ -173,6 +210,7 @@ class StorageManager:
             self.retrier,
             self.resume_store,
             self.chunk_size,
+            self.transfer_timeout,
         )
 
     def __repr__(self) -> str:

@@ -186,7 +186,10 @@ def test_other_failures() -> None:
 
 
 TUS_TABLE = [
-    (409, "Upload-Offset conflict", ConflictError),
+    # A TUS 409 is told by its body: behind the server's offset (retried after a
+    # HEAD), or the object exists (a conflict, never retried).
+    (409, "Upload-Offset conflict", RetryableError),
+    (409, "The resource already exists", ConflictError),
     (404, "Not Found", NotFoundError),
     (410, "Gone", NotFoundError),
     (413, "Maximum size exceeded", QuotaError),
