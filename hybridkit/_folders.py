@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hybridkit._download import _hash_file, download_one
 from hybridkit._storage_values import FileResult, ObjectInfo, OpStats, TransferReport
-from hybridkit._transfer import check_bucket, raise_if_cancelled, selected
+from hybridkit._transfer import Job, check_bucket, raise_if_cancelled, selected
 from hybridkit._upload import ChildCounter, upload_one
 from hybridkit.errors import (
     CancelledError,
@@ -27,12 +29,15 @@ from hybridkit.errors import (
     HybridError,
     InvalidInputError,
     RetriesExhausted,
+    RetryableError,
 )
 from hybridkit.progress import ProgressCallback, ProgressTracker
-from hybridkit.retry import classify
+from hybridkit.retry import ServerUnreachable, classify
 
 if TYPE_CHECKING:
     from hybridkit.storage import StorageManager
+
+_log = logging.getLogger("hybridkit.storage")
 
 
 def _file_md5(path: Path) -> str:
@@ -117,6 +122,10 @@ def _is_set(cancel: threading.Event | None) -> bool:
     return cancel is not None and cancel.is_set()
 
 
+def _transient(result: FileResult) -> bool:
+    return result.status == "failed" and isinstance(result.error, RetryableError)
+
+
 def upload_folder(
     manager: StorageManager,
     folder: str | PathLike[str],
@@ -132,40 +141,114 @@ def upload_folder(
     progress: ProgressCallback | None,
     verify: bool,
     cancel: threading.Event | None = None,
+    deadline: float | None = None,
+    resumable: bool | None = None,
 ) -> TransferReport:
     """See ``StorageManager.upload_folder``.
 
-    Every selected file gets exactly one entry: a cancel marks the files in flight
+    Every selected file gets exactly one entry. A cancel marks the files in flight
     and those not yet started ``cancelled`` (the walk is local, so even an event
-    set before the call lists every file, and no request is made).
+    set before the call lists every file, and no request is made). The deadline
+    (``deadline`` seconds, default the ``job_deadline`` setting) and a server that
+    stays unreachable end the job the same way, but their files are ``failed``,
+    each with its reason, so the job ends with exit 1 naming them. Files that
+    failed transiently get one more pass at the end, while there is time.
     """
     check_bucket(bucket)
     root = Path(folder)
     if not root.is_dir():
         raise InvalidInputError(f"{root}: not a folder")
+    if deadline is None:
+        deadline = manager.settings.job_deadline
+    if deadline is not None and deadline <= 0:
+        raise InvalidInputError(f"deadline must be a positive number of seconds, got {deadline}")
     started = time.monotonic()
+    idle = manager.transfer_timeout.read or 15.0
+    job = Job(cancel, deadline, grace=min(idle, (deadline or 0) * 0.1))
+    try:
+        return _upload_folder(
+            manager,
+            root,
+            bucket,
+            prefix,
+            include=include,
+            exclude=exclude,
+            jobs=jobs,
+            skip_unchanged=skip_unchanged,
+            upsert=upsert,
+            cache_control=cache_control,
+            progress=progress,
+            verify=verify,
+            job=job,
+            started=started,
+            resumable=resumable,
+        )
+    finally:
+        job.close()
+
+
+def _upload_folder(
+    manager: StorageManager,
+    root: Path,
+    bucket: str,
+    prefix: str,
+    *,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    jobs: int,
+    skip_unchanged: bool,
+    upsert: bool,
+    cache_control: str | int | None,
+    progress: ProgressCallback | None,
+    verify: bool,
+    job: Job,
+    started: float,
+    resumable: bool | None,
+) -> TransferReport:
+    stop = job.stop
     files = [(p, rel) for p, rel in _walk(root) if selected(rel, include, exclude)]
     prefix = prefix.strip("/")
     remote: dict[str, ObjectInfo] = {}
-    if skip_unchanged and files and not _is_set(cancel):
+    if skip_unchanged and files and not stop.is_set():
         listing_prefix = f"{prefix}/" if prefix else ""
-        for obj in manager.iter_objects(bucket, listing_prefix):
-            if _is_set(cancel):
-                break  # every file is then reported cancelled
-            remote[obj.name] = obj
+        try:
+            for obj in manager.iter_objects(bucket, listing_prefix):
+                if stop.is_set():
+                    break  # every file is then reported cancelled
+                remote[obj.name] = obj
+        except CancelledError:
+            pass  # the job ended while listing: every file is reported below
     sizes = {p: p.stat().st_size for p, _ in files}
     tracker = ProgressTracker(
         sum(sizes.values()), progress, interval=manager.progress_interval, label=str(root)
     )
+
+    def stopped(path: Path, key: str, size: int, stats: OpStats | None, landed: int) -> FileResult:
+        if job.cancelled_by_caller or not job.why:
+            return _cancelled(str(path), key, size, stats)
+        attempts = stats.attempts if stats is not None else 0
+        return FileResult(
+            str(path),
+            key,
+            "failed",
+            size,
+            attempts=attempts,
+            retries=stats.retries if stats is not None else 0,
+            bytes=stats.bytes if stats is not None else 0,
+            reason=job.reason(attempts > 0, landed, size),
+            error=CancelledError(job.reason(attempts > 0, landed, size)),
+            landed=landed,
+        )
 
     def task(path: Path, rel: str) -> Callable[[], FileResult]:
         key = f"{prefix}/{rel}" if prefix else rel
 
         def run() -> FileResult:
             size = sizes[path]
-            if _is_set(cancel):
-                return _cancelled(str(path), key, size)
+            if stop.is_set():
+                return stopped(path, key, size, None, 0)
             share = ChildCounter(tracker)
+            share.set_done(0)
             with manager.track() as stats:
                 try:
                     stored = remote.get(key)
@@ -176,7 +259,9 @@ def upload_folder(
                         and stored.md5 == _file_md5(path)
                     ):
                         share.set_done(size)
-                        return FileResult(str(path), key, "skipped", size, reason="unchanged")
+                        return FileResult(
+                            str(path), key, "skipped", size, reason="unchanged", landed=size
+                        )
                     result = upload_one(
                         manager,
                         path,
@@ -187,16 +272,25 @@ def upload_folder(
                         upsert=upsert,
                         metadata=None,
                         progress=None,
-                        resumable=None,
+                        resumable=resumable,
                         verify=verify,
-                        cancel=cancel,
+                        cancel=stop,
                         counter=share,
                     )
                 except CancelledError:
-                    return _cancelled(str(path), key, size, stats)
-                except HybridError as error:
+                    landed = share.confirmed
                     share.set_done(size)
-                    return _failure(str(path), key, size, error, stats, upsert=upsert)
+                    return stopped(path, key, size, stats, landed)
+                except ServerUnreachable as error:
+                    job.end("server unreachable")
+                    landed = share.confirmed
+                    share.set_done(size)
+                    return replace(_failure(str(path), key, size, error, stats), landed=landed)
+                except HybridError as error:
+                    landed = share.confirmed
+                    share.set_done(size)
+                    failed = _failure(str(path), key, size, error, stats, upsert=upsert)
+                    return replace(failed, bytes=stats.bytes, landed=landed)
                 except OSError as error:  # the file vanished or cannot be read
                     share.set_done(size)
                     return _failure(str(path), key, size, error, stats)
@@ -210,11 +304,36 @@ def upload_folder(
                 retries=result.retries,
                 bytes=result.bytes_sent,
                 reason="already stored (an earlier attempt landed)" if result.reconciled else "",
+                landed=size,
             )
 
         return run
 
     results = _run(jobs, [task(p, rel) for p, rel in files])
+    # The retry pass: files that failed transiently go once more, while there is time
+    # (the server may have recovered, and a resumable upload goes on from its offset).
+    again = [i for i, r in enumerate(results) if _transient(r) and not stop.is_set()]
+    if again:
+        _log.info("retry pass over %d file(s) that failed transiently", len(again))
+        for i in again:
+            # A lost answer may have stored the file after all: look before sending.
+            key = results[i].target
+            try:
+                remote[key] = manager.info(bucket, key)
+            except HybridError:
+                remote.pop(key, None)
+        tracker.advance(-sum(results[i].size for i in again))
+        second = _run(jobs, [task(*files[i]) for i in again])
+        for i, result in zip(again, second, strict=True):
+            first = results[i]
+            results[i] = replace(
+                result,
+                attempts=first.attempts + result.attempts,
+                retries=first.retries + result.retries + 1,
+                bytes=first.bytes + result.bytes,
+                reason=result.reason
+                + ("" if result.status == "failed" else " (landed in the retry pass)"),
+            )
     tracker.close()
     return TransferReport(tuple(results), duration=time.monotonic() - started)
 
@@ -301,6 +420,7 @@ def download_prefix(
                 attempts=result.attempts,
                 retries=result.retries,
                 bytes=result.bytes_received,
+                landed=result.size,
             )
 
         return run

@@ -52,6 +52,8 @@ class ChildCounter:
     def __init__(self, parent: Counter) -> None:
         self._parent = parent
         self.done = 0
+        self.confirmed = 0
+        """The last position set from outside (a resumable upload's server offset)."""
 
     def advance(self, nbytes: int) -> None:
         self.done += nbytes
@@ -60,6 +62,7 @@ class ChildCounter:
     def set_done(self, done: int) -> None:
         self._parent.advance(done - self.done)
         self.done = done
+        self.confirmed = done
 
 
 def upload_one(

@@ -48,14 +48,16 @@ from hybridkit._storage_values import (
     UploadResult,
     VerifyReport,
 )
-from hybridkit._transfer import Source, check_bucket, check_key, url_path
+from hybridkit._transfer import Job, Source, check_bucket, check_key, url_path
 from hybridkit._tus import ResumeStore, TusClient, default_resume_dir
 from hybridkit.config import Settings
 from hybridkit.errors import (
+    CancelledError,
     ConfigError,
     ConflictError,
     InvalidInputError,
     NotFoundError,
+    RetriesExhausted,
 )
 from hybridkit.progress import ProgressCallback
 from hybridkit.retry import (
@@ -633,6 +635,7 @@ class StorageManager:
         resumable: bool | None = None,
         verify: bool = False,
         cancel: threading.Event | None = None,
+        deadline: float | None = None,
     ) -> UploadResult:
         """Upload a file (a path or a binary file object), streamed.
 
@@ -650,34 +653,70 @@ class StorageManager:
                 whose answer was lost, which is checked by size and MD5.
             metadata: user metadata stored with the object.
             progress: receives :class:`~hybridkit.progress.Progress` as bytes are read.
-            resumable: force TUS (True) or a single request (False).
+            resumable: force TUS (True) or start with a single request (False; a
+                file of more than one chunk whose single request fails transiently
+                goes on as a resumable upload).
             verify: check size and checksum on the server afterwards.
             cancel: set it (from any thread) to stop at the next block: a standard
                 upload is abandoned mid-body and stores nothing; a resumable one
                 keeps its bytes on the server and its remembered URL, so a later
                 call resumes it.
+            deadline: seconds the upload may take, waits included (default: the
+                ``job_deadline`` setting, else none). Past it no attempt starts and
+                the one in flight is stopped as by ``cancel``.
 
         Raises:
             CancelledError: ``cancel`` was set before the upload finished.
+            RetriesExhausted: the deadline passed first (a resumable upload keeps
+                its bytes on the server for the next call).
             ConflictError: the object exists with other content and ``upsert`` is False.
             QuotaError: too large for the bucket, or a mime type it refuses.
         """
         from hybridkit._upload import upload_one
 
-        return upload_one(
-            self,
-            source,
-            bucket,
-            key,
-            content_type=content_type,
-            cache_control=cache_control,
-            upsert=upsert,
-            metadata=metadata,
-            progress=progress,
-            resumable=resumable,
-            verify=verify,
-            cancel=cancel,
-        )
+        if deadline is None:
+            deadline = self.settings.job_deadline
+        if deadline is None:
+            return upload_one(
+                self,
+                source,
+                bucket,
+                key,
+                content_type=content_type,
+                cache_control=cache_control,
+                upsert=upsert,
+                metadata=metadata,
+                progress=progress,
+                resumable=resumable,
+                verify=verify,
+                cancel=cancel,
+            )
+        job = Job(cancel, deadline, grace=min(self.transfer_timeout.read or 15.0, deadline * 0.1))
+        try:
+            return upload_one(
+                self,
+                source,
+                bucket,
+                key,
+                content_type=content_type,
+                cache_control=cache_control,
+                upsert=upsert,
+                metadata=metadata,
+                progress=progress,
+                resumable=resumable,
+                verify=verify,
+                cancel=job.stop,
+            )
+        except CancelledError as stopped:
+            if job.why != "deadline":
+                raise
+            raise RetriesExhausted(
+                f"upload {bucket}/{key}: the {deadline:g}s deadline passed before it finished",
+                attempts=0,
+                last_cause=stopped,
+            ) from stopped
+        finally:
+            job.close()
 
     def download(
         self,
@@ -731,6 +770,8 @@ class StorageManager:
         progress: ProgressCallback | None = None,
         verify: bool = False,
         cancel: threading.Event | None = None,
+        deadline: float | None = None,
+        resumable: bool | None = None,
     ) -> TransferReport:
         """Upload a folder tree under ``prefix``, ``jobs`` files at a time.
 
@@ -739,6 +780,13 @@ class StorageManager:
         than raising: check ``report.ok`` or call ``report.raise_for_problems()``.
         Setting ``cancel`` stops the files in flight (as :meth:`upload` does) and
         reports them, and every file not yet started, as ``cancelled``.
+
+        ``deadline`` (seconds; default the ``job_deadline`` setting) ends the job
+        the same way, but reports those files ``failed``, each with its reason and
+        the bytes that reached the server; a server unreachable for
+        ``unreachable_after`` seconds ends it too. Files that failed transiently
+        get one retry pass at the end. ``resumable`` forces the upload kind, as in
+        :meth:`upload`.
         """
         from hybridkit._folders import upload_folder
 
@@ -756,6 +804,8 @@ class StorageManager:
             progress=progress,
             verify=verify,
             cancel=cancel,
+            deadline=deadline,
+            resumable=resumable,
         )
 
     def download_prefix(
