@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import heapq
 import logging
 import os
 import threading
@@ -68,6 +69,70 @@ def _run(jobs: int, tasks: Sequence[Callable[[], FileResult]]) -> list[FileResul
             pool.submit(contextvars.copy_context().run, task) for task in tasks
         ]
         return [f.result() for f in futures]
+
+
+def _run_queue(
+    jobs: int,
+    order: Sequence[int],
+    run: Callable[[int], FileResult],
+    again: Callable[[int, FileResult], bool],
+) -> dict[int, list[FileResult]]:
+    """Run ``run(i)`` for each index in ``order``, ``jobs`` at a time.
+
+    A result for which ``again(i, result)`` is true puts the file back in the
+    queue, ahead of the files not yet started (it goes on from where it got to,
+    and the breaker makes it wait while the server is away). Returns every
+    result of each index, in the order they came.
+    """
+    if jobs < 1:
+        raise InvalidInputError(f"jobs must be at least 1, got {jobs}")
+    heap: list[tuple[int, int, int]] = [(1, rank, i) for rank, i in enumerate(order)]
+    heapq.heapify(heap)
+    results: dict[int, list[FileResult]] = {i: [] for i in order}
+    cond = threading.Condition()
+    active = [0]
+    seq = [0]
+    errors: list[BaseException] = []
+    base = contextvars.copy_context()
+
+    def worker() -> None:
+        while True:
+            with cond:
+                while not heap and active[0] > 0:
+                    cond.wait()
+                if not heap:
+                    cond.notify_all()
+                    return
+                _, _, i = heapq.heappop(heap)
+                active[0] += 1
+            try:
+                result = base.copy().run(run, i)
+            except BaseException as exc:  # handed to the caller below
+                with cond:
+                    errors.append(exc)
+                    heap.clear()
+                    active[0] -= 1
+                    cond.notify_all()
+                return
+            with cond:
+                results[i].append(result)
+                if again(i, result):
+                    seq[0] += 1
+                    heapq.heappush(heap, (0, seq[0], i))
+                active[0] -= 1
+                cond.notify_all()
+
+    threads = [
+        threading.Thread(target=worker, name=f"hybridkit-{n}", daemon=True)
+        for n in range(min(jobs, max(1, len(order))))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def _failure(
@@ -309,31 +374,48 @@ def _upload_folder(
 
         return run
 
-    results = _run(jobs, [task(p, rel) for p, rel in files])
-    # The retry pass: files that failed transiently go once more, while there is time
-    # (the server may have recovered, and a resumable upload goes on from its offset).
-    again = [i for i, r in enumerate(results) if _transient(r) and not stop.is_set()]
-    if again:
-        _log.info("retry pass over %d file(s) that failed transiently", len(again))
-        for i in again:
+    # Small files first (as rclone's --order-by size): on a bad network they are
+    # the ones that can land, and the big ones go on from their offsets until the
+    # deadline. A file that fails transiently goes back in the queue once, ahead of
+    # the files not yet started: the retry pass.
+    tasks = [task(p, rel) for p, rel in files]
+    order = sorted(range(len(files)), key=lambda i: (sizes[files[i][0]], i))
+
+    requeued: set[int] = set()
+
+    def again(i: int, result: FileResult) -> bool:
+        if not _transient(result) or stop.is_set() or i in requeued:
+            return False
+        requeued.add(i)
+        tracker.advance(-result.size)  # its bytes count again as they go
+        key = result.target
+        try:
             # A lost answer may have stored the file after all: look before sending.
-            key = results[i].target
-            try:
-                remote[key] = manager.info(bucket, key)
-            except HybridError:
-                remote.pop(key, None)
-        tracker.advance(-sum(results[i].size for i in again))
-        second = _run(jobs, [task(*files[i]) for i in again])
-        for i, result in zip(again, second, strict=True):
-            first = results[i]
-            results[i] = replace(
-                result,
-                attempts=first.attempts + result.attempts,
-                retries=first.retries + result.retries + 1,
-                bytes=first.bytes + result.bytes,
-                reason=result.reason
-                + ("" if result.status == "failed" else " (landed in the retry pass)"),
+            remote[key] = manager.info(bucket, key)
+        except HybridError:
+            remote.pop(key, None)
+        _log.info("%s: failed transiently; queued for the retry pass", key)
+        return True
+
+    runs = _run_queue(jobs, order, lambda i: tasks[i](), again)
+    results: list[FileResult] = []
+    for i in range(len(files)):
+        first, *rest = runs[i]
+        if not rest:
+            results.append(first)
+            continue
+        last = rest[-1]
+        results.append(
+            replace(
+                last,
+                attempts=first.attempts + last.attempts,
+                retries=first.retries + last.retries + 1,
+                bytes=first.bytes + last.bytes,
+                reason=last.reason
+                if last.status == "failed"
+                else "; ".join(filter(None, [last.reason, "landed in the retry pass"])),
             )
+        )
     tracker.close()
     return TransferReport(tuple(results), duration=time.monotonic() - started)
 
