@@ -216,8 +216,12 @@ class CircuitBreaker:
         cancel: threading.Event | None = None,
         deadline_at: float | None = None,
         operation: str = "request",
-    ) -> None:
+    ) -> bool:
         """Block until a call may go out: at once when closed, else until the probe says so.
+
+        Returns:
+            True when the caller goes out as the half-open probe (its failure then
+            says "the server is still away", not "this call is hopeless").
 
         Raises:
             CancelledError: ``cancel`` was set while waiting.
@@ -226,10 +230,10 @@ class CircuitBreaker:
         """
         with self._lock:
             if self._state == "closed":
-                return
+                return False
             self._waiting += 1
         try:
-            self._wait(sleep, cancel, deadline_at, operation)
+            return self._wait(sleep, cancel, deadline_at, operation)
         finally:
             with self._lock:
                 self._waiting -= 1
@@ -240,7 +244,7 @@ class CircuitBreaker:
         cancel: threading.Event | None,
         deadline_at: float | None,
         operation: str,
-    ) -> None:
+    ) -> bool:
         offset = self._rng() * self.jitter * self.cooldown
         opened_at = None
         while True:
@@ -249,7 +253,7 @@ class CircuitBreaker:
             with self._lock:
                 now = self._clock()
                 if self._state == "closed":
-                    return
+                    return False
                 if self._opened_at != opened_at:  # (re)opened: draw a new place in the line
                     opened_at = self._opened_at
                     offset = self._rng() * self.jitter * self.cooldown
@@ -268,7 +272,7 @@ class CircuitBreaker:
                 if self._state == "half_open" and not self._probe_in_flight:
                     self._probe_in_flight = True
                     _log.info("%s: probing the server", operation)
-                    return
+                    return True
                 pause = self.poll if self._state == "half_open" else max(ready_at - now, 0.0)
                 pause = min(max(pause, 0.01), self.poll * 20)
                 if deadline_at is not None and (
@@ -514,9 +518,10 @@ class Retrier:
         def attempt_once() -> T:
             if cancel is not None and cancel.is_set():
                 raise CancelledError(f"{operation}: cancelled")
+            probe = False
             if self.breaker is not None:
                 if wait:
-                    self.breaker.wait_ready(
+                    probe = self.breaker.wait_ready(
                         sleep=sleep,
                         cancel=cancel,
                         deadline_at=state["deadline_at"],
@@ -553,7 +558,10 @@ class Retrier:
                     state["mark"], state["idle"] = now_at, 0
                     if budget is not None:
                         state["deadline_at"] = self._clock() + budget
-                else:
+                elif not (probe and isinstance(error, RetryableError)):
+                    # A failed probe says the server is still away: the breaker
+                    # counts that, and the wait for the next probe is not this
+                    # call's budget to spend.
                     state["idle"] += 1
                 if error is exc:
                     raise
