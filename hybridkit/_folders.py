@@ -305,6 +305,8 @@ def _upload_folder(
             landed=landed,
         )
 
+    rechecked: set[str] = set()  # keys looked up again before the retry pass
+
     def task(path: Path, rel: str) -> Callable[[], FileResult]:
         key = f"{prefix}/{rel}" if prefix else rel
 
@@ -324,6 +326,16 @@ def _upload_folder(
                         and stored.md5 == _file_md5(path)
                     ):
                         share.set_done(size)
+                        if key in rechecked:
+                            # Its first run's answer was lost; the bytes had landed.
+                            return FileResult(
+                                str(path),
+                                key,
+                                "uploaded",
+                                size,
+                                reason="already stored (an earlier attempt landed)",
+                                landed=size,
+                            )
                         return FileResult(
                             str(path), key, "skipped", size, reason="unchanged", landed=size
                         )
@@ -389,6 +401,7 @@ def _upload_folder(
         requeued.add(i)
         tracker.advance(-result.size)  # its bytes count again as they go
         key = result.target
+        rechecked.add(key)
         try:
             # A lost answer may have stored the file after all: look before sending.
             remote[key] = manager.info(bucket, key)

@@ -160,8 +160,8 @@ class Settings:
     connect_timeout: float = 10.0
     job_deadline: float | None = None
     unreachable_after: float = 900.0
-    breaker_threshold: int = 5
-    breaker_cooldown: float = 10.0
+    breaker_threshold: int = 8
+    breaker_cooldown: float = 5.0
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod

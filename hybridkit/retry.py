@@ -543,8 +543,12 @@ class Retrier:
                 raise
             except Exception as exc:  # classified below; BaseException passes through
                 error = classify(exc, context=operation)
+                now_at = progress() if progress is not None else state["mark"]
+                moved = now_at > state["mark"]
                 if self.breaker is not None:
-                    if isinstance(error, RetryableError):
+                    # Progress proves the server is there and taking bytes: a
+                    # flaky link is not a server in trouble.
+                    if isinstance(error, RetryableError) and not moved:
                         self.breaker.record_failure()
                     elif not isinstance(error, CircuitOpenError):
                         self.breaker.record_success()
@@ -552,8 +556,7 @@ class Retrier:
                 if isinstance(error, RetryableError) and not is_safe_to_resend(error):
                     log.uncertain = True
                 state["previous"] = error
-                now_at = progress() if progress is not None else state["mark"]
-                if now_at > state["mark"]:
+                if moved:
                     # The work moved forward: the budget and the deadline start again.
                     state["mark"], state["idle"] = now_at, 0
                     if budget is not None:
