@@ -306,9 +306,9 @@ def _deadline(args: argparse.Namespace) -> float | None:
 
 def _report(report: TransferReport, verb: str) -> int:
     for failure in report.failed:
-        landed = (
-            f" ({failure.landed} of {failure.size} bytes on the server)" if failure.landed else ""
-        )
+        landed = ""
+        if failure.landed and "on the server" not in failure.reason:
+            landed = f" ({failure.landed} of {failure.size} bytes on the server)"
         _say(f"failed: {failure.source} -> {failure.target}: {failure.reason}{landed}")
     _say(f"{verb}: {report.summary()}")
     if report.failed:

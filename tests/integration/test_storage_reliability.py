@@ -326,3 +326,30 @@ def test_httpx_idle_timeouts_come_from_the_settings(stack: Any, tmp_path: Path) 
     with StorageManager(settings, resume_dir=None) as m:
         assert m.transfer_timeout == httpx.Timeout(connect=3, read=7, write=7, pool=None)
         assert m.breaker.failure_threshold == settings.breaker_threshold
+
+
+def test_the_fault_proxy_draws_per_64_kib_and_refuses_new_connections(
+    stack: Any, bucket: str
+) -> None:
+    body = b"x" * (10 * 64 * 1024)
+    url = f"/storage/v1/object/{bucket}/p.bin"
+    headers = {
+        "Authorization": f"Bearer {stack.service_role_key}",
+        "apikey": stack.service_role_key,
+    }
+    with FaultProxy(
+        stack.url, chunk_fault_rate=1.0, chunk_faults=["slow"], slow_seconds=0.01
+    ) as proxy:
+        with httpx.Client(base_url=proxy.url, headers=headers) as client:
+            assert client.post(url, content=body).status_code == 200
+        assert proxy.counts["chunk_slow"] == 10  # one per 64 KiB (the head rides in the first)
+    with (
+        FaultProxy(stack.url, chunk_fault_rate=1.0, chunk_faults=["reset"]) as proxy,
+        httpx.Client(base_url=proxy.url, headers=headers) as client,
+        pytest.raises(httpx.TransportError),
+    ):
+        client.post(url, content=body, headers={"x-upsert": "true"})
+    with FaultProxy(stack.url, connect_503_rate=1.0) as proxy:
+        with httpx.Client(base_url=proxy.url, headers=headers) as client:
+            assert client.get(f"/storage/v1/bucket/{bucket}").status_code == 503
+        assert proxy.counts["connect_503"] == 1
