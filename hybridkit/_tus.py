@@ -31,7 +31,7 @@ import httpx
 
 from hybridkit._transfer import READ_BLOCK, Source, raise_if_cancelled
 from hybridkit.errors import ConflictError, InvalidInputError, NotFoundError, RetryableError
-from hybridkit.retry import Attempt, AttemptLog, Retrier, classify_response
+from hybridkit.retry import UPLOAD_LOCKED, Attempt, AttemptLog, Retrier, classify_response
 
 TUS_VERSION = "1.0.0"
 _STALE_STATUSES = frozenset({403, 404, 410})
@@ -322,6 +322,18 @@ class TusClient:
         if response.status_code in _STALE_STATUSES:
             raise _UploadGone(
                 f"{context}: PATCH answered {response.status_code}", status=response.status_code
+            )
+        if (response.status_code == 423 or response.status_code >= 500) and "lock" in (
+            response.text.lower()
+        ):
+            # The server is still busy with our own earlier PATCH (a stalled one
+            # holds the upload's lock until the server notices the dead connection):
+            # wait for it; that is not a failed attempt (see retry.UPLOAD_LOCKED).
+            raise RetryableError(
+                f"{context}: the upload is still locked by an earlier request; waiting",
+                status=response.status_code,
+                code=UPLOAD_LOCKED,
+                retry_after=2.0,
             )
         if response.status_code >= 300:
             # A 409 is told apart by its body: "Upload-Offset conflict" is retried

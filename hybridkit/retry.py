@@ -59,6 +59,7 @@ from hybridkit.errors import (
 )
 
 __all__ = [
+    "UPLOAD_LOCKED",
     "Attempt",
     "AttemptLog",
     "BreakerStatus",
@@ -74,6 +75,12 @@ __all__ = [
 
 T = TypeVar("T")
 _log = logging.getLogger("hybridkit.retry")
+
+UPLOAD_LOCKED = "UploadLocked"
+"""The code of a failure that only says "the server is still busy with your own
+earlier request" (a TUS upload's lock, held by a stalled PATCH until the server
+notices the dead connection). It proves the server reachable and spends no retry
+budget; the per-operation deadline bounds the wait."""
 
 
 # --------------------------------------------------------------------------- circuit breaker
@@ -545,10 +552,11 @@ class Retrier:
                 error = classify(exc, context=operation)
                 now_at = progress() if progress is not None else state["mark"]
                 moved = now_at > state["mark"]
+                busy = isinstance(error, RetryableError) and error.code == UPLOAD_LOCKED
                 if self.breaker is not None:
                     # Progress proves the server is there and taking bytes: a
                     # flaky link is not a server in trouble.
-                    if isinstance(error, RetryableError) and not moved:
+                    if isinstance(error, RetryableError) and not moved and not busy:
                         self.breaker.record_failure()
                     elif not isinstance(error, CircuitOpenError):
                         self.breaker.record_success()
@@ -561,7 +569,7 @@ class Retrier:
                     state["mark"], state["idle"] = now_at, 0
                     if budget is not None:
                         state["deadline_at"] = self._clock() + budget
-                elif not (probe and isinstance(error, RetryableError)):
+                elif not busy and not (probe and isinstance(error, RetryableError)):
                     # A failed probe says the server is still away: the breaker
                     # counts that, and the wait for the next probe is not this
                     # call's budget to spend.

@@ -706,3 +706,23 @@ def test_a_cancelled_half_open_probe_frees_the_slot() -> None:
     assert breaker.state == "half_open"  # no verdict: still waiting for a probe
     assert retrier.call(failing(0, lambda: None), operation="o") == "ok"
     assert breaker.state == "closed"
+
+
+def test_a_locked_upload_is_waited_for_without_spending_the_budget() -> None:
+    from hybridkit.retry import UPLOAD_LOCKED
+
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=2, cooldown=60.0, clock=clock)
+    retrier = make_retrier(
+        clock, breaker=breaker, policy=RetryPolicy(max_retries=1, base_delay=0, deadline=30.0)
+    )
+
+    def locked() -> RetryableError:
+        return RetryableError("still locked", status=500, code=UPLOAD_LOCKED, retry_after=2.0)
+
+    fn = failing(6, locked)
+    assert retrier.call(fn, operation="o") == "ok"  # six waits, on a budget of one retry
+    assert breaker.state == "closed" and clock.sleeps == [2.0] * 6
+    # The per-operation deadline still bounds the wait.
+    with pytest.raises(RetriesExhausted, match="30s deadline"):
+        retrier.call(failing(99, locked), operation="o")
