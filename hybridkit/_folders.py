@@ -445,13 +445,76 @@ def download_prefix(
     skip_unchanged: bool,
     progress: ProgressCallback | None,
     cancel: threading.Event | None = None,
+    deadline: float | None = None,
 ) -> TransferReport:
     """See ``StorageManager.download_prefix``.
 
     The files are known only once listed: a cancel before the listing finished
     raises CancelledError (no file was started); after it, files in flight and
-    those not yet started are reported ``cancelled``.
+    those not yet started are reported ``cancelled``. Past the ``deadline`` they
+    are reported ``failed`` instead, each with its reason (an interrupted download
+    keeps its temporary file and resumes next time).
     """
+    if deadline is None:
+        deadline = manager.settings.job_deadline
+    if deadline is None:
+        return _download_prefix(
+            manager,
+            bucket,
+            prefix,
+            folder,
+            include,
+            exclude,
+            jobs,
+            skip_unchanged,
+            progress,
+            cancel,
+        )
+    idle = manager.transfer_timeout.read or 15.0
+    job = Job(cancel, deadline, grace=min(idle, deadline * 0.1))
+    try:
+        report = _download_prefix(
+            manager,
+            bucket,
+            prefix,
+            folder,
+            include,
+            exclude,
+            jobs,
+            skip_unchanged,
+            progress,
+            job.stop,
+        )
+    finally:
+        job.close()
+    if job.why != "deadline":
+        return report
+    results = tuple(
+        replace(
+            r,
+            status="failed",
+            reason=job.reason(r.attempts > 0, 0, r.size),
+            error=CancelledError(job.reason(r.attempts > 0, 0, r.size)),
+        )
+        if r.status == "cancelled"
+        else r
+        for r in report.results
+    )
+    return TransferReport(results, duration=report.duration)
+
+
+def _download_prefix(
+    manager: StorageManager,
+    bucket: str,
+    prefix: str,
+    folder: str | PathLike[str],
+    include: Sequence[str],
+    exclude: Sequence[str],
+    jobs: int,
+    skip_unchanged: bool,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> TransferReport:
     check_bucket(bucket)
     context = f"download {bucket}/{prefix}"
     raise_if_cancelled(cancel, context)

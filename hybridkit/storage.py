@@ -820,11 +820,14 @@ class StorageManager:
         skip_unchanged: bool = True,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        deadline: float | None = None,
     ) -> TransferReport:
         """Download every object under ``prefix`` into ``folder`` (keys become paths).
 
         Setting ``cancel`` reports the files in flight and those not yet started as
         ``cancelled``; set before the listing finished, it raises ``CancelledError``.
+        Past ``deadline`` seconds (default the ``job_deadline`` setting) they are
+        reported ``failed``, each with its reason.
         """
         from hybridkit._folders import download_prefix
 
@@ -839,6 +842,7 @@ class StorageManager:
             skip_unchanged=skip_unchanged,
             progress=progress,
             cancel=cancel,
+            deadline=deadline,
         )
 
     def verify(

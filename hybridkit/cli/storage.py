@@ -401,8 +401,15 @@ def _download(storage: StorageManager, args: argparse.Namespace, src: Remote, lo
         try:
             report = _cancellable(
                 lambda cancel: storage.download_prefix(
-                    src.bucket, prefix, local, jobs=args.jobs, progress=callback, cancel=cancel
-                )
+                    src.bucket,
+                    prefix,
+                    local,
+                    jobs=args.jobs,
+                    progress=callback,
+                    cancel=cancel,
+                    deadline=_deadline(args),
+                ),
+                _breaker_watch(storage),
             )
         except CancelledError:
             _say(f"cancelled: {src} before any file was downloaded")

@@ -353,3 +353,19 @@ def test_the_fault_proxy_draws_per_64_kib_and_refuses_new_connections(
         with httpx.Client(base_url=proxy.url, headers=headers) as client:
             assert client.get(f"/storage/v1/bucket/{bucket}").status_code == 503
         assert proxy.counts["connect_503"] == 1
+
+
+def test_a_download_job_past_its_deadline_reports_what_is_missing(
+    stack: Any, direct: StorageManager, bucket: str, tmp_path: Path
+) -> None:
+    for i in range(3):
+        direct.upload(io.BytesIO(b"%d" % i * 1000), bucket, f"dl/{i}.txt")
+    slow = FaultProxy(stack.url, chunk_fault_rate=1.0, chunk_faults=["slow"], slow_seconds=1.0)
+    with slow as proxy, through(proxy, stack, tmp_path) as faulty:
+        report = faulty.download_prefix(bucket, "dl/", tmp_path / "out", jobs=1, deadline=1.5)
+        assert report.failed and not report.cancelled
+        assert all("deadline (1.5s) passed" in r.reason for r in report.failed)
+        proxy.chunk_fault_rate = 0.0
+        again = faulty.download_prefix(bucket, "dl/", tmp_path / "out", jobs=1)
+    assert again.ok and len(again.transferred) == len(report.failed)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.txt", "1.txt", "2.txt"]
