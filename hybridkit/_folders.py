@@ -114,9 +114,13 @@ def _run_queue(
                     active[0] -= 1
                     cond.notify_all()
                 return
+            try:
+                retry = again(i, result)  # may ask the server: outside the lock
+            except Exception:  # a failed look-up only means no second go
+                retry = False
             with cond:
                 results[i].append(result)
-                if again(i, result):
+                if retry:
                     seq[0] += 1
                     heapq.heappush(heap, (0, seq[0], i))
                 active[0] -= 1
