@@ -10,7 +10,7 @@ peak RSS:
 
 * ``resumable``: ``hybridkit storage cp -r --resumable --deadline D``;
 * ``standard``: ``hybridkit storage cp -r --standard --deadline D`` (a file of
-  more than one chunk whose request fails goes on as resumable);
+  more than 1 MiB whose request fails goes on as resumable);
 * ``auto``: ``hybridkit storage cp -r --deadline D`` (the size threshold decides);
 * ``storage3``: the official client alone, one attempt per file, no retries,
   4 threads.

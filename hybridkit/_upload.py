@@ -96,11 +96,13 @@ def upload_one(
             )
             counter = tracker
         use_tus = resumable if resumable is not None else src.size > manager.threshold
-        # A standard upload of more than one chunk that fails transiently goes on as
-        # a resumable one: one bad connection must not restart it from byte 0 forever.
+        # A standard upload of more than one read block (1 MiB) that fails transiently
+        # goes on as a resumable one: one bad connection must not restart it from
+        # byte 0 forever. A TUS server keeps the part of a chunk that arrived, so
+        # this helps a file of one chunk too, not only a larger one.
         may_switch = (
             not use_tus
-            and src.size > manager.chunk_size
+            and src.size > min(READ_BLOCK, manager.chunk_size)
             and not mime.lower().startswith("multipart/")
         )
         log = AttemptLog()

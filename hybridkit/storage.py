@@ -654,8 +654,8 @@ class StorageManager:
             metadata: user metadata stored with the object.
             progress: receives :class:`~hybridkit.progress.Progress` as bytes are read.
             resumable: force TUS (True) or start with a single request (False; a
-                file of more than one chunk whose single request fails transiently
-                goes on as a resumable upload).
+                file of more than 1 MiB whose single request fails transiently goes
+                on as a resumable upload).
             verify: check size and checksum on the server afterwards.
             cancel: set it (from any thread) to stop at the next block: a standard
                 upload is abandoned mid-body and stores nothing; a resumable one

@@ -119,8 +119,8 @@ def add_parser(commands: Any) -> None:
         dest="resumable",
         action="store_const",
         const=False,
-        help="start every upload as one request (a file of more than one chunk whose "
-        "request fails goes on as resumable)",
+        help="start every upload as one request (a file over 1 MiB whose request "
+        "fails goes on as resumable)",
     )
     cp.set_defaults(handler=run)
 
