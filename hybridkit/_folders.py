@@ -20,9 +20,11 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
+
 from hybridkit._download import _hash_file, download_one
 from hybridkit._storage_values import FileResult, ObjectInfo, OpStats, TransferReport
-from hybridkit._transfer import Job, check_bucket, raise_if_cancelled, selected
+from hybridkit._transfer import Job, check_bucket, raise_if_cancelled, selected, url_path
 from hybridkit._upload import ChildCounter, upload_one
 from hybridkit.errors import (
     CancelledError,
@@ -433,8 +435,58 @@ def _upload_folder(
                 else "; ".join(filter(None, [last.reason, "landed in the retry pass"])),
             )
         )
+    _settle_unknowns(manager, bucket, files, results)
     tracker.close()
     return TransferReport(tuple(results), duration=time.monotonic() - started)
+
+
+def _settle_unknowns(
+    manager: StorageManager,
+    bucket: str,
+    files: Sequence[tuple[Path, str]],
+    results: list[FileResult],
+) -> None:
+    """Look once more at files that failed in flight: a lost answer may have landed them.
+
+    One quick request each (no retry, no breaker, a 2 s timeout, all at once), so
+    the report never names as missing a file that is in fact stored; a file that
+    cannot be checked stays failed (a re-run skips it if it is there).
+    """
+    unsure = [
+        i
+        for i, r in enumerate(results)
+        if r.status == "failed"
+        and r.attempts > 0
+        and isinstance(r.error, RetryableError | CancelledError)
+    ][:32]
+    if not unsure:
+        return
+
+    def check(i: int) -> FileResult | None:
+        path, result = files[i][0], results[i]
+        url = f"{manager.storage_url}/object/info/{url_path(bucket, result.target)}"
+        try:
+            response = manager.http.get(url, headers=manager._auth, timeout=2.0)
+            data = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        stored = ObjectInfo.from_info(bucket, result.target, data)
+        if stored.size != result.size or stored.md5 is None or stored.md5 != _file_md5(path):
+            return None
+        return replace(
+            result,
+            status="uploaded",
+            reason="stored: the answer to its last attempt was lost",
+            error=None,
+            landed=result.size,
+        )
+
+    with ThreadPoolExecutor(max_workers=min(8, len(unsure))) as pool:
+        for i, settled in zip(unsure, pool.map(check, unsure), strict=True):
+            if settled is not None:
+                results[i] = settled
 
 
 def download_prefix(
