@@ -483,7 +483,8 @@ def _settle_unknowns(
             landed=result.size,
         )
 
-    with ThreadPoolExecutor(max_workers=min(8, len(unsure))) as pool:
+    # Few threads: each hashes a local file, and every thread costs a malloc arena.
+    with ThreadPoolExecutor(max_workers=min(4, len(unsure))) as pool:
         for i, settled in zip(unsure, pool.map(check, unsure), strict=True):
             if settled is not None:
                 results[i] = settled
