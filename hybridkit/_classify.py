@@ -136,6 +136,15 @@ def classify_response(response: httpx.Response, *, context: str = "") -> HybridE
             message = str(body["message"])
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     prefix = f"{context}: " if context else ""
+    if status == 409 and "upload-offset" in message.lower():
+        # TUS answers 409 both for "Upload-Offset conflict" (the client is behind
+        # the server: ask it where it is, and go on) and for "The resource already
+        # exists" (a real conflict): only the body tells them apart.
+        return RetryableError(
+            f"{prefix}{message} (status 409, OffsetConflict); asking the server where it is",
+            status=409,
+            code="OffsetConflict",
+        )
     detail = f" (status {status}" + (f", {code})" if code else ")")
     return _by_status(status, f"{prefix}{message}{detail}", code, retry_after=retry_after)
 

@@ -107,7 +107,9 @@ def download_one(
         if have:
             headers["Range"] = f"bytes={have}-"
             headers["If-Range"] = state["etag"]
-        with manager.http.stream("GET", url, headers=headers) as response:
+        with manager.http.stream(
+            "GET", url, headers=headers, timeout=manager.transfer_timeout
+        ) as response:
             if response.status_code == 416 and have and have == state["total"]:
                 response.read()
             elif response.status_code >= 400:
@@ -136,7 +138,14 @@ def download_one(
 
     log = AttemptLog()
     try:
-        md5, size = manager.retrier.call(attempt, operation=context, log=log, cancel=cancel)
+        # A download resumed with Range keeps what arrived: bytes on disk are progress.
+        md5, size = manager.retrier.call(
+            attempt,
+            operation=context,
+            log=log,
+            cancel=cancel,
+            progress=lambda: part.stat().st_size if part.exists() else 0,
+        )
     finally:
         manager._count(log, received[0])
     os.replace(part, dest)
@@ -260,7 +269,9 @@ def _hash_remote(manager: StorageManager, bucket: str, key: str) -> tuple[str, i
         digest = hashlib.md5(usedforsecurity=False)
         size = 0
         headers = {**manager._auth, "Accept-Encoding": "identity"}
-        with manager.http.stream("GET", url, headers=headers) as response:
+        with manager.http.stream(
+            "GET", url, headers=headers, timeout=manager.transfer_timeout
+        ) as response:
             if response.status_code >= 400:
                 response.read()
                 raise classify_response(response, context=context)

@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import heapq
+import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
+
 from hybridkit._download import _hash_file, download_one
 from hybridkit._storage_values import FileResult, ObjectInfo, OpStats, TransferReport
-from hybridkit._transfer import check_bucket, raise_if_cancelled, selected
+from hybridkit._transfer import Job, check_bucket, raise_if_cancelled, selected, url_path
 from hybridkit._upload import ChildCounter, upload_one
 from hybridkit.errors import (
     CancelledError,
@@ -27,12 +32,15 @@ from hybridkit.errors import (
     HybridError,
     InvalidInputError,
     RetriesExhausted,
+    RetryableError,
 )
 from hybridkit.progress import ProgressCallback, ProgressTracker
-from hybridkit.retry import classify
+from hybridkit.retry import ServerUnreachable, classify
 
 if TYPE_CHECKING:
     from hybridkit.storage import StorageManager
+
+_log = logging.getLogger("hybridkit.storage")
 
 
 def _file_md5(path: Path) -> str:
@@ -63,6 +71,74 @@ def _run(jobs: int, tasks: Sequence[Callable[[], FileResult]]) -> list[FileResul
             pool.submit(contextvars.copy_context().run, task) for task in tasks
         ]
         return [f.result() for f in futures]
+
+
+def _run_queue(
+    jobs: int,
+    order: Sequence[int],
+    run: Callable[[int], FileResult],
+    again: Callable[[int, FileResult], bool],
+) -> dict[int, list[FileResult]]:
+    """Run ``run(i)`` for each index in ``order``, ``jobs`` at a time.
+
+    A result for which ``again(i, result)`` is true puts the file back in the
+    queue, ahead of the files not yet started (it goes on from where it got to,
+    and the breaker makes it wait while the server is away). Returns every
+    result of each index, in the order they came.
+    """
+    if jobs < 1:
+        raise InvalidInputError(f"jobs must be at least 1, got {jobs}")
+    heap: list[tuple[int, int, int]] = [(1, rank, i) for rank, i in enumerate(order)]
+    heapq.heapify(heap)
+    results: dict[int, list[FileResult]] = {i: [] for i in order}
+    cond = threading.Condition()
+    active = [0]
+    seq = [0]
+    errors: list[BaseException] = []
+    base = contextvars.copy_context()
+
+    def worker() -> None:
+        while True:
+            with cond:
+                while not heap and active[0] > 0:
+                    cond.wait()
+                if not heap:
+                    cond.notify_all()
+                    return
+                _, _, i = heapq.heappop(heap)
+                active[0] += 1
+            try:
+                result = base.copy().run(run, i)
+            except BaseException as exc:  # handed to the caller below
+                with cond:
+                    errors.append(exc)
+                    heap.clear()
+                    active[0] -= 1
+                    cond.notify_all()
+                return
+            try:
+                retry = again(i, result)  # may ask the server: outside the lock
+            except Exception:  # a failed look-up only means no second go
+                retry = False
+            with cond:
+                results[i].append(result)
+                if retry:
+                    seq[0] += 1
+                    heapq.heappush(heap, (0, seq[0], i))
+                active[0] -= 1
+                cond.notify_all()
+
+    threads = [
+        threading.Thread(target=worker, name=f"hybridkit-{n}", daemon=True)
+        for n in range(min(jobs, max(1, len(order))))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def _failure(
@@ -117,6 +193,10 @@ def _is_set(cancel: threading.Event | None) -> bool:
     return cancel is not None and cancel.is_set()
 
 
+def _transient(result: FileResult) -> bool:
+    return result.status == "failed" and isinstance(result.error, RetryableError)
+
+
 def upload_folder(
     manager: StorageManager,
     folder: str | PathLike[str],
@@ -132,40 +212,116 @@ def upload_folder(
     progress: ProgressCallback | None,
     verify: bool,
     cancel: threading.Event | None = None,
+    deadline: float | None = None,
+    resumable: bool | None = None,
 ) -> TransferReport:
     """See ``StorageManager.upload_folder``.
 
-    Every selected file gets exactly one entry: a cancel marks the files in flight
+    Every selected file gets exactly one entry. A cancel marks the files in flight
     and those not yet started ``cancelled`` (the walk is local, so even an event
-    set before the call lists every file, and no request is made).
+    set before the call lists every file, and no request is made). The deadline
+    (``deadline`` seconds, default the ``job_deadline`` setting) and a server that
+    stays unreachable end the job the same way, but their files are ``failed``,
+    each with its reason, so the job ends with exit 1 naming them. Files that
+    failed transiently get one more pass at the end, while there is time.
     """
     check_bucket(bucket)
     root = Path(folder)
     if not root.is_dir():
         raise InvalidInputError(f"{root}: not a folder")
+    if deadline is None:
+        deadline = manager.settings.job_deadline
+    if deadline is not None and deadline <= 0:
+        raise InvalidInputError(f"deadline must be a positive number of seconds, got {deadline}")
     started = time.monotonic()
+    idle = manager.transfer_timeout.read or 15.0
+    job = Job(cancel, deadline, grace=min(idle, (deadline or 0) * 0.1))
+    try:
+        return _upload_folder(
+            manager,
+            root,
+            bucket,
+            prefix,
+            include=include,
+            exclude=exclude,
+            jobs=jobs,
+            skip_unchanged=skip_unchanged,
+            upsert=upsert,
+            cache_control=cache_control,
+            progress=progress,
+            verify=verify,
+            job=job,
+            started=started,
+            resumable=resumable,
+        )
+    finally:
+        job.close()
+
+
+def _upload_folder(
+    manager: StorageManager,
+    root: Path,
+    bucket: str,
+    prefix: str,
+    *,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    jobs: int,
+    skip_unchanged: bool,
+    upsert: bool,
+    cache_control: str | int | None,
+    progress: ProgressCallback | None,
+    verify: bool,
+    job: Job,
+    started: float,
+    resumable: bool | None,
+) -> TransferReport:
+    stop = job.stop
     files = [(p, rel) for p, rel in _walk(root) if selected(rel, include, exclude)]
     prefix = prefix.strip("/")
     remote: dict[str, ObjectInfo] = {}
-    if skip_unchanged and files and not _is_set(cancel):
+    if skip_unchanged and files and not stop.is_set():
         listing_prefix = f"{prefix}/" if prefix else ""
-        for obj in manager.iter_objects(bucket, listing_prefix):
-            if _is_set(cancel):
-                break  # every file is then reported cancelled
-            remote[obj.name] = obj
+        try:
+            for obj in manager.iter_objects(bucket, listing_prefix):
+                if stop.is_set():
+                    break  # every file is then reported cancelled
+                remote[obj.name] = obj
+        except CancelledError:
+            pass  # the job ended while listing: every file is reported below
     sizes = {p: p.stat().st_size for p, _ in files}
     tracker = ProgressTracker(
         sum(sizes.values()), progress, interval=manager.progress_interval, label=str(root)
     )
+
+    def stopped(path: Path, key: str, size: int, stats: OpStats | None, landed: int) -> FileResult:
+        if job.cancelled_by_caller or not job.why:
+            return _cancelled(str(path), key, size, stats)
+        attempts = stats.attempts if stats is not None else 0
+        return FileResult(
+            str(path),
+            key,
+            "failed",
+            size,
+            attempts=attempts,
+            retries=stats.retries if stats is not None else 0,
+            bytes=stats.bytes if stats is not None else 0,
+            reason=job.reason(attempts > 0, landed, size),
+            error=CancelledError(job.reason(attempts > 0, landed, size)),
+            landed=landed,
+        )
+
+    rechecked: set[str] = set()  # keys looked up again before the retry pass
 
     def task(path: Path, rel: str) -> Callable[[], FileResult]:
         key = f"{prefix}/{rel}" if prefix else rel
 
         def run() -> FileResult:
             size = sizes[path]
-            if _is_set(cancel):
-                return _cancelled(str(path), key, size)
+            if stop.is_set():
+                return stopped(path, key, size, None, 0)
             share = ChildCounter(tracker)
+            share.set_done(0)
             with manager.track() as stats:
                 try:
                     stored = remote.get(key)
@@ -176,7 +332,19 @@ def upload_folder(
                         and stored.md5 == _file_md5(path)
                     ):
                         share.set_done(size)
-                        return FileResult(str(path), key, "skipped", size, reason="unchanged")
+                        if key in rechecked:
+                            # Its first run's answer was lost; the bytes had landed.
+                            return FileResult(
+                                str(path),
+                                key,
+                                "uploaded",
+                                size,
+                                reason="already stored (an earlier attempt landed)",
+                                landed=size,
+                            )
+                        return FileResult(
+                            str(path), key, "skipped", size, reason="unchanged", landed=size
+                        )
                     result = upload_one(
                         manager,
                         path,
@@ -187,16 +355,25 @@ def upload_folder(
                         upsert=upsert,
                         metadata=None,
                         progress=None,
-                        resumable=None,
+                        resumable=resumable,
                         verify=verify,
-                        cancel=cancel,
+                        cancel=stop,
                         counter=share,
                     )
                 except CancelledError:
-                    return _cancelled(str(path), key, size, stats)
-                except HybridError as error:
+                    landed = share.confirmed
                     share.set_done(size)
-                    return _failure(str(path), key, size, error, stats, upsert=upsert)
+                    return stopped(path, key, size, stats, landed)
+                except ServerUnreachable as error:
+                    job.end("server unreachable")
+                    landed = share.confirmed
+                    share.set_done(size)
+                    return replace(_failure(str(path), key, size, error, stats), landed=landed)
+                except HybridError as error:
+                    landed = share.confirmed
+                    share.set_done(size)
+                    failed = _failure(str(path), key, size, error, stats, upsert=upsert)
+                    return replace(failed, bytes=stats.bytes, landed=landed)
                 except OSError as error:  # the file vanished or cannot be read
                     share.set_done(size)
                     return _failure(str(path), key, size, error, stats)
@@ -210,13 +387,107 @@ def upload_folder(
                 retries=result.retries,
                 bytes=result.bytes_sent,
                 reason="already stored (an earlier attempt landed)" if result.reconciled else "",
+                landed=size,
             )
 
         return run
 
-    results = _run(jobs, [task(p, rel) for p, rel in files])
+    # Small files first (as rclone's --order-by size): on a bad network they are
+    # the ones that can land, and the big ones go on from their offsets until the
+    # deadline. A file that fails transiently goes back in the queue once, ahead of
+    # the files not yet started: the retry pass.
+    tasks = [task(p, rel) for p, rel in files]
+    order = sorted(range(len(files)), key=lambda i: (sizes[files[i][0]], i))
+
+    requeued: set[int] = set()
+
+    def again(i: int, result: FileResult) -> bool:
+        if not _transient(result) or stop.is_set() or i in requeued:
+            return False
+        requeued.add(i)
+        tracker.advance(-result.size)  # its bytes count again as they go
+        key = result.target
+        rechecked.add(key)
+        try:
+            # A lost answer may have stored the file after all: look before sending.
+            remote[key] = manager.info(bucket, key)
+        except HybridError:
+            remote.pop(key, None)
+        _log.info("%s: failed transiently; queued for the retry pass", key)
+        return True
+
+    runs = _run_queue(jobs, order, lambda i: tasks[i](), again)
+    results: list[FileResult] = []
+    for i in range(len(files)):
+        first, *rest = runs[i]
+        if not rest:
+            results.append(first)
+            continue
+        last = rest[-1]
+        results.append(
+            replace(
+                last,
+                attempts=first.attempts + last.attempts,
+                retries=first.retries + last.retries + 1,
+                bytes=first.bytes + last.bytes,
+                reason=last.reason
+                if last.status == "failed"
+                else "; ".join(filter(None, [last.reason, "landed in the retry pass"])),
+            )
+        )
+    _settle_unknowns(manager, bucket, files, results)
     tracker.close()
     return TransferReport(tuple(results), duration=time.monotonic() - started)
+
+
+def _settle_unknowns(
+    manager: StorageManager,
+    bucket: str,
+    files: Sequence[tuple[Path, str]],
+    results: list[FileResult],
+) -> None:
+    """Look once more at files that failed in flight: a lost answer may have landed them.
+
+    One quick request each (no retry, no breaker, a 2 s timeout, all at once), so
+    the report never names as missing a file that is in fact stored; a file that
+    cannot be checked stays failed (a re-run skips it if it is there).
+    """
+    unsure = [
+        i
+        for i, r in enumerate(results)
+        if r.status == "failed"
+        and r.attempts > 0
+        and isinstance(r.error, RetryableError | CancelledError)
+    ][:32]
+    if not unsure:
+        return
+
+    def check(i: int) -> FileResult | None:
+        path, result = files[i][0], results[i]
+        url = f"{manager.storage_url}/object/info/{url_path(bucket, result.target)}"
+        try:
+            response = manager.http.get(url, headers=manager._auth, timeout=2.0)
+            data = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        stored = ObjectInfo.from_info(bucket, result.target, data)
+        if stored.size != result.size or stored.md5 is None or stored.md5 != _file_md5(path):
+            return None
+        return replace(
+            result,
+            status="uploaded",
+            reason="stored: the answer to its last attempt was lost",
+            error=None,
+            landed=result.size,
+        )
+
+    # Few threads: each hashes a local file, and every thread costs a malloc arena.
+    with ThreadPoolExecutor(max_workers=min(4, len(unsure))) as pool:
+        for i, settled in zip(unsure, pool.map(check, unsure), strict=True):
+            if settled is not None:
+                results[i] = settled
 
 
 def download_prefix(
@@ -231,13 +502,76 @@ def download_prefix(
     skip_unchanged: bool,
     progress: ProgressCallback | None,
     cancel: threading.Event | None = None,
+    deadline: float | None = None,
 ) -> TransferReport:
     """See ``StorageManager.download_prefix``.
 
     The files are known only once listed: a cancel before the listing finished
     raises CancelledError (no file was started); after it, files in flight and
-    those not yet started are reported ``cancelled``.
+    those not yet started are reported ``cancelled``. Past the ``deadline`` they
+    are reported ``failed`` instead, each with its reason (an interrupted download
+    keeps its temporary file and resumes next time).
     """
+    if deadline is None:
+        deadline = manager.settings.job_deadline
+    if deadline is None:
+        return _download_prefix(
+            manager,
+            bucket,
+            prefix,
+            folder,
+            include,
+            exclude,
+            jobs,
+            skip_unchanged,
+            progress,
+            cancel,
+        )
+    idle = manager.transfer_timeout.read or 15.0
+    job = Job(cancel, deadline, grace=min(idle, deadline * 0.1))
+    try:
+        report = _download_prefix(
+            manager,
+            bucket,
+            prefix,
+            folder,
+            include,
+            exclude,
+            jobs,
+            skip_unchanged,
+            progress,
+            job.stop,
+        )
+    finally:
+        job.close()
+    if job.why != "deadline":
+        return report
+    results = tuple(
+        replace(
+            r,
+            status="failed",
+            reason=job.reason(r.attempts > 0, 0, r.size),
+            error=CancelledError(job.reason(r.attempts > 0, 0, r.size)),
+        )
+        if r.status == "cancelled"
+        else r
+        for r in report.results
+    )
+    return TransferReport(results, duration=report.duration)
+
+
+def _download_prefix(
+    manager: StorageManager,
+    bucket: str,
+    prefix: str,
+    folder: str | PathLike[str],
+    include: Sequence[str],
+    exclude: Sequence[str],
+    jobs: int,
+    skip_unchanged: bool,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> TransferReport:
     check_bucket(bucket)
     context = f"download {bucket}/{prefix}"
     raise_if_cancelled(cancel, context)
@@ -301,6 +635,7 @@ def download_prefix(
                 attempts=result.attempts,
                 retries=result.retries,
                 bytes=result.bytes_received,
+                landed=result.size,
             )
 
         return run

@@ -68,6 +68,7 @@ class _CountingRetrier(Retrier):
         log: AttemptLog | None = None,
         deadline: float | None = None,
         cancel: threading.Event | None = None,
+        **options: Any,
     ) -> T:
         log = log if log is not None else AttemptLog()
         # A log may be shared by several calls: count only what this one adds.
@@ -80,6 +81,7 @@ class _CountingRetrier(Retrier):
                 log=log,
                 deadline=deadline,
                 cancel=cancel,
+                **options,
             )
         finally:
             self._report(AttemptLog(log.attempts - attempts, log.retries - retries))

@@ -194,6 +194,9 @@ class FileResult:
         status: ``uploaded``/``downloaded``, ``skipped`` (unchanged), ``failed``, or
             ``cancelled`` (the caller's cancel stopped it in flight or before it started).
         reason: why it was skipped, failed or cancelled (empty when transferred).
+        bytes: bytes moved over the network for this file, re-sends included.
+        landed: bytes of the file that are on the server: its size once
+            transferred, the server's offset for an unfinished resumable upload.
         error: the failure, for ``failed``.
     """
 
@@ -206,6 +209,12 @@ class FileResult:
     bytes: int = 0
     reason: str = ""
     error: HybridError | None = field(default=None, compare=False)
+    landed: int = 0
+
+    @property
+    def resent(self) -> int:
+        """Bytes sent more than once (retries of lost or cut requests)."""
+        return max(0, self.bytes - self.landed)
 
 
 @dataclass(frozen=True)
@@ -254,6 +263,16 @@ class TransferReport:
         return sum(r.bytes for r in self.results)
 
     @property
+    def file_bytes(self) -> int:
+        """The size of the files transferred (what the folder weighs, not what was sent)."""
+        return sum(r.size for r in self.transferred)
+
+    @property
+    def bytes_resent(self) -> int:
+        """Bytes sent again after a lost or cut request, over all files."""
+        return sum(r.resent for r in self.results)
+
+    @property
     def retries(self) -> int:
         """Retries over all files."""
         return sum(r.retries for r in self.results)
@@ -263,8 +282,8 @@ class TransferReport:
         cancelled = f", {len(self.cancelled)} cancelled" if self.cancelled else ""
         return (
             f"{len(self.transferred)} transferred, {len(self.skipped)} skipped, "
-            f"{len(self.failed)} failed{cancelled}; {self.bytes} bytes, {self.retries} retries "
-            f"in {self.duration:.1f}s"
+            f"{len(self.failed)} failed{cancelled}; {self.file_bytes} bytes of files "
+            f"({self.bytes_resent} re-sent), {self.retries} retries in {self.duration:.1f}s"
         )
 
     def raise_for_problems(self) -> None:

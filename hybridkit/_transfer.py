@@ -112,6 +112,78 @@ def cache_control_seconds(value: str | int | None) -> str:
     return match.group(1)
 
 
+# --------------------------------------------------------------------------- jobs
+
+
+class Job:
+    """The stop signal of one job (a folder, or one upload).
+
+    The caller's cancel, the job's deadline or an unreachable server, whichever
+    comes first; ``why`` says which it was.
+    """
+
+    def __init__(
+        self,
+        cancel: threading.Event | None,
+        deadline: float | None,
+        grace: float,
+    ) -> None:
+        self.stop = threading.Event()
+        self.why = ""
+        self.deadline = deadline
+        self._cancel = cancel
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._watcher: threading.Thread | None = None
+        if deadline is not None:
+            # Stop early enough that attempts in flight (each bounded by the idle
+            # timeout) are wound up by the deadline itself.
+            self._timer = threading.Timer(max(0.0, deadline - grace), self.end, ("deadline",))
+            self._timer.daemon = True
+            self._timer.start()
+        if cancel is not None:
+            if cancel.is_set():
+                self.end("cancel")
+            else:
+                self._watcher = threading.Thread(
+                    target=self._watch, name="hybridkit-job", daemon=True
+                )
+                self._watcher.start()
+
+    def _watch(self) -> None:
+        assert self._cancel is not None
+        while not self._closed.is_set() and not self.stop.is_set():
+            if self._cancel.wait(0.1):
+                self.end("cancel")
+                return
+
+    def end(self, why: str) -> None:
+        """Stop the job (the first reason given is the one reported)."""
+        with self._lock:
+            if not self.why:
+                self.why = why
+        self.stop.set()
+
+    def close(self) -> None:
+        """The job is over: stop the timer and the watcher."""
+        self._closed.set()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._watcher is not None:
+            self._watcher.join(timeout=1)
+
+    @property
+    def cancelled_by_caller(self) -> bool:
+        return self.why == "cancel"
+
+    def reason(self, started: bool, landed: int, size: int) -> str:
+        if self.why == "deadline":
+            what = f"{landed} of {size} bytes on the server" if started else "not started"
+            return f"the job deadline ({self.deadline:g}s) passed: {what}"
+        return f"the job stopped: {self.why or 'ended'}"
+
+
 # --------------------------------------------------------------------------- sources
 
 

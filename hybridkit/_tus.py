@@ -31,7 +31,7 @@ import httpx
 
 from hybridkit._transfer import READ_BLOCK, Source, raise_if_cancelled
 from hybridkit.errors import ConflictError, InvalidInputError, NotFoundError, RetryableError
-from hybridkit.retry import Attempt, AttemptLog, Retrier, classify_response
+from hybridkit.retry import UPLOAD_LOCKED, Attempt, AttemptLog, Retrier, classify_response
 
 TUS_VERSION = "1.0.0"
 _STALE_STATUSES = frozenset({403, 404, 410})
@@ -191,8 +191,10 @@ class TusClient:
         retrier: Retrier,
         store: ResumeStore | None,
         chunk_size: int,
+        timeout: httpx.Timeout | None = None,
     ) -> None:
         self._http = http
+        self._timeout: Any = timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT
         self._endpoint = f"{storage_url}/upload/resumable"
         self._storage_url = storage_url
         self._headers = {**headers, "Tus-Resumable": TUS_VERSION}
@@ -229,14 +231,13 @@ class TusClient:
         cancel: threading.Event | None = None,
     ) -> str:
         headers = {
-            **self._headers,
+            **self._headers_for(upsert),
             "Upload-Length": str(source.size),
             "Upload-Metadata": _encode_metadata(metadata),
-            "x-upsert": "true" if upsert else "false",
         }
 
         def post(attempt: Attempt) -> str:
-            response = self._http.post(self._endpoint, headers=headers)
+            response = self._http.post(self._endpoint, headers=headers, timeout=self._timeout)
             if response.status_code not in (200, 201):
                 raise classify_response(response, context=f"create resumable upload {bucket}/{key}")
             location = response.headers.get("Location")
@@ -253,8 +254,13 @@ class TusClient:
             post, operation=f"create resumable upload {bucket}/{key}", log=log, cancel=cancel
         )
 
-    def _head(self, url: str, context: str) -> tuple[int, int | None]:
-        response = self._http.head(url, headers=self._headers)
+    def _headers_for(self, upsert: bool) -> dict[str, str]:
+        """Every request of an upsert upload says so: the real server checks ``x-upsert``
+        on each PATCH too, and answers 409 "already exists" to one without it."""
+        return {**self._headers, "x-upsert": "true" if upsert else "false"}
+
+    def _head(self, url: str, context: str, upsert: bool = False) -> tuple[int, int | None]:
+        response = self._http.head(url, headers=self._headers_for(upsert), timeout=self._timeout)
         if response.status_code in _STALE_STATUSES:
             raise _UploadGone(
                 f"{context}: HEAD answered {response.status_code}", status=response.status_code
@@ -277,6 +283,7 @@ class TusClient:
         context: str,
         cancel: threading.Event | None = None,
         ahead: _ReadAhead | None = None,
+        upsert: bool = False,
     ) -> int:
         """Send one chunk from ``offset``; return the server's new offset.
 
@@ -306,23 +313,31 @@ class TusClient:
                 ahead.read(source, offset + length, self.chunk_size)
 
         headers = {
-            **self._headers,
+            **self._headers_for(upsert),
             "Upload-Offset": str(offset),
             "Content-Type": "application/offset+octet-stream",
             "Content-Length": str(length),
         }
-        response = self._http.patch(url, headers=headers, content=body())
+        response = self._http.patch(url, headers=headers, content=body(), timeout=self._timeout)
         if response.status_code in _STALE_STATUSES:
             raise _UploadGone(
                 f"{context}: PATCH answered {response.status_code}", status=response.status_code
             )
-        if response.status_code == 409:
+        if (response.status_code == 423 or response.status_code >= 500) and "lock" in (
+            response.text.lower()
+        ):
+            # The server is still busy with our own earlier PATCH (a stalled one
+            # holds the upload's lock until the server notices the dead connection):
+            # wait for it; that is not a failed attempt (see retry.UPLOAD_LOCKED).
             raise RetryableError(
-                f"{context}: Upload-Offset conflict at {offset}; asking the server where it is",
-                status=409,
-                code="OffsetConflict",
+                f"{context}: the upload is still locked by an earlier request; waiting",
+                status=response.status_code,
+                code=UPLOAD_LOCKED,
+                retry_after=2.0,
             )
         if response.status_code >= 300:
+            # A 409 is told apart by its body: "Upload-Offset conflict" is retried
+            # after asking the server where it is; "already exists" is a conflict.
             raise classify_response(response, context=context)
         try:
             return int(response.headers["Upload-Offset"])
@@ -373,7 +388,7 @@ class TusClient:
                 if url is not None:
 
                     def head(attempt: Attempt, u: str = url) -> tuple[int, int | None]:
-                        return self._head(u, context)
+                        return self._head(u, context, upsert)
 
                     offset, length = self._retrier.call(
                         head, operation=context, log=log, cancel=cancel
@@ -399,18 +414,25 @@ class TusClient:
                     if attempt.is_retry:
                         # After a failure the server's offset is the truth: part
                         # of the lost chunk may have been stored, or none of it.
-                        position[0], _ = self._head(u, context)
+                        position[0], _ = self._head(u, context, upsert)
                         set_done(position[0])
                     if position[0] < source.size:
                         position[0] = self._patch(
-                            u, source, position[0], on_read, context, cancel, ahead
+                            u, source, position[0], on_read, context, cancel, ahead, upsert
                         )
                         set_done(position[0])
                     return position[0]
 
                 while position[0] < source.size:
+                    # The budget counts attempts that did not move the server's
+                    # offset: a chunk cut mid-body keeps what arrived, and the
+                    # next attempt's HEAD shows it.
                     self._retrier.call(
-                        step, operation=f"{context} at offset {position[0]}", log=log, cancel=cancel
+                        step,
+                        operation=f"{context} at offset {position[0]}",
+                        log=log,
+                        cancel=cancel,
+                        progress=lambda p=position: p[0],  # type: ignore[misc]
                     )
                 if store and resume_key:
                     store.forget(resume_key)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -28,12 +29,14 @@ from hybridkit._transfer import (
     url_path,
 )
 from hybridkit._tus import ResumeStore
-from hybridkit.errors import ConflictError, NotFoundError
+from hybridkit.errors import ConflictError, NotFoundError, RetryableError
 from hybridkit.progress import ProgressCallback, ProgressTracker
 from hybridkit.retry import Attempt, AttemptLog, classify, classify_response
 
 if TYPE_CHECKING:
     from hybridkit.storage import StorageManager
+
+_log = logging.getLogger("hybridkit.storage")
 
 
 class Counter(Protocol):
@@ -49,6 +52,8 @@ class ChildCounter:
     def __init__(self, parent: Counter) -> None:
         self._parent = parent
         self.done = 0
+        self.confirmed = 0
+        """The last position set from outside (a resumable upload's server offset)."""
 
     def advance(self, nbytes: int) -> None:
         self.done += nbytes
@@ -57,6 +62,7 @@ class ChildCounter:
     def set_done(self, done: int) -> None:
         self._parent.advance(done - self.done)
         self.done = done
+        self.confirmed = done
 
 
 def upload_one(
@@ -90,16 +96,60 @@ def upload_one(
             )
             counter = tracker
         use_tus = resumable if resumable is not None else src.size > manager.threshold
+        # A standard upload of more than one read block (1 MiB) that fails transiently
+        # goes on as a resumable one: one bad connection must not restart it from
+        # byte 0 forever. A TUS server keeps the part of a chunk that arrived, so
+        # this helps a file of one chunk too, not only a larger one.
+        may_switch = (
+            not use_tus
+            and src.size > min(READ_BLOCK, manager.chunk_size)
+            and not mime.lower().startswith("multipart/")
+        )
         log = AttemptLog()
+        standard_sent = [0]
         try:
             if use_tus:
                 result = _resumable(
                     manager, src, bucket, key, mime, cache, upsert, metadata, counter, log, cancel
                 )
             else:
-                result = _standard(
-                    manager, src, bucket, key, mime, cache, upsert, metadata, counter, log, cancel
-                )
+                try:
+                    result = _standard(
+                        manager,
+                        src,
+                        bucket,
+                        key,
+                        mime,
+                        cache,
+                        upsert,
+                        metadata,
+                        counter,
+                        log,
+                        cancel,
+                        single_attempt=may_switch,
+                        sent=standard_sent,
+                    )
+                except RetryableError:
+                    if not may_switch:
+                        raise
+                    _log.info("%s/%s: standard upload failed; going on as resumable", bucket, key)
+                    use_tus = True
+                    log.retries += 1
+                    wasted = standard_sent[0]
+                    result = _resumable(
+                        manager,
+                        src,
+                        bucket,
+                        key,
+                        mime,
+                        cache,
+                        upsert,
+                        metadata,
+                        counter,
+                        log,
+                        cancel,
+                    )
+                    result = (result[0], result[1] + wasted, result[2], result[3])
         finally:
             manager._count(log)
         reconciled, sent, resumed_from, md5 = result
@@ -163,8 +213,14 @@ def _standard(
     counter: Counter,
     log: AttemptLog,
     cancel: threading.Event | None,
+    *,
+    single_attempt: bool = False,
+    sent: list[int] | None = None,
 ) -> _Outcome:
     """One request, streamed from disk, retried; a lost answer is reconciled.
+
+    With ``single_attempt`` a transient failure is not retried here (the caller
+    goes on with a resumable upload); ``sent`` receives the body bytes sent.
 
     The body goes raw (``Content-Type`` is the object's type), as storage-js sends
     it, rather than as storage3's multipart form: the Storage API stores either
@@ -176,7 +232,7 @@ def _standard(
     A cancel stops the body at a block boundary: the request is abandoned with
     fewer bytes than its ``Content-Length``, and the server stores nothing.
     """
-    sent = [0]
+    sent = sent if sent is not None else [0]
 
     def on_bytes(n: int) -> None:
         if n > 0:
@@ -204,7 +260,13 @@ def _standard(
 
     # The upload is safe to resend: a create that already landed answers 409 and
     # is reconciled above; an upsert writes the same bytes again.
-    outcome = manager.retrier.call(attempt, operation=context, log=log, cancel=cancel)
+    outcome = manager.retrier.call(
+        attempt,
+        operation=context,
+        log=log,
+        cancel=cancel,
+        max_retries=0 if single_attempt else None,
+    )
     return outcome[0], sent[0], 0, outcome[3]
 
 
@@ -237,7 +299,9 @@ def _send_raw(
     if metadata is not None:
         headers["x-metadata"] = base64.b64encode(json.dumps(dict(metadata)).encode()).decode()
     url = f"{manager.storage_url}/object/{url_path(bucket, key)}"
-    response = manager.http.post(url, headers=headers, content=body())
+    response = manager.http.post(
+        url, headers=headers, content=body(), timeout=manager.transfer_timeout
+    )
     if response.status_code >= 400:
         raise classify_response(response, context=context)
 

@@ -123,6 +123,13 @@ ENV_VARS: dict[str, str] = {
     "progress_interval": "SUPABASE_PROGRESS_INTERVAL",
     "standard_upload_threshold": "SUPABASE_STANDARD_UPLOAD_THRESHOLD",
     "management_url": "SUPABASE_MANAGEMENT_URL",
+    # Reliability of long jobs (docs/reliability.md).
+    "idle_timeout": "SUPABASE_IDLE_TIMEOUT",
+    "connect_timeout": "SUPABASE_CONNECT_TIMEOUT",
+    "job_deadline": "SUPABASE_JOB_DEADLINE",
+    "unreachable_after": "SUPABASE_UNREACHABLE_AFTER",
+    "breaker_threshold": "SUPABASE_BREAKER_THRESHOLD",
+    "breaker_cooldown": "SUPABASE_BREAKER_COOLDOWN",
 }
 
 _SECRETS = {"service_role_key", "anon_key", "access_token"}
@@ -166,6 +173,12 @@ class Settings:
     chunk_size: int = 6 * 1024 * 1024
     progress_interval: float = 0.5
     standard_upload_threshold: int = 6 * 1024 * 1024
+    idle_timeout: float = 15.0
+    connect_timeout: float = 10.0
+    job_deadline: float | None = None
+    unreachable_after: float = 900.0
+    breaker_threshold: int = 8
+    breaker_cooldown: float = 5.0
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -244,7 +257,12 @@ class Settings:
                         f"as in https://<ref>.supabase.co), got {text!r}"
                     )
                 values[name] = text
-            elif name in ("max_retries", "chunk_size", "standard_upload_threshold"):
+            elif name in (
+                "max_retries",
+                "chunk_size",
+                "standard_upload_threshold",
+                "breaker_threshold",
+            ):
                 values[name] = _int(var, value, minimum=0 if name == "max_retries" else 1)
             else:
                 values[name] = _float(var, value)

@@ -16,7 +16,7 @@ them in one place (``hybridkit.retry.classify``).
     │   ├── ConflictError      already exists, bucket not empty
     │   ├── QuotaError         413 too large, 415 mime type not allowed
     │   └── InvalidInputError  invalid bucket name, key, parameter (before any request)
-    ├── CircuitOpenError       the breaker is open; fail fast until it half-opens
+    ├── CircuitOpenError       the breaker is open and the caller asked not to wait
     ├── CancelledError         the caller's cancel event was set; never retried
     ├── MigrationError         a migration failed, or checks found drift
     └── LocalStackError        the embedded local stack cannot start, stop or be found
@@ -133,7 +133,10 @@ class InvalidInputError(NonRetryableError):
 
 
 class CircuitOpenError(HybridError):
-    """The circuit breaker is open: failing fast until it half-opens."""
+    """The circuit breaker is open and the caller asked not to wait (``wait_for_breaker=False``).
+
+    By default calls and jobs wait for the half-open probe instead; see docs/reliability.md.
+    """
 
 
 class CancelledError(HybridError):

@@ -13,8 +13,14 @@ Three pieces, used together by the storage manager:
   exponential backoff with full jitter, a retry budget, a per-operation
   deadline, ``Retry-After`` honoured, and an injectable ``sleep``/``clock`` so
   tests are instant and exact.
-* :class:`CircuitBreaker` opens after N consecutive retryable failures, fails fast
-  with ``CircuitOpenError`` and half-opens (one probe) after a cool-down.
+* :class:`CircuitBreaker` opens after N consecutive retryable failures; the calls
+  behind it *wait* for the half-open probe (one call, after a jittered cool-down)
+  and go on at full concurrency once it succeeds. Only a call that asked not to
+  wait (``wait_for_breaker=False``) fails fast with ``CircuitOpenError``.
+
+A retry budget counts attempts that made no progress: a call that reports its
+progress (``progress=``, a resumable upload's server offset) gets its budget and
+its deadline back whenever the number grew since the last failure.
 
 A write is retried only when a retry cannot duplicate or lose data: callers say
 ``idempotent=False`` for a write that has no way to recognise its own earlier
@@ -33,6 +39,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -52,11 +59,14 @@ from hybridkit.errors import (
 )
 
 __all__ = [
+    "UPLOAD_LOCKED",
     "Attempt",
     "AttemptLog",
+    "BreakerStatus",
     "CircuitBreaker",
     "Retrier",
     "RetryPolicy",
+    "ServerUnreachable",
     "classify",
     "classify_response",
     "is_safe_to_resend",
@@ -64,19 +74,70 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_log = logging.getLogger("hybridkit.retry")
+
+UPLOAD_LOCKED = "UploadLocked"
+"""The code of a failure that only says "the server is still busy with your own
+earlier request" (a TUS upload's lock, held by a stalled PATCH until the server
+notices the dead connection). It proves the server reachable and spends no retry
+budget; the per-operation deadline bounds the wait."""
 
 
 # --------------------------------------------------------------------------- circuit breaker
 
 
-class CircuitBreaker:
-    """Fail fast after ``failure_threshold`` consecutive retryable failures.
+class ServerUnreachable(RetriesExhausted):
+    """No request has succeeded for ``unreachable_after`` seconds while the breaker stayed open.
 
-    States: ``closed`` (calls pass), ``open`` (calls raise ``CircuitOpenError``
-    until ``cooldown`` seconds have passed), ``half_open`` (one probe call passes;
-    its success closes the breaker, its failure opens it again). A response that
-    says no (a ``NonRetryableError``) proves the server is reachable and counts as
-    a success here. Thread-safe.
+    It ends a waiting job the way its deadline would, so an unattended run never
+    hangs on a server that is gone.
+    """
+
+
+@dataclass(frozen=True)
+class BreakerStatus:
+    """A snapshot of the breaker for progress lines and panels.
+
+    Attributes:
+        state: ``closed``, ``open`` or ``half_open``.
+        next_probe_in: seconds until the next probe may go out (0 when closed).
+        waiting: calls waiting for the probe right now.
+        consecutive_failures: retryable failures since the last success.
+        unreachable_for: seconds since the last successful request.
+    """
+
+    state: str
+    next_probe_in: float
+    waiting: int
+    consecutive_failures: int
+    unreachable_for: float
+
+    def describe(self) -> str:
+        """``server unreachable — next probe in 12 s, 3 waiting`` (empty when closed)."""
+        if self.state == "closed":
+            return ""
+        if self.state == "half_open":
+            return f"server unreachable — probing, {self.waiting} waiting"
+        return (
+            f"server unreachable — next probe in {self.next_probe_in:.0f} s, {self.waiting} waiting"
+        )
+
+
+class CircuitBreaker:
+    """Stop the retry storm after ``failure_threshold`` consecutive retryable failures.
+
+    States: ``closed`` (calls pass), ``open`` (no call goes out until ``cooldown``
+    seconds have passed), ``half_open`` (one probe call passes; its success closes
+    the breaker, its failure opens it again). A response that says no (a
+    ``NonRetryableError``) proves the server is reachable and counts as a success
+    here. Thread-safe.
+
+    An open breaker makes work *wait*, it does not fail it: :meth:`wait_ready`
+    blocks until the caller may send (each waiter wakes at the end of the cool-down
+    plus its own jitter; the first becomes the probe, the others wait for its
+    verdict). Only a caller that asked not to wait (:meth:`before_call`) sees
+    ``CircuitOpenError``. A wait ends with :class:`ServerUnreachable` once no request
+    has succeeded for ``unreachable_after`` seconds.
 
     Example:
         >>> breaker = CircuitBreaker(failure_threshold=2, cooldown=10, clock=lambda: 0.0)
@@ -90,17 +151,27 @@ class CircuitBreaker:
         failure_threshold: int = 5,
         cooldown: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        jitter: float = 0.5,
+        unreachable_after: float | None = 900.0,
+        rng: Callable[[], float] = random.random,
+        poll: float = 0.5,
     ) -> None:
         if failure_threshold < 1:
             raise ValueError("failure_threshold must be at least 1")
         self.failure_threshold = failure_threshold
         self.cooldown = cooldown
+        self.jitter = jitter
+        self.unreachable_after = unreachable_after
+        self.poll = poll
         self._clock = clock
+        self._rng = rng
         self._lock = threading.Lock()
         self._state = "closed"
         self._failures = 0
         self._opened_at = 0.0
         self._probe_in_flight = False
+        self._last_success = clock()
+        self._waiting = 0
         self.times_opened = 0
 
     @property
@@ -117,8 +188,18 @@ class CircuitBreaker:
         with self._lock:
             return self._failures
 
+    def status(self) -> BreakerStatus:
+        """A snapshot: state, seconds to the next probe, how many calls wait."""
+        state = self.state
+        with self._lock:
+            now = self._clock()
+            left = max(0.0, self.cooldown - (now - self._opened_at)) if state == "open" else 0.0
+            return BreakerStatus(
+                state, left, self._waiting, self._failures, now - self._last_success
+            )
+
     def before_call(self) -> None:
-        """Raise ``CircuitOpenError`` unless a call may go out now."""
+        """Raise ``CircuitOpenError`` unless a call may go out now (the non-waiting check)."""
         with self._lock:
             if self._state == "closed":
                 return
@@ -135,12 +216,92 @@ class CircuitBreaker:
                 f"failing fast for another {wait:.1f}s (cool-down {self.cooldown:g}s)"
             )
 
+    def wait_ready(
+        self,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        cancel: threading.Event | None = None,
+        deadline_at: float | None = None,
+        operation: str = "request",
+    ) -> bool:
+        """Block until a call may go out: at once when closed, else until the probe says so.
+
+        Returns:
+            True when the caller goes out as the half-open probe (its failure then
+            says "the server is still away", not "this call is hopeless").
+
+        Raises:
+            CancelledError: ``cancel`` was set while waiting.
+            ServerUnreachable: no success for ``unreachable_after`` seconds.
+            RetriesExhausted: ``deadline_at`` would pass before this call could go out.
+        """
+        with self._lock:
+            if self._state == "closed":
+                return False
+            self._waiting += 1
+        try:
+            return self._wait(sleep, cancel, deadline_at, operation)
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+    def _wait(
+        self,
+        sleep: Callable[[float], None],
+        cancel: threading.Event | None,
+        deadline_at: float | None,
+        operation: str,
+    ) -> bool:
+        offset = self._rng() * self.jitter * self.cooldown
+        opened_at = None
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise CancelledError(f"{operation}: cancelled while waiting for the server")
+            with self._lock:
+                now = self._clock()
+                if self._state == "closed":
+                    return False
+                if self._opened_at != opened_at:  # (re)opened: draw a new place in the line
+                    opened_at = self._opened_at
+                    offset = self._rng() * self.jitter * self.cooldown
+                quiet = now - self._last_success
+                if self.unreachable_after is not None and quiet >= self.unreachable_after:
+                    raise ServerUnreachable(
+                        f"{operation}: the server has been unreachable for {quiet:.0f}s "
+                        f"(no successful request; limit {self.unreachable_after:g}s)",
+                        attempts=0,
+                        last_cause=None,
+                    )
+                ready_at = self._opened_at + self.cooldown + offset
+                if self._state == "open" and now >= ready_at:
+                    self._state = "half_open"
+                    self._probe_in_flight = False
+                if self._state == "half_open" and not self._probe_in_flight:
+                    self._probe_in_flight = True
+                    _log.info("%s: probing the server", operation)
+                    return True
+                pause = self.poll if self._state == "half_open" else max(ready_at - now, 0.0)
+                pause = min(max(pause, 0.01), self.poll * 20)
+                if deadline_at is not None and (
+                    now + pause > deadline_at or (self._state == "open" and ready_at > deadline_at)
+                ):
+                    raise RetriesExhausted(
+                        f"{operation}: the server is unreachable (circuit open) and the "
+                        "deadline passes before the next probe",
+                        attempts=0,
+                        last_cause=None,
+                    )
+            sleep(pause)
+
     def record_success(self) -> None:
         """A call got an answer: close the breaker."""
         with self._lock:
+            if self._state != "closed":
+                _log.warning("server reachable again: resuming at full concurrency")
             self._state = "closed"
             self._failures = 0
             self._probe_in_flight = False
+            self._last_success = self._clock()
 
     def record_failure(self) -> None:
         """A call failed transiently: count it, and open at the threshold."""
@@ -153,6 +314,13 @@ class CircuitBreaker:
                 self._opened_at = self._clock()
                 self._probe_in_flight = False
                 self.times_opened += 1
+                _log.warning(
+                    "server unreachable after %d consecutive transient failures: "
+                    "waiting %gs for the next probe (%d call(s) waiting)",
+                    self._failures,
+                    self.cooldown,
+                    self._waiting,
+                )
 
     def release(self) -> None:
         """A call ended without a verdict (it was cancelled): free the half-open probe."""
@@ -257,6 +425,8 @@ class Retrier:
         sleep: how to wait (``time.sleep``); inject a fake in tests.
         clock: a monotonic clock for the deadline; inject a fake in tests.
         rng: returns a float in [0, 1) for full jitter.
+        wait_for_breaker: the default for :meth:`call`: wait for an open breaker's
+            probe (True) or fail fast with ``CircuitOpenError`` (False).
 
     Example:
         >>> import httpx
@@ -280,9 +450,11 @@ class Retrier:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
+        wait_for_breaker: bool = True,
     ) -> None:
         self.policy = policy or RetryPolicy()
         self.breaker = breaker
+        self.wait_for_breaker = wait_for_breaker
         self._sleep = sleep
         self._clock = clock
         self._rng = rng
@@ -296,6 +468,9 @@ class Retrier:
         log: AttemptLog | None = None,
         deadline: float | None = None,
         cancel: threading.Event | None = None,
+        progress: Callable[[], int] | None = None,
+        wait_for_breaker: bool | None = None,
+        max_retries: int | None = None,
     ) -> T:
         """Call ``fn(attempt)`` until it succeeds, the budget is spent, or it fails for good.
 
@@ -307,34 +482,65 @@ class Retrier:
                 no effect (see :func:`is_safe_to_resend`).
             log: filled with attempts, waits and error summaries.
             deadline: overrides the policy's deadline for this call (seconds).
-            cancel: once set, no further attempt starts and a backoff wait ends early.
+            cancel: once set, no further attempt starts and a wait ends early.
+            progress: how far the work has got (a resumable upload's server
+                offset); a failure after which it grew does not use up the budget,
+                and the deadline starts again.
+            wait_for_breaker: wait for an open breaker's probe (default: the
+                retrier's setting) or fail fast with ``CircuitOpenError``.
+            max_retries: overrides the policy's budget for this call.
 
         Returns:
             What ``fn`` returned.
 
         Raises:
             NonRetryableError: the server said no; never retried.
-            CircuitOpenError: the breaker is open.
+            CircuitOpenError: the breaker is open and the call asked not to wait.
             CancelledError: ``cancel`` was set (or ``fn`` raised it); never retried.
+            ServerUnreachable: the breaker stayed open with no success for too long.
             RetriesExhausted: retryable failures used up the attempts or the deadline.
         """
         policy = self.policy
+        retries_allowed = policy.max_retries if max_retries is None else max_retries
         log = log if log is not None else AttemptLog()
         budget = policy.deadline if deadline is None else deadline
+        wait = self.wait_for_breaker if wait_for_breaker is None else wait_for_breaker
         start = self._clock()
-        deadline_at = None if budget is None else start + budget
-        state: dict[str, Any] = {"previous": None, "why_stop": "", "number": 0}
+        state: dict[str, Any] = {
+            "previous": None,
+            "why_stop": "",
+            "number": 0,
+            "idle": 0,  # failed attempts since the work last made progress
+            "mark": progress() if progress is not None else 0,
+            "deadline_at": None if budget is None else start + budget,
+        }
+
+        sleep = self._sleep
+        if cancel is not None and sleep is time.sleep:
+            # A real wait ends as soon as the caller cancels (the next attempt then
+            # raises); an injected sleep (tests) is used as it is.
+            def sleep(seconds: float) -> None:
+                cancel.wait(seconds)
 
         def attempt_once() -> T:
             if cancel is not None and cancel.is_set():
                 raise CancelledError(f"{operation}: cancelled")
+            probe = False
             if self.breaker is not None:
-                self.breaker.before_call()
+                if wait:
+                    probe = self.breaker.wait_ready(
+                        sleep=sleep,
+                        cancel=cancel,
+                        deadline_at=state["deadline_at"],
+                        operation=operation,
+                    )
+                else:
+                    self.breaker.before_call()
             log.attempts += 1
             state["number"] += 1
             # The number is this call's own: a log shared by several calls (the chunks
             # of one upload) must not make a first attempt look like a retry.
-            attempt = Attempt(state["number"], state["previous"], deadline_at)
+            attempt = Attempt(state["number"], state["previous"], state["deadline_at"])
             try:
                 value = fn(attempt)
             except CancelledError:
@@ -344,8 +550,13 @@ class Retrier:
                 raise
             except Exception as exc:  # classified below; BaseException passes through
                 error = classify(exc, context=operation)
+                now_at = progress() if progress is not None else state["mark"]
+                moved = now_at > state["mark"]
+                busy = isinstance(error, RetryableError) and error.code == UPLOAD_LOCKED
                 if self.breaker is not None:
-                    if isinstance(error, RetryableError):
+                    # Progress proves the server is there and taking bytes: a
+                    # flaky link is not a server in trouble.
+                    if isinstance(error, RetryableError) and not moved and not busy:
                         self.breaker.record_failure()
                     elif not isinstance(error, CircuitOpenError):
                         self.breaker.record_success()
@@ -353,6 +564,16 @@ class Retrier:
                 if isinstance(error, RetryableError) and not is_safe_to_resend(error):
                     log.uncertain = True
                 state["previous"] = error
+                if moved:
+                    # The work moved forward: the budget and the deadline start again.
+                    state["mark"], state["idle"] = now_at, 0
+                    if budget is not None:
+                        state["deadline_at"] = self._clock() + budget
+                elif not busy and not (probe and isinstance(error, RetryableError)):
+                    # A failed probe says the server is still away: the breaker
+                    # counts that, and the wait for the next probe is not this
+                    # call's budget to spend.
+                    state["idle"] += 1
                 if error is exc:
                     raise
                 raise error from exc
@@ -371,8 +592,8 @@ class Retrier:
                 return False
             return True
 
-        def wait(rs: tenacity.RetryCallState) -> float:
-            retry_number = rs.attempt_number  # attempts made so far = number of this retry
+        def backoff(rs: tenacity.RetryCallState) -> float:
+            retry_number = max(1, state["idle"])  # progress starts the backoff again
             cap = policy.backoff_cap(retry_number)
             delay = self._rng() * cap
             exc = rs.outcome.exception() if rs.outcome is not None else None
@@ -382,8 +603,13 @@ class Retrier:
             return delay
 
         def stop(rs: tenacity.RetryCallState) -> bool:
-            if rs.attempt_number > policy.max_retries:
-                state["why_stop"] = f"gave up after {rs.attempt_number} attempts"
+            if state["idle"] > retries_allowed:
+                state["why_stop"] = (
+                    f"gave up after {rs.attempt_number} attempts"
+                    if progress is None or state["idle"] == rs.attempt_number
+                    else f"gave up after {state['idle']} attempts without progress "
+                    f"({rs.attempt_number} in all)"
+                )
                 return True
             exc = rs.outcome.exception() if rs.outcome is not None else None
             retry_after = getattr(exc, "retry_after", None)
@@ -393,6 +619,7 @@ class Retrier:
                     f"longer than {policy.max_retry_after:g}s"
                 )
                 return True
+            deadline_at = state["deadline_at"]
             if deadline_at is not None and self._clock() + rs.upcoming_sleep > deadline_at:
                 state["why_stop"] = (
                     f"the {budget:g}s deadline would pass before attempt {rs.attempt_number + 1}"
@@ -404,16 +631,9 @@ class Retrier:
             log.waited += rs.upcoming_sleep
             log.retries += 1
 
-        sleep = self._sleep
-        if cancel is not None and sleep is time.sleep:
-            # A real wait ends as soon as the caller cancels (the next attempt then
-            # raises); an injected sleep (tests) is used as it is.
-            def sleep(seconds: float) -> None:
-                cancel.wait(seconds)
-
         retrying = tenacity.Retrying(
             stop=stop,
-            wait=wait,
+            wait=backoff,
             retry=tenacity.retry_if_exception(should_retry),
             sleep=sleep,
             before_sleep=before_sleep,

@@ -48,14 +48,16 @@ from hybridkit._storage_values import (
     UploadResult,
     VerifyReport,
 )
-from hybridkit._transfer import Source, check_bucket, check_key, url_path
+from hybridkit._transfer import Job, Source, check_bucket, check_key, url_path
 from hybridkit._tus import ResumeStore, TusClient, default_resume_dir
 from hybridkit.config import Settings
 from hybridkit.errors import (
+    CancelledError,
     ConfigError,
     ConflictError,
     InvalidInputError,
     NotFoundError,
+    RetriesExhausted,
 )
 from hybridkit.progress import ProgressCallback
 from hybridkit.retry import (
@@ -87,7 +89,23 @@ _CURRENT_STATS: contextvars.ContextVar[OpStats | None] = contextvars.ContextVar(
 )
 REMOVE_BATCH = 1000
 
-DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=120.0)
+# Read and write timeouts are idle timeouts: httpx applies them to each socket
+# read and write (one block), never to a whole request, so a big file on a slow
+# link is never cut off while a stalled one is noticed within seconds. Transfers
+# (uploads, TUS, downloads) use ``idle_timeout``; other calls (an RPC that thinks
+# for a while) keep a longer read timeout. The pool wait is unbounded: a queued
+# transfer waits for a connection, it does not fail.
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=None)
+
+
+def transfer_timeout(settings: Settings) -> httpx.Timeout:
+    """httpx timeouts of transfers: ``idle_timeout`` (read/write) and ``connect_timeout``."""
+    return httpx.Timeout(
+        connect=settings.connect_timeout,
+        read=settings.idle_timeout,
+        write=settings.idle_timeout,
+        pool=None,
+    )
 
 
 class StorageManager:
@@ -96,12 +114,18 @@ class StorageManager:
     Args:
         settings: where to connect (``supabase_url`` and a key) and the retry,
             chunk and progress settings. Default: ``Settings.load()``.
-        timeout: per-request httpx timeouts; a stalled connection fails after
-            ``read`` seconds and is retried.
+        timeout: httpx timeouts for every request. Default: transfers use
+            ``idle_timeout`` (read and write, per socket operation) and
+            ``connect_timeout``, so a stalled transfer fails after that many idle
+            seconds and is retried; other calls read for up to 60 s.
         max_connections: the size of the shared connection pool.
         retry_policy: default ``RetryPolicy.from_settings(settings)``.
-        breaker: default a breaker opening after 5 consecutive transient failures,
-            for 30 s.
+        breaker: default a breaker opening after ``breaker_threshold`` consecutive
+            transient failures, for ``breaker_cooldown`` seconds (plus jitter), giving
+            up on waiting after ``unreachable_after`` seconds without a success.
+        wait_for_breaker: calls behind an open breaker wait for its probe (the
+            default); False makes single calls fail fast with ``CircuitOpenError``
+            (an interactive caller that would rather be told).
         sleep: how retries wait; inject a fake in tests.
         resume_dir: where TUS upload URLs are remembered; ``None`` disables resume
             across processes. Default ``~/.cache/hybridkit/tus``.
@@ -122,6 +146,7 @@ class StorageManager:
         sleep: Callable[[float], None] = time.sleep,
         resume_dir: str | PathLike[str] | None = _UNSET,
         transport: httpx.BaseTransport | None = None,
+        wait_for_breaker: bool = True,
     ) -> None:
         settings = settings if settings is not None else Settings.load()
         settings.require("supabase_url")
@@ -138,12 +163,26 @@ class StorageManager:
         self.chunk_size = settings.chunk_size
         self.threshold = settings.standard_upload_threshold
         self.progress_interval = settings.progress_interval
-        self.breaker = breaker or CircuitBreaker(failure_threshold=5, cooldown=30.0)
+        self.breaker = breaker or CircuitBreaker(
+            failure_threshold=settings.breaker_threshold,
+            cooldown=settings.breaker_cooldown,
+            unreachable_after=settings.unreachable_after,
+        )
         self.retrier = Retrier(
-            retry_policy or RetryPolicy.from_settings(settings), breaker=self.breaker, sleep=sleep
+            retry_policy or RetryPolicy.from_settings(settings),
+            breaker=self.breaker,
+            sleep=sleep,
+            wait_for_breaker=wait_for_breaker,
         )
         if timeout is None:
-            timeout = DEFAULT_TIMEOUT
+            timeout = httpx.Timeout(
+                connect=settings.connect_timeout, read=60.0, write=60.0, pool=None
+            )
+            self.transfer_timeout = transfer_timeout(settings)
+        else:
+            self.transfer_timeout = (
+                timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+            )
         self.http = httpx.Client(
             timeout=timeout,
             limits=httpx.Limits(
@@ -173,6 +212,7 @@ class StorageManager:
             self.retrier,
             self.resume_store,
             self.chunk_size,
+            self.transfer_timeout,
         )
 
     def __repr__(self) -> str:
@@ -595,6 +635,7 @@ class StorageManager:
         resumable: bool | None = None,
         verify: bool = False,
         cancel: threading.Event | None = None,
+        deadline: float | None = None,
     ) -> UploadResult:
         """Upload a file (a path or a binary file object), streamed.
 
@@ -612,34 +653,70 @@ class StorageManager:
                 whose answer was lost, which is checked by size and MD5.
             metadata: user metadata stored with the object.
             progress: receives :class:`~hybridkit.progress.Progress` as bytes are read.
-            resumable: force TUS (True) or a single request (False).
+            resumable: force TUS (True) or start with a single request (False; a
+                file of more than 1 MiB whose single request fails transiently goes
+                on as a resumable upload).
             verify: check size and checksum on the server afterwards.
             cancel: set it (from any thread) to stop at the next block: a standard
                 upload is abandoned mid-body and stores nothing; a resumable one
                 keeps its bytes on the server and its remembered URL, so a later
                 call resumes it.
+            deadline: seconds the upload may take, waits included (default: the
+                ``job_deadline`` setting, else none). Past it no attempt starts and
+                the one in flight is stopped as by ``cancel``.
 
         Raises:
             CancelledError: ``cancel`` was set before the upload finished.
+            RetriesExhausted: the deadline passed first (a resumable upload keeps
+                its bytes on the server for the next call).
             ConflictError: the object exists with other content and ``upsert`` is False.
             QuotaError: too large for the bucket, or a mime type it refuses.
         """
         from hybridkit._upload import upload_one
 
-        return upload_one(
-            self,
-            source,
-            bucket,
-            key,
-            content_type=content_type,
-            cache_control=cache_control,
-            upsert=upsert,
-            metadata=metadata,
-            progress=progress,
-            resumable=resumable,
-            verify=verify,
-            cancel=cancel,
-        )
+        if deadline is None:
+            deadline = self.settings.job_deadline
+        if deadline is None:
+            return upload_one(
+                self,
+                source,
+                bucket,
+                key,
+                content_type=content_type,
+                cache_control=cache_control,
+                upsert=upsert,
+                metadata=metadata,
+                progress=progress,
+                resumable=resumable,
+                verify=verify,
+                cancel=cancel,
+            )
+        job = Job(cancel, deadline, grace=min(self.transfer_timeout.read or 15.0, deadline * 0.1))
+        try:
+            return upload_one(
+                self,
+                source,
+                bucket,
+                key,
+                content_type=content_type,
+                cache_control=cache_control,
+                upsert=upsert,
+                metadata=metadata,
+                progress=progress,
+                resumable=resumable,
+                verify=verify,
+                cancel=job.stop,
+            )
+        except CancelledError as stopped:
+            if job.why != "deadline":
+                raise
+            raise RetriesExhausted(
+                f"upload {bucket}/{key}: the {deadline:g}s deadline passed before it finished",
+                attempts=0,
+                last_cause=stopped,
+            ) from stopped
+        finally:
+            job.close()
 
     def download(
         self,
@@ -693,6 +770,8 @@ class StorageManager:
         progress: ProgressCallback | None = None,
         verify: bool = False,
         cancel: threading.Event | None = None,
+        deadline: float | None = None,
+        resumable: bool | None = None,
     ) -> TransferReport:
         """Upload a folder tree under ``prefix``, ``jobs`` files at a time.
 
@@ -701,6 +780,13 @@ class StorageManager:
         than raising: check ``report.ok`` or call ``report.raise_for_problems()``.
         Setting ``cancel`` stops the files in flight (as :meth:`upload` does) and
         reports them, and every file not yet started, as ``cancelled``.
+
+        ``deadline`` (seconds; default the ``job_deadline`` setting) ends the job
+        the same way, but reports those files ``failed``, each with its reason and
+        the bytes that reached the server; a server unreachable for
+        ``unreachable_after`` seconds ends it too. Files that failed transiently
+        get one retry pass at the end. ``resumable`` forces the upload kind, as in
+        :meth:`upload`.
         """
         from hybridkit._folders import upload_folder
 
@@ -718,6 +804,8 @@ class StorageManager:
             progress=progress,
             verify=verify,
             cancel=cancel,
+            deadline=deadline,
+            resumable=resumable,
         )
 
     def download_prefix(
@@ -732,11 +820,14 @@ class StorageManager:
         skip_unchanged: bool = True,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        deadline: float | None = None,
     ) -> TransferReport:
         """Download every object under ``prefix`` into ``folder`` (keys become paths).
 
         Setting ``cancel`` reports the files in flight and those not yet started as
         ``cancelled``; set before the listing finished, it raises ``CancelledError``.
+        Past ``deadline`` seconds (default the ``job_deadline`` setting) they are
+        reported ``failed``, each with its reason.
         """
         from hybridkit._folders import download_prefix
 
@@ -751,6 +842,7 @@ class StorageManager:
             skip_unchanged=skip_unchanged,
             progress=progress,
             cancel=cancel,
+            deadline=deadline,
         )
 
     def verify(

@@ -4,7 +4,8 @@ Remote paths are written ``ss:///bucket/path`` (as in the Supabase CLI); anythin
 else is a local path::
 
     hybridkit storage ls [-r] [ss:///bucket/prefix]
-    hybridkit storage cp [-r] [-j JOBS] [--cache-control N] [--content-type T] SRC DST
+    hybridkit storage cp [-r] [-j JOBS] [--cache-control N] [--content-type T]
+                         [--deadline SECONDS] [--resumable | --standard] SRC DST
     hybridkit storage mv [-r] ss:///bucket/a ss:///bucket/b
     hybridkit storage rm [-r] ss:///bucket/path ...
     hybridkit storage buckets list|create|update|empty|delete ...
@@ -13,7 +14,10 @@ Progress bars appear on a terminal and stay quiet when output is piped; a one-li
 summary goes to stderr; the exit status is 1 when anything failed. Ctrl-C during
 ``cp`` stops the transfers at their next block, prints what was done and exits
 with 130 (a cancelled resumable upload resumes when the command is run again); a
-second Ctrl-C abandons them at once.
+second Ctrl-C abandons them at once. With ``--deadline`` the job ends by then:
+files not done are named with their reason and the exit status is 1 (run the
+command again to complete them; what landed is skipped, resumable uploads resume).
+While the server is unreachable, transfers wait for it and a line says so.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -92,6 +97,31 @@ def add_parser(commands: Any) -> None:
     cp.add_argument("--cache-control", default=None, help="seconds, e.g. 3600")
     cp.add_argument("--content-type", default=None, help="default: guessed from the name")
     cp.add_argument("--upsert", action="store_true", help="overwrite existing objects")
+    cp.add_argument(
+        "--deadline",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="end the job after this long: no new attempt starts, files not done are "
+        "reported and the exit status is 1 (default: SUPABASE_JOB_DEADLINE, else none)",
+    )
+    kind = cp.add_mutually_exclusive_group()
+    kind.add_argument(
+        "--resumable",
+        dest="resumable",
+        action="store_const",
+        const=True,
+        default=None,
+        help="upload every file with TUS (resumable), whatever its size",
+    )
+    kind.add_argument(
+        "--standard",
+        dest="resumable",
+        action="store_const",
+        const=False,
+        help="start every upload as one request (a file over 1 MiB whose request "
+        "fails goes on as resumable)",
+    )
     cp.set_defaults(handler=run)
 
     mv = actions.add_parser("mv", help="move objects within or between buckets")
@@ -207,7 +237,9 @@ def _ls(storage: StorageManager, args: argparse.Namespace) -> int:
     return 0
 
 
-def _cancellable(work: Callable[[threading.Event], T]) -> T:
+def _cancellable(
+    work: Callable[[threading.Event], T], watch: Callable[[], None] | None = None
+) -> T:
     """Run ``work(cancel)`` in a worker thread; Ctrl-C sets ``cancel`` and waits for it.
 
     The main thread only waits, on an event rather than ``Thread.join`` (a join cut
@@ -230,7 +262,8 @@ def _cancellable(work: Callable[[threading.Event], T]) -> T:
     threading.Thread(target=target, name="hybridkit-cp", daemon=True).start()
     try:
         while not done.wait(0.2):
-            pass
+            if watch is not None:
+                watch()
     except KeyboardInterrupt:
         cancel.set()
         _say("cancelling: stopping at the next block (Ctrl-C again to abandon)")
@@ -246,9 +279,37 @@ def _progress_for(label: str) -> tuple[ProgressCallback | None, TqdmProgress | N
     return bar, bar
 
 
+def _breaker_watch(storage: StorageManager) -> Callable[[], None]:
+    """Say when the server becomes unreachable (and how many wait) and when it is back."""
+    shown: dict[str, Any] = {"state": "closed", "at": 0.0}
+
+    def watch() -> None:
+        status = storage.breaker.status()
+        now = time.monotonic()
+        if status.state != "closed":
+            if shown["state"] == "closed" or now - shown["at"] >= 10.0:
+                _say(status.describe())
+                shown["at"] = now
+        elif shown["state"] != "closed":
+            _say("server reachable again: resuming")
+        shown["state"] = status.state
+
+    return watch
+
+
+def _deadline(args: argparse.Namespace) -> float | None:
+    deadline: float | None = getattr(args, "deadline", None)
+    if deadline is not None and deadline <= 0:
+        raise InvalidInputError("--deadline must be a positive number of seconds")
+    return deadline
+
+
 def _report(report: TransferReport, verb: str) -> int:
     for failure in report.failed:
-        _say(f"failed: {failure.source} -> {failure.target}: {failure.reason}")
+        landed = ""
+        if failure.landed and "on the server" not in failure.reason:
+            landed = f" ({failure.landed} of {failure.size} bytes on the server)"
+        _say(f"failed: {failure.source} -> {failure.target}: {failure.reason}{landed}")
     _say(f"{verb}: {report.summary()}")
     if report.failed:
         return 1
@@ -274,6 +335,7 @@ def _upload(storage: StorageManager, args: argparse.Namespace, local: Path, dst:
         if not args.recursive:
             raise InvalidInputError(f"{local} is a folder: use cp -r")
         callback, bar = _progress_for(str(local))
+        deadline = _deadline(args)
         try:
             report = _cancellable(
                 lambda cancel: storage.upload_folder(
@@ -285,7 +347,10 @@ def _upload(storage: StorageManager, args: argparse.Namespace, local: Path, dst:
                     cache_control=args.cache_control,
                     progress=callback,
                     cancel=cancel,
-                )
+                    deadline=deadline,
+                    resumable=getattr(args, "resumable", None),
+                ),
+                _breaker_watch(storage),
             )
         finally:
             if bar:
@@ -295,6 +360,7 @@ def _upload(storage: StorageManager, args: argparse.Namespace, local: Path, dst:
     if not key or key.endswith("/"):
         key += local.name
     callback, bar = _progress_for(local.name)
+    deadline = _deadline(args)
     try:
         result = _cancellable(
             lambda cancel: storage.upload(
@@ -306,7 +372,10 @@ def _upload(storage: StorageManager, args: argparse.Namespace, local: Path, dst:
                 upsert=args.upsert,
                 progress=callback,
                 cancel=cancel,
-            )
+                resumable=getattr(args, "resumable", None),
+                deadline=deadline,
+            ),
+            _breaker_watch(storage),
         )
     except CancelledError:
         _say(
@@ -332,8 +401,15 @@ def _download(storage: StorageManager, args: argparse.Namespace, src: Remote, lo
         try:
             report = _cancellable(
                 lambda cancel: storage.download_prefix(
-                    src.bucket, prefix, local, jobs=args.jobs, progress=callback, cancel=cancel
-                )
+                    src.bucket,
+                    prefix,
+                    local,
+                    jobs=args.jobs,
+                    progress=callback,
+                    cancel=cancel,
+                    deadline=_deadline(args),
+                ),
+                _breaker_watch(storage),
             )
         except CancelledError:
             _say(f"cancelled: {src} before any file was downloaded")

@@ -21,6 +21,22 @@ status_500      an injected ``500``
 
 ``latency`` adds a delay to every forwarded block in both directions.
 
+Faults of a bad network, drawn per 64 KiB of request bytes (the head and each
+64 KiB of body: a 33 MB upload draws about 500 times) with ``chunk_fault_rate``:
+
+============== ==================================================================
+chunk fault     what happens at that 64 KiB
+============== ==================================================================
+reset           the connection is reset mid-body (both sides see a reset; the
+                server keeps what arrived, as a TUS server does)
+stall           nothing is forwarded for ``stall_seconds`` (40 s), then the
+                forwarding goes on if the client is still there
+slow            the chunk is held for ``slow_seconds`` before it goes on
+============== ==================================================================
+
+``connect_503_rate`` answers ``503`` to the first request of that share of new
+connections (a gateway shedding load); the server never sees it.
+
 Example::
 
     with FaultProxy("http://127.0.0.1:54321", fault_rate=0.1, seed=7) as proxy:
@@ -51,7 +67,12 @@ ALL_FAULTS = (
     "status_429",
     "status_500",
 )
+CHUNK_FAULTS = ("reset", "stall", "slow")
 _BLOCK = 64 * 1024
+
+
+class _ChunkReset(OSError):
+    """A chunk fault reset the connection: stop serving it."""
 
 
 @dataclass
@@ -95,6 +116,11 @@ class FaultProxy:
         seed: for the random draws (reproducible runs).
         latency: seconds added before each forwarded block.
         match: only requests for which ``match(method, path)`` is true are faulted.
+        chunk_fault_rate: the chance per 64 KiB of request bytes of a chunk fault.
+        chunk_faults: which chunk faults to draw from (``reset``, ``stall``, ``slow``).
+        stall_seconds: how long a stall holds the request.
+        slow_seconds: how long a slow chunk is held.
+        connect_503_rate: the share of new connections whose first request gets a 503.
     """
 
     def __init__(
@@ -106,6 +132,11 @@ class FaultProxy:
         seed: int = 0,
         latency: float = 0.0,
         match: Callable[[str, str], bool] | None = None,
+        chunk_fault_rate: float = 0.0,
+        chunk_faults: Iterable[str] = CHUNK_FAULTS,
+        stall_seconds: float = 40.0,
+        slow_seconds: float = 1.0,
+        connect_503_rate: float = 0.0,
     ) -> None:
         parts = urlsplit(upstream)
         assert parts.hostname in ("127.0.0.1", "localhost", "::1"), "loopback only"
@@ -114,6 +145,12 @@ class FaultProxy:
         self.faults = tuple(faults)
         self.latency = latency
         self.match = match
+        self.chunk_fault_rate = chunk_fault_rate
+        self.chunk_faults = tuple(chunk_faults)
+        self.stall_seconds = stall_seconds
+        self.slow_seconds = slow_seconds
+        self.connect_503_rate = connect_503_rate
+        self.chunks = 0  # 64 KiB request chunks that went through the draw
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._scripted: list[str] = []
@@ -169,6 +206,43 @@ class FaultProxy:
             self.counts[fault] += 1
             self.log.append((fault, request.method, request.path))
         return fault
+
+    def _chunk_fault(self, request: _Request) -> str:
+        """Draw the fault of the next 64 KiB of ``request`` (``"none"`` mostly)."""
+        if not self.chunk_fault_rate or not self.chunk_faults:
+            return "none"
+        if self.match is not None and not self.match(request.method, request.path):
+            return "none"
+        with self._lock:
+            self.chunks += 1
+            if self._rng.random() >= self.chunk_fault_rate:
+                return "none"
+            fault = self._rng.choice(self.chunk_faults)
+            self.counts[f"chunk_{fault}"] += 1
+            self.log.append((f"chunk_{fault}", request.method, request.path))
+        return fault
+
+    def _apply_chunk_fault(
+        self, request: _Request, client: socket.socket, upstream: socket.socket
+    ) -> None:
+        fault = self._chunk_fault(request)
+        if fault == "reset":
+            _reset(upstream)
+            _reset(client)
+            raise _ChunkReset("chunk fault: reset")
+        if fault == "stall":
+            self._stopping.wait(self.stall_seconds)
+        elif fault == "slow":
+            self._stopping.wait(self.slow_seconds)
+
+    def _new_connection_refused(self) -> bool:
+        if not self.connect_503_rate:
+            return False
+        with self._lock:
+            refused = self._rng.random() < self.connect_503_rate
+            if refused:
+                self.counts["connect_503"] += 1
+        return refused
 
     # ------------------------------------------------------------------ plumbing
 
@@ -253,21 +327,40 @@ class FaultProxy:
         return _Request(method, path, head, length, chunked)
 
     def _forward_body(
-        self, client: socket.socket, upstream: socket.socket, buffer: bytearray, length: int
+        self,
+        client: socket.socket,
+        upstream: socket.socket,
+        buffer: bytearray,
+        length: int,
+        request: _Request | None = None,
     ) -> None:
+        """Forward ``length`` body bytes; with ``request``, draw a chunk fault per 64 KiB."""
         left = length
+        into_chunk = 0  # body bytes since the last draw (the head drew for the first chunk)
+
+        def send(data: bytes) -> None:
+            nonlocal into_chunk
+            view = memoryview(data)
+            while view:
+                if request is not None and into_chunk >= _BLOCK:
+                    self._apply_chunk_fault(request, client, upstream)
+                    into_chunk = 0
+                piece = view[: _BLOCK - into_chunk] if request is not None else view
+                self._delay()
+                upstream.sendall(piece)
+                into_chunk += len(piece)
+                view = view[len(piece) :]
+
         if buffer:
             take = bytes(buffer[:left])
             del buffer[: len(take)]
-            self._delay()
-            upstream.sendall(take)
+            send(take)
             left -= len(take)
         while left > 0:
             data = client.recv(min(_BLOCK, left))
             if not data:
                 raise OSError("client closed mid-body")
-            self._delay()
-            upstream.sendall(data)
+            send(data)
             left -= len(data)
 
     def _drain_body(self, client: socket.socket, buffer: bytearray, length: int) -> None:
@@ -287,11 +380,17 @@ class FaultProxy:
         answered: threading.Event,
     ) -> None:
         buffer = bytearray()
+        first = True
         while not self._stopping.is_set():
             head = self._read_head(client, buffer)
             if head is None:
                 return
             request = self._parse(head)
+            if first and self._new_connection_refused():
+                self._drain_body(client, buffer, request.length)
+                self._inject(client, 503)
+                return
+            first = False
             if request.chunked:
                 # Not framed here: pass the rest of the connection through untouched.
                 upstream.sendall(head + bytes(buffer))
@@ -313,9 +412,10 @@ class FaultProxy:
                 state["mode"] = {"drop_response": "drop", "reset_response": "cut"}.get(
                     fault, "hold"
                 )
+            self._apply_chunk_fault(request, client, upstream)  # the head's chunk
             self._delay()
             upstream.sendall(head)
-            self._forward_body(client, upstream, buffer, request.length)
+            self._forward_body(client, upstream, buffer, request.length, request)
             if state["mode"] != "forward":
                 # The answer decides this connection's fate: read no more requests.
                 answered.wait()

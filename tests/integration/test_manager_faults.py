@@ -252,7 +252,7 @@ def test_a_write_that_may_have_landed_is_not_resent(
     assert result.metadata["attempts"] == 1 and proxy.requests == 1
 
 
-def test_the_breaker_opens_fails_fast_and_recovers(
+def test_the_breaker_fails_fast_for_a_caller_that_asked_not_to_wait(
     stack,  # type: ignore[no-untyped-def]
     tmp_path: Path,
 ) -> None:
@@ -260,8 +260,11 @@ def test_the_breaker_opens_fails_fast_and_recovers(
     breaker = CircuitBreaker(failure_threshold=3, cooldown=30.0, clock=clock)
     with (
         FaultProxy(stack.url, fault_rate=1.0, faults=["status_503"]) as proxy,
-        through(proxy, stack, tmp_path, breaker=breaker, sleep=lambda s: None) as faulty,
+        through(
+            proxy, stack, tmp_path, breaker=breaker, sleep=lambda s: None, wait_for_breaker=False
+        ) as faulty,
     ):
+        # An interactive caller that asked not to wait is told at once.
         with pytest.raises(CircuitOpenError):
             faulty.list_buckets()  # 3 failures open it; the 4th attempt fails fast
         assert breaker.state == "open" and proxy.requests == 3

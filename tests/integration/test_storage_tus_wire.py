@@ -55,7 +55,9 @@ def create(api: httpx.Client, bucket: str, key: str, length: int, **headers: str
     )
 
 
-def patch(api: httpx.Client, url: str, offset: int, data: bytes) -> httpx.Response:
+def patch(
+    api: httpx.Client, url: str, offset: int, data: bytes, *, upsert: bool = False
+) -> httpx.Response:
     return api.patch(
         url,
         content=data,
@@ -63,6 +65,7 @@ def patch(api: httpx.Client, url: str, offset: int, data: bytes) -> httpx.Respon
             **TUS,
             "Upload-Offset": str(offset),
             "Content-Type": "application/offset+octet-stream",
+            **({"x-upsert": "true"} if upsert else {}),
         },
     )
 
@@ -193,7 +196,8 @@ def test_tus_errors_are_text_with_real_statuses(
     assert (res.status_code, res.text) == (409, "The resource already exists")
     res = create(api, tus_bucket, "exists.txt", 3, **{"x-upsert": "true"})
     assert res.status_code == 201
-    assert patch(api, res.headers["location"], 0, b"new").status_code == 204
+    # Every request of an upsert upload says x-upsert (the real server checks each PATCH).
+    assert patch(api, res.headers["location"], 0, b"new", upsert=True).status_code == 204
     assert api.get(f"/object/{tus_bucket}/exists.txt").content == b"new"
 
     # JWT failures come back as the JSON error, before TUS runs
@@ -293,3 +297,20 @@ def test_signed_tus_upload(api: httpx.Client, stack: Any, tus_bucket: str) -> No
         )
         assert res.status_code == 204, res.text
     assert api.get(f"/object/{tus_bucket}/signed.txt").content == b"signed"
+
+
+def test_every_patch_of_an_upsert_upload_must_say_x_upsert(
+    api: httpx.Client, tus_bucket: str
+) -> None:
+    """As on Supabase: the upload test runs per request, each with its own x-upsert."""
+    first = create(api, tus_bucket, "up.txt", 3)
+    assert patch(api, first.headers["Location"], 0, b"old").status_code == 204
+    res = create(api, tus_bucket, "up.txt", 3, **{"x-upsert": "true"})
+    assert res.status_code == 201, res.text
+    url = res.headers["Location"]
+    refused = patch(api, url, 0, b"new")
+    assert refused.status_code == 409 and "already exists" in refused.text
+    assert api.head(url, headers=TUS).headers["Upload-Offset"] == "0"  # nothing kept
+    accepted = patch(api, url, 0, b"new", upsert=True)
+    assert accepted.status_code == 204, accepted.text
+    assert api.get(f"/object/{tus_bucket}/up.txt").content == b"new"

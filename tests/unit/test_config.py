@@ -118,6 +118,12 @@ def test_every_field_has_its_environment_variable() -> None:
         "SUPABASE_PROGRESS_INTERVAL": "0.25",
         "SUPABASE_STANDARD_UPLOAD_THRESHOLD": "4096",
         "SUPABASE_MANAGEMENT_URL": "http://127.0.0.1:54321",
+        "SUPABASE_IDLE_TIMEOUT": "20",
+        "SUPABASE_CONNECT_TIMEOUT": "5",
+        "SUPABASE_JOB_DEADLINE": "400",
+        "SUPABASE_UNREACHABLE_AFTER": "600",
+        "SUPABASE_BREAKER_THRESHOLD": "8",
+        "SUPABASE_BREAKER_COOLDOWN": "15",
     }
     assert set(env) == set(ENV_VARS.values())
     s = _load(env=env)
@@ -133,6 +139,8 @@ def test_every_field_has_its_environment_variable() -> None:
     assert s.progress_interval == 0.25
     assert s.standard_upload_threshold == 4096
     assert s.management_url == "http://127.0.0.1:54321"
+    assert (s.idle_timeout, s.connect_timeout, s.job_deadline) == (20.0, 5.0, 400.0)
+    assert (s.unreachable_after, s.breaker_threshold, s.breaker_cooldown) == (600.0, 8, 15.0)
     assert s.key_role == "service_role"
     assert s.api_key == Secret(SERVICE_KEY)
 

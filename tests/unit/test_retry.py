@@ -186,7 +186,10 @@ def test_other_failures() -> None:
 
 
 TUS_TABLE = [
-    (409, "Upload-Offset conflict", ConflictError),
+    # A TUS 409 is told by its body: behind the server's offset (retried after a
+    # HEAD), or the object exists (a conflict, never retried).
+    (409, "Upload-Offset conflict", RetryableError),
+    (409, "The resource already exists", ConflictError),
     (404, "Not Found", NotFoundError),
     (410, "Gone", NotFoundError),
     (413, "Maximum size exceeded", QuotaError),
@@ -470,7 +473,7 @@ def test_success_resets_the_count() -> None:
 def test_retrier_feeds_the_breaker_and_fails_fast() -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(failure_threshold=3, cooldown=60.0, clock=clock)
-    retrier = make_retrier(clock, breaker=breaker)
+    retrier = make_retrier(clock, breaker=breaker, wait_for_breaker=False)
     with pytest.raises(CircuitOpenError):
         retrier.call(failing(99, lambda: httpx.ConnectError("down")), operation="o")
     assert breaker.state == "open"
@@ -482,6 +485,126 @@ def test_retrier_feeds_the_breaker_and_fails_fast() -> None:
     clock.now += 60.0
     assert retrier.call(fn, operation="o") == "ok"  # the half-open probe succeeds
     assert breaker.state == "closed"
+
+
+def test_an_open_breaker_makes_a_call_wait_for_the_probe_not_fail() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(
+        failure_threshold=2, cooldown=30.0, clock=clock, jitter=0.5, rng=lambda: 0.5
+    )
+    retrier = make_retrier(clock, breaker=breaker, jitter=0.0)
+    breaker.record_failure()
+    breaker.record_failure()
+    assert breaker.state == "open"
+    assert breaker.status().describe() == "server unreachable — next probe in 30 s, 0 waiting"
+    fn = failing(0, lambda: None)
+    assert retrier.call(fn, operation="o") == "ok"
+    # It waited out the cool-down plus its jitter (0.5 * 0.5 * 30 s), then probed.
+    assert clock.now == pytest.approx(37.5)
+    assert len(fn.calls) == 1 and breaker.state == "closed"
+
+
+def test_a_failed_probe_sends_the_waiters_back_to_wait() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=1, cooldown=10.0, clock=clock, jitter=0.0)
+    retrier = make_retrier(
+        clock,
+        breaker=breaker,
+        jitter=0.0,
+        policy=RetryPolicy(max_retries=5, base_delay=0.0, deadline=None),
+    )
+    breaker.record_failure()
+    fn = failing(2, lambda: httpx.ConnectError("down"))
+    assert retrier.call(fn, operation="o") == "ok"
+    # Probe at 10 s fails (reopens), probe at 20 s fails, probe at 30 s succeeds.
+    assert [a.number for a in fn.calls] == [1, 2, 3]
+    assert clock.now == pytest.approx(30.0)
+    assert breaker.times_opened == 3 and breaker.state == "closed"
+
+
+def test_only_one_waiter_probes_the_others_wait_for_its_verdict() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=1, cooldown=10.0, clock=clock, jitter=0.0)
+    breaker.record_failure()
+    clock.now = 10.0
+    breaker.wait_ready(sleep=clock.sleep)  # the probe
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        breaker.record_success()  # the probe's verdict arrives while the other waits
+
+    breaker.wait_ready(sleep=sleep)
+    assert slept == [breaker.poll] and breaker.state == "closed"
+
+
+def test_waiting_ends_with_cancel_or_when_the_server_stays_unreachable() -> None:
+    from hybridkit.errors import CancelledError
+    from hybridkit.retry import ServerUnreachable
+
+    clock = FakeClock()
+    breaker = CircuitBreaker(
+        failure_threshold=1, cooldown=10.0, clock=clock, unreachable_after=60.0, jitter=0.0
+    )
+    retrier = make_retrier(
+        clock, breaker=breaker, policy=RetryPolicy(max_retries=1000, base_delay=0, deadline=None)
+    )
+    fn = failing(10_000, lambda: httpx.ConnectError("down"))
+    with pytest.raises(ServerUnreachable, match="unreachable for 60s"):
+        retrier.call(fn, operation="o")
+    assert clock.now == pytest.approx(60.0)
+    assert len(fn.calls) == 6  # one attempt, then a probe every 10 s
+
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(CancelledError):
+        breaker.wait_ready(sleep=clock.sleep, cancel=cancel)
+
+
+def test_a_deadline_ends_the_wait_before_the_next_probe() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=1, cooldown=100.0, clock=clock, jitter=0.0)
+    breaker.record_failure()
+    with pytest.raises(RetriesExhausted, match="deadline passes"):
+        breaker.wait_ready(sleep=clock.sleep, deadline_at=50.0)
+    assert clock.now < 50.0
+
+
+def test_the_budget_starts_again_when_the_offset_advanced() -> None:
+    clock = FakeClock()
+    retrier = make_retrier(
+        clock, policy=RetryPolicy(max_retries=2, base_delay=1.0, max_delay=30.0, deadline=100.0)
+    )
+    offset = [0]
+
+    def patch(attempt: Attempt) -> str:
+        if attempt.number <= 8:
+            offset[0] += 1  # each failed attempt still moved the server's offset
+            raise httpx.ReadTimeout("reset mid-body")
+        return "done"
+
+    log = AttemptLog()
+    assert retrier.call(patch, operation="o", progress=lambda: offset[0], log=log) == "done"
+    assert log.attempts == 9 and log.retries == 8
+    assert clock.sleeps == [1.0] * 8  # the backoff starts again too
+
+    stuck = failing(99, lambda: httpx.ReadTimeout("stalled"))
+    with pytest.raises(RetriesExhausted, match="gave up after 3 attempts"):
+        retrier.call(stuck, operation="o", progress=lambda: offset[0])
+
+
+def test_progress_then_no_progress_spends_the_budget() -> None:
+    clock = FakeClock()
+    retrier = make_retrier(clock, policy=RetryPolicy(max_retries=2, base_delay=0, deadline=None))
+    offset = [0]
+
+    def patch(attempt: Attempt) -> str:
+        if attempt.number <= 3:
+            offset[0] += 1
+        raise httpx.ReadTimeout("stalled")
+
+    with pytest.raises(RetriesExhausted, match="3 attempts without progress \\(6 in all\\)"):
+        retrier.call(patch, operation="o", progress=lambda: offset[0])
 
 
 def test_non_retryable_answers_count_as_reachable() -> None:
@@ -583,3 +706,23 @@ def test_a_cancelled_half_open_probe_frees_the_slot() -> None:
     assert breaker.state == "half_open"  # no verdict: still waiting for a probe
     assert retrier.call(failing(0, lambda: None), operation="o") == "ok"
     assert breaker.state == "closed"
+
+
+def test_a_locked_upload_is_waited_for_without_spending_the_budget() -> None:
+    from hybridkit.retry import UPLOAD_LOCKED
+
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=2, cooldown=60.0, clock=clock)
+    retrier = make_retrier(
+        clock, breaker=breaker, policy=RetryPolicy(max_retries=1, base_delay=0, deadline=30.0)
+    )
+
+    def locked() -> RetryableError:
+        return RetryableError("still locked", status=500, code=UPLOAD_LOCKED, retry_after=2.0)
+
+    fn = failing(6, locked)
+    assert retrier.call(fn, operation="o") == "ok"  # six waits, on a budget of one retry
+    assert breaker.state == "closed" and clock.sleeps == [2.0] * 6
+    # The per-operation deadline still bounds the wait.
+    with pytest.raises(RetriesExhausted, match="30s deadline"):
+        retrier.call(failing(99, locked), operation="o")

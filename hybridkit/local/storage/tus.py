@@ -232,14 +232,20 @@ class TusUploads:
             signature["token"], self.secret, bucket=bucket, key=key, scope="upload"
         )
 
-    async def _authorize(self, caller: Caller, record: Mapping[str, Any], signed: bool) -> None:
+    async def _authorize(
+        self, caller: Caller, record: Mapping[str, Any], signed: bool, request: Request
+    ) -> None:
         if not signed:
+            # As on Supabase, each request says for itself whether it may overwrite:
+            # a PATCH of an upsert upload without ``x-upsert: true`` meets an existing
+            # object with 409 "The resource already exists".
+            upsert = request.headers.get("x-upsert", "").strip().lower() == "true"
             await self.storage.test_upload(
                 caller.identity,
                 record["bucket"],
                 record["object"],
                 owner=record.get("owner"),
-                upsert=bool(record.get("upsert")),
+                upsert=upsert,
             )
 
     def _location(self, request: Request, upload_id: str) -> str:
@@ -323,7 +329,7 @@ class TusUploads:
             "created_at": time.time(),
             "completed": False,
         }
-        await self._authorize(caller, record, signed=signature is not None)
+        await self._authorize(caller, record, signed=signature is not None, request=request)
         part, _ = self._paths(version)
         part.touch()
         self._save(record)
@@ -382,7 +388,9 @@ class TusUploads:
                 raise _error(413, "Maximum size exceeded\n")
         # The policy check (one database statement) runs while the chunk streams
         # in; no byte counts until it has passed (see ``_receive``).
-        gate = asyncio.ensure_future(self._authorize(caller, record, signed=signature is not None))
+        gate = asyncio.ensure_future(
+            self._authorize(caller, record, signed=signature is not None, request=request)
+        )
         try:
             if declared is not None:
                 await gate
@@ -408,7 +416,7 @@ class TusUploads:
             self._check_signature(signature, record["bucket"], record["object"])
         if record.get("completed"):
             raise _error(400, "Cannot terminate an already completed upload")
-        await self._authorize(caller, record, signed=signature is not None)
+        await self._authorize(caller, record, signed=signature is not None, request=request)
         async with self._lock(record["version"]):
             part, record_path = self._paths(record["version"])
             for path in (part, record_path):
