@@ -353,7 +353,7 @@ class TusUploads:
         # (RLS is checked before uniqueness: "already exists" means the caller may
         # write it, and a finished upload's object does exist.)
         with contextlib.suppress(KeyAlreadyExists, ResourceAlreadyExists):
-            await self._authorize(caller, record, signed=signature is not None)
+            await self._authorize(caller, record, signed=signature is not None, request=request)
         headers = {
             "Tus-Resumable": TUS_VERSION,
             "Upload-Offset": str(self._offset(record)),
