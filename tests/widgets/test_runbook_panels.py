@@ -69,6 +69,12 @@ def test_upload_runbook_gets_the_upload_panel_and_a_browser(
         "/data/x",
     )
     assert upload.upsert.value is True
+    # the runbook's defaults when its parameters do not say: 4 at a time, create the bucket
+    assert upload.jobs.value == 4 and upload.create_bucket.value is True
+    custom = rb.Params({"bucket": bucket, "concurrency": 7, "create_bucket": False})
+    again = hkw.runbook_panel(_Conn(settings), custom, runbook="upload", interactive=True)
+    assert again is not None
+    assert again["upload"].jobs.value == 7 and again["upload"].create_bucket.value is False
     browser = panels["browser"]
     assert isinstance(browser, hkw.BucketBrowser)
     assert browser.state.bucket == bucket and browser.state.prefix == "in/"

@@ -131,6 +131,9 @@ def build_panels(runbook: str, manager: Any, settings: Any, params: Any = None) 
             prefix=prefix,
             path=str(_param(params, "source", "") or ""),
             upsert=bool(_param(params, "upsert", False)),
+            # the runbook's defaults: 4 at a time, a missing bucket created
+            jobs=int(_param(params, "concurrency", 4) or 4),
+            create_bucket=bool(_param(params, "create_bucket", True)),
             settings=settings,
         )
     panels["browser"] = BucketBrowser(
