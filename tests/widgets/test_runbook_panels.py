@@ -108,6 +108,12 @@ def test_migration_check_gets_the_dashboard(settings: Settings, shown: list[Any]
     assert dashboard.state.status is not None and dashboard.state.report is not None
 
 
-def test_health_check_has_nothing_to_click(settings: Settings, shown: list[Any]) -> None:
-    assert hkw.runbook_panel(_Conn(settings), {}, runbook="health_check", interactive=True) is None
-    assert shown == []
+def test_health_check_gets_a_panel_that_probes_again(settings: Settings, shown: list[Any]) -> None:
+    panels = hkw.runbook_panel(_Conn(settings), {}, runbook="health_check", interactive=True)
+    assert panels is not None and shown == [panels.widget]
+    health = panels["health"]
+    assert isinstance(health, hkw.HealthPanel)
+    assert health.level == "ok", health.message
+    assert "storage" in health.table.value and "rest" in health.table.value
+    health.check_button.click()
+    assert health.level == "ok" and health.manager.stats()["health_check"]["calls"] == 2
