@@ -106,6 +106,8 @@ class MigrationDashboard(Panel):
         self.apply_button = w.Button(description="Apply pending…", button_style="danger")
         self.apply_button.add_class("hk-migrations-apply")
         self.confirm_area = w.VBox([])
+        for button in (self.refresh_button, self.plan_button, self.apply_button):
+            button.layout = w.Layout(width="auto")  # the whole label ("Show SQL (dry run)")
         self.refresh_button.on_click(self.guard(self._refresh, "refresh"))
         self.plan_button.on_click(self.guard(self._plan, "dry run"))
         self.apply_button.on_click(self.guard(self._ask_apply, "apply"))

@@ -95,7 +95,8 @@ def summary_table(summary: UploadSummary) -> str:
     colour = "#2da44e" if summary.ok else "#cf222e"
     verdict = "OK" if summary.ok else ("NOT STARTED" if summary.error else "NOT COMPLETE")
     rows = summary.rows()
-    where = f"{rows.pop('bucket')}/{rows.pop('prefix').replace('(none)', '')}"
+    bucket, prefix = rows.pop("bucket"), rows.pop("prefix").replace("(none)", "")
+    where = f"{bucket}/{prefix}" if prefix else bucket
     head = "".join(f"<th>{html.escape(k)}</th>" for k in rows)
     body = "".join(f"<td>{_nb(v)}</td>" for v in rows.values())
     notes = []
