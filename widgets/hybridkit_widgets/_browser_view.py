@@ -57,7 +57,8 @@ def signed_link_html(url: str, label: str, seconds: int) -> str:
         "style='width:70%;font-family:var(--jp-code-font-family,monospace);font-size:11px' "
         "onclick='this.select()'/> "
         f'<button class="hk-copy" onclick="{_COPY_JS}">Copy</button> '
-        f"<a class='hk-signed-link' href='{quoted}' target='_blank' rel='noopener'>open</a>"
+        f"<a class='hk-signed-link' href='{quoted}' target='_blank' rel='noopener' "
+        "style='color:var(--jp-content-link-color,#0969da);text-decoration:underline'>open</a>"
         "</div>"
     )
 
