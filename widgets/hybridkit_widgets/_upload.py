@@ -224,6 +224,8 @@ class UploadJob:
         jobs: files in flight at once (the upload runbook's ``concurrency``, 4).
         create_bucket: create the bucket (private) when it is missing, as the runbook.
         skip_unchanged: skip files whose stored object has the same size and MD5.
+        verify: check each upload's size and checksum against the server (the runbook's
+            ``verify``, on by default).
         on_change: called (from worker threads) whenever a count changed.
         clock: a monotonic clock.
 
@@ -244,6 +246,7 @@ class UploadJob:
         jobs: int = 4,
         create_bucket: bool = True,
         skip_unchanged: bool = True,
+        verify: bool = True,
         on_change: Callable[[], Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -259,6 +262,7 @@ class UploadJob:
         self.jobs = jobs
         self.create_bucket = create_bucket
         self.skip_unchanged = skip_unchanged
+        self.verify = verify
         self.created_bucket = False
         self.error = ""
         self._stored: dict[str, Any] = {}
@@ -462,6 +466,7 @@ class UploadJob:
                 source,
                 task.key,
                 upsert=self.upsert,
+                verify=self.verify,
                 progress=self._progress(task),
                 cancel=self._cancel,
             )

@@ -124,6 +124,7 @@ class UploadPanel(Panel):
         upsert: overwrite stored objects that differ.
         jobs: files in flight at once (the upload runbook's ``concurrency``, 4).
         create_bucket: create a missing bucket (private), as the runbook does.
+        verify: check each upload against the server, as the runbook does.
         refresh_interval: the least seconds between two redraws while uploading.
 
     Example:
@@ -143,6 +144,7 @@ class UploadPanel(Panel):
         upsert: bool = False,
         jobs: int = 4,
         create_bucket: bool = True,
+        verify: bool = True,
         refresh_interval: float = 0.25,
         settings: Settings | None = None,
     ) -> None:
@@ -154,6 +156,7 @@ class UploadPanel(Panel):
         self._render_lock = threading.Lock()
         self._last_render = 0.0
         self._final_shown = False
+        self.verify = verify
 
         self.bucket = w.Combobox(
             value=bucket,
@@ -259,6 +262,7 @@ class UploadPanel(Panel):
             upsert=bool(self.upsert.value),
             jobs=int(self.jobs.value),
             create_bucket=bool(self.create_bucket.value),
+            verify=self.verify,
             on_change=self._on_change,
         )
         self._final_shown = False
