@@ -165,18 +165,65 @@ class TextBar:
             self._emit()
 
 
+def _tqdm_amounts(n: float, total: float | None, elapsed: float, unit: str) -> str:
+    """The text right of a tqdm bar, in the runbooks' units: ``15.0 MiB/30.1 MiB · 29.8 MiB/s``."""
+    text = _amount(n, total, unit)
+    if unit == "B" and elapsed > 0 and n > 0:
+        text += f" \u00b7 {format_bytes(n / elapsed)}/s"
+    return text + f" \u00b7 {format_duration(elapsed)}"
+
+
+def _tqdm_class() -> Any:
+    """``tqdm.notebook``'s bar when ipywidgets is there (in a kernel), else ``tqdm.auto``'s,
+    with the text in MiB and MiB/s (as the summaries) instead of tqdm's ``M`` and ``MB/s``."""
+    if importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.notebook import tqdm as base  # type: ignore[import-untyped,unused-ignore]
+
+        widget = True
+    else:  # pragma: no cover - a kernel without ipywidgets
+        from tqdm.auto import tqdm as base  # type: ignore[import-untyped,unused-ignore]
+
+        widget = False
+
+    class _Bar(base):  # type: ignore[misc,valid-type,unused-ignore]
+        hk_unit = "B"
+        hk_widget = widget
+
+        @property
+        def format_dict(self) -> dict[str, Any]:
+            d: dict[str, Any] = dict(super().format_dict)
+            d["hk"] = _tqdm_amounts(d["n"], d["total"], float(d["elapsed"]), self.hk_unit)
+            return d
+
+    return _Bar
+
+
 class TqdmBar:
-    """A live ``tqdm.auto`` bar (an ipywidgets progress bar in JupyterLab)."""
+    """A live tqdm bar: in JupyterLab an ipywidgets progress bar at a readable width
+    (up to 720 px, not tqdm's 20 px default), its text in MiB and MiB/s."""
 
     def __init__(self, desc: str, *, unit: str = "B", total: int | None = None) -> None:
-        from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
-
-        options: dict[str, Any] = {"desc": desc, "total": total, "leave": True, "disable": False}
-        if unit == "B":
-            options.update(unit="B", unit_scale=True, unit_divisor=1024)
-        else:
-            options.update(unit=f" {unit}")
-        self._bar = tqdm(**options)
+        cls = _tqdm_class()
+        cls.hk_unit = unit
+        options: dict[str, Any] = {
+            "desc": desc,
+            "total": total,
+            "leave": True,
+            "disable": False,
+            "bar_format": "{desc}: {percentage:3.0f}%|{bar}| {hk}",
+        }
+        self._bar = cls(**options)
+        container = getattr(self._bar, "container", None)
+        if cls.hk_widget and container is not None:
+            # What tqdm.notebook does for ``ncols="100%"`` (which breaks its text repr):
+            # the row takes the output's width (up to 720 px) and the bar the room left.
+            container.layout.width = "100%"
+            container.layout.max_width = "720px"
+            container.layout.display = "inline-flex"
+            container.layout.flex_flow = "row nowrap"
+            bar = container.children[1]
+            bar.layout.flex = "2"
+            bar.layout.min_width = "160px"
         self._lock = threading.Lock()
 
     def set_total(self, total: int | None) -> None:

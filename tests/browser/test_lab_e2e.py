@@ -114,6 +114,7 @@ def test_analyst_runs_the_upload_runbook_and_uses_its_panels(
     stack: Any,
     manager: HybridSupabaseManager,
     upload_folder: Path,
+    tmp_path: Path,
 ) -> None:
     from playwright.sync_api import expect
 
@@ -176,6 +177,26 @@ def test_analyst_runs_the_upload_runbook_and_uses_its_panels(
         panels.screenshot(path=str(browser_artifacts / "upload-runbook-panels.png"))
         page.screenshot(path=str(browser_artifacts / "upload-runbook-window.png"))
 
+        # A signed link: the URL itself, with a Copy button, by the buttons.
+        _select(listing, "summary.csv")
+        browser.locator("button.hk-sign").click()
+        url_field = browser.locator("input.hk-signed-url")
+        expect(url_field).to_be_visible(timeout=30_000)
+        assert url_field.input_value().startswith(stack.url) and "token=" in url_field.input_value()
+        browser.locator("button.hk-copy").click()
+        expect(browser.locator("button.hk-copy")).to_have_text("Copied")
+        browser.locator(".hk-output").screenshot(path=str(browser_artifacts / "browser-signed.png"))
+
+        # A download goes to the folder typed in, and the panel says where.
+        chosen = tmp_path / "chosen-downloads"
+        _select(listing, "summary.csv")
+        browser.locator(".hk-download-dir input").fill(str(chosen))
+        browser.locator("button.hk-download").click()
+        expect(browser.locator(".hk-status-line")).to_contain_text(
+            f"downloaded 1 file(s) into {chosen}", timeout=30_000
+        )
+        assert (chosen / "summary.csv").read_text() == (upload_folder / "summary.csv").read_text()
+
         # A destructive action asks first: delete one object after typing the bucket's name.
         _select(listing, "summary.csv")
         browser.locator("button.hk-delete").click()
@@ -191,6 +212,7 @@ def test_analyst_runs_the_upload_runbook_and_uses_its_panels(
             f"deleted 1 object(s) from '{new_bucket}'", timeout=30_000
         )
         expect(listing).not_to_contain_text("summary.csv")
+        expect(browser.locator(".hk-status-line")).to_have_count(1)  # one status line
 
         # No secret on the page (the target shows the URL and the key's role only), nor in
         # the notebook as JupyterLab saves it.

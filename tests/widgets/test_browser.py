@@ -175,6 +175,7 @@ def test_panel_deletes_only_after_the_name_is_typed(
     confirm.click()
     assert "readme.txt" not in keys_in(manager, filled)
     assert browser.level == "ok" and browser.message == f"deleted 1 object(s) from {filled!r}"
+    assert browser.confirm_area.children == ()  # one status line: the dialog is gone
     assert [key for _, key in browser.listing.options] == ["2026/"]
 
 
@@ -196,7 +197,7 @@ def test_panel_empty_and_delete_bucket_ask_first(
     assert browser.message == f"deleted bucket {filled!r}"
 
 
-def test_panel_signed_link_keeps_the_token_out_of_the_visible_text(
+def test_panel_signed_link_is_shown_with_a_copy_button(
     manager: HybridSupabaseManager, filled: str
 ) -> None:
     browser = hkw.BucketBrowser(manager, bucket=filled)
@@ -204,11 +205,15 @@ def test_panel_signed_link_keeps_the_token_out_of_the_visible_text(
     browser.sign_button.click()
     assert browser.level == "ok"
     shown = browser.output.value
-    assert "href='http" in shown and "token=" in shown  # the link works...
-    visible = shown.split(">", 1)[1]
-    assert "token=" not in visible  # ...but the page shows where it goes, not the token
-    assert f"signed link to {filled}/readme.txt" in visible
-    assert "token" not in browser.status.value
+    url = shown.split("value='", 1)[1].split("'", 1)[0].replace("&amp;", "&")
+    assert url.startswith(manager.settings.supabase_url) and "token=" in url
+    assert 'class="hk-copy"' in shown and ">Copy</button>" in shown
+    assert "right-click" not in shown
+    # the URL works: anyone holding it downloads the object
+    import httpx
+
+    assert httpx.get(url).content == b"hello"
+    assert "token" not in browser.status.value  # the status line stays free of it
 
 
 def test_panel_download_shows_where_files_went(
@@ -220,6 +225,16 @@ def test_panel_download_shows_where_files_went(
     assert browser.level == "ok", browser.message
     assert (tmp_path / "dl" / "readme.txt").read_bytes() == b"hello"
     assert str(tmp_path / "dl" / "readme.txt") in browser.output.value
+    assert browser.message == f"downloaded 1 file(s) into {tmp_path / 'dl'}"
+
+
+def test_downloads_go_outside_the_repository_by_default(
+    manager: HybridSupabaseManager, filled: str
+) -> None:
+    browser = hkw.BucketBrowser(manager, bucket=filled)
+    assert browser.download_dir.value == str(Path.home() / "Downloads" / "hybridkit")
+    repo = Path(__file__).resolve().parents[2]
+    assert not Path(browser.download_dir.value).resolve().is_relative_to(repo)
 
 
 def test_panel_shows_errors_instead_of_raising(manager: HybridSupabaseManager, filled: str) -> None:

@@ -35,6 +35,7 @@ def test_public_names_are_pinned() -> None:
             "ConfirmState",
             "Entry",
             "FileTask",
+            "HealthPanel",
             "KitMigrations",
             "MigrationBackend",
             "MigrationDashboard",

@@ -91,9 +91,18 @@ def test_dashboard_shows_status_and_checks_then_applies_after_confirmation(
     text.value = "apply"
     confirm.click()
     assert dashboard.level == "ok", dashboard.message
-    assert dashboard.message.startswith("applied 2 migration(s); 0 pending, no drift, 0 problem(s)")
+    assert dashboard.message.startswith(
+        "applied 2 migration(s) (20260101000000, 20260101000100); 0 pending, no drift"
+    )
     assert [row["state"] for row in dashboard.state.status_rows()] == ["applied", "applied"]
     assert dashboard.apply_button.disabled  # nothing left to apply
+    # what the apply replaced is gone: the DRY RUN block and the confirmation box
+    assert dashboard.sql.value == "" and dashboard.confirm_area.children == ()
+    # the result sits right under the buttons, above the tables
+    order = list(dashboard.widget.children)
+    assert order.index(dashboard.status) < order.index(dashboard.status_table)
+    buttons = order[order.index(dashboard.status) - 1]
+    assert dashboard.apply_button in buttons.children
     with psycopg.connect(database) as conn:
         rows = conn.execute(
             "select version from supabase_migrations.schema_migrations order by 1"

@@ -69,6 +69,12 @@ def test_upload_runbook_gets_the_upload_panel_and_a_browser(
         "/data/x",
     )
     assert upload.upsert.value is True
+    # the runbook's defaults when its parameters do not say: 4 at a time, create the bucket
+    assert upload.jobs.value == 4 and upload.create_bucket.value is True
+    custom = rb.Params({"bucket": bucket, "concurrency": 7, "create_bucket": False})
+    again = hkw.runbook_panel(_Conn(settings), custom, runbook="upload", interactive=True)
+    assert again is not None
+    assert again["upload"].jobs.value == 7 and again["upload"].create_bucket.value is False
     browser = panels["browser"]
     assert isinstance(browser, hkw.BucketBrowser)
     assert browser.state.bucket == bucket and browser.state.prefix == "in/"
@@ -102,9 +108,15 @@ def test_migration_check_gets_the_dashboard(settings: Settings, shown: list[Any]
     assert dashboard.state.status is not None and dashboard.state.report is not None
 
 
-def test_health_check_has_nothing_to_click(settings: Settings, shown: list[Any]) -> None:
-    assert hkw.runbook_panel(_Conn(settings), {}, runbook="health_check", interactive=True) is None
-    assert shown == []
+def test_health_check_gets_a_panel_that_probes_again(settings: Settings, shown: list[Any]) -> None:
+    panels = hkw.runbook_panel(_Conn(settings), {}, runbook="health_check", interactive=True)
+    assert panels is not None and shown == [panels.widget]
+    health = panels["health"]
+    assert isinstance(health, hkw.HealthPanel)
+    assert health.level == "ok", health.message
+    assert "storage" in health.table.value and "rest" in health.table.value
+    health.check_button.click()
+    assert health.level == "ok" and health.manager.stats()["health_check"]["calls"] == 2
 
 
 def test_the_library_finds_the_panels_through_the_entry_point_group() -> None:

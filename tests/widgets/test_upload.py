@@ -77,7 +77,8 @@ def test_job_uploads_every_file_and_sums_up(
     assert summary.ok and (summary.files, summary.uploaded, summary.failed) == (3, 3, 0)
     assert summary.bytes == 300_016 and summary.bytes_sent >= 300_016
     assert [t.status for t in job.tasks] == ["uploaded"] * 3
-    assert all(t.attempts == 1 and t.fraction == 1.0 for t in job.tasks)
+    # "attempts" counts requests (the verify read too): the panel shows retries only
+    assert all(t.attempts >= 1 and t.retries == 0 and t.fraction == 1.0 for t in job.tasks)
     assert job.done == job.total == 300_016
     assert changes  # the view was told
     assert keys_in(manager, bucket) == ["in/a.csv", "in/daily/b.json", "in/daily/c.bin"]
@@ -102,13 +103,49 @@ def test_job_reports_each_failure_with_its_reason(
     assert again.ok
 
 
-def test_job_to_a_missing_bucket_fails_every_file(
+def test_job_to_a_missing_bucket_creates_it_once_as_the_runbook_does(
     manager: HybridSupabaseManager, folder: Path, unique_name: str
 ) -> None:
     tasks = hkw.plan_upload([folder])
-    summary = hkw.UploadJob(manager, unique_name, tasks).run()
-    assert summary.failed == 3 and summary.uploaded == 0
-    assert all(t.error.startswith("NotFoundError: ") for t in tasks)
+    try:
+        summary = hkw.UploadJob(manager, unique_name, tasks).run()
+        assert summary.ok and summary.created_bucket and summary.uploaded == 3
+        bucket_info = manager.get_bucket(unique_name).unwrap()
+        assert bucket_info.public is False  # private, as the runbook creates it
+        assert keys_in(manager, unique_name) == ["a.csv", "daily/b.json", "daily/c.bin"]
+    finally:
+        manager.delete_bucket(unique_name, force=True)
+
+
+def test_job_to_a_missing_bucket_without_create_tries_no_file(
+    manager: HybridSupabaseManager, folder: Path, unique_name: str
+) -> None:
+    tasks = hkw.plan_upload([folder])
+    summary = hkw.UploadJob(manager, unique_name, tasks, create_bucket=False).run()
+    assert not summary.ok and not summary.created_bucket
+    assert "does not exist; no file was tried" in summary.error
+    assert [t.status for t in tasks] == ["queued"] * 3 and not any(t.error for t in tasks)
+    assert not manager.get_bucket(unique_name).success
+
+
+def test_second_upload_of_the_same_folder_skips_unchanged_files(
+    manager: HybridSupabaseManager, bucket: str, folder: Path
+) -> None:
+    first = hkw.UploadJob(manager, bucket, hkw.plan_upload([folder], prefix="in"), prefix="in")
+    assert first.run().uploaded == 3
+    (folder / "a.csv").write_bytes(b"a,b\n3,4\n")  # same size, other content
+    again = hkw.UploadJob(manager, bucket, hkw.plan_upload([folder], prefix="in"), prefix="in")
+    summary = again.run()
+    by_key = {t.key: t for t in again.tasks}
+    assert by_key["in/daily/b.json"].status == by_key["in/daily/c.bin"].status == "skipped"
+    # a changed file is not skipped: without upsert it is refused, and says how to replace it
+    assert by_key["in/a.csv"].status == "failed"
+    assert "tick 'overwrite (upsert)'" in by_key["in/a.csv"].error
+    assert (summary.skipped, summary.uploaded, summary.failed) == (2, 0, 1)
+    assert summary.bytes_sent == 0 and summary.rows()["throughput"] == "-"
+    # the same folder through the runbook's call: the same outcome, file by file
+    report = manager.upload_folder(folder, bucket, "in").data
+    assert {r.target: r.status for r in report.results} == {k: t.status for k, t in by_key.items()}
 
 
 def test_picked_files_upload_from_memory(manager: HybridSupabaseManager, bucket: str) -> None:
@@ -223,7 +260,8 @@ def test_panel_uploads_a_folder_and_shows_progress_and_the_summary(
     assert panel.level == "ok", panel.message
     assert panel.message == f"3 of 3 file(s) uploaded to {bucket!r}"
     assert panel.overall.value == 1.0
-    assert "3/3 file(s)" in panel.overall_text.value
+    assert "3/3&nbsp;file(s)" in panel.overall_text.value  # a figure never wraps inside
+    assert "MiB/s" in panel.overall_text.value
     assert "drop/daily/c.bin" in panel.files.value and "uploaded" in panel.files.value
     assert "upload summary: OK" in panel.summary.value
     assert not panel.start_button.disabled and panel.cancel_button.disabled
@@ -235,16 +273,54 @@ def test_panel_uploads_a_folder_and_shows_progress_and_the_summary(
 
 
 def test_panel_shows_failures_and_their_reasons(
-    manager: HybridSupabaseManager, folder: Path, unique_name: str
+    manager: HybridSupabaseManager, bucket: str, folder: Path, put: Any
 ) -> None:
-    panel = hkw.UploadPanel(manager, bucket=unique_name, path=str(folder / "a.csv"))
+    put(bucket, "a.csv", b"other content")
+    panel = hkw.UploadPanel(manager, bucket=bucket, path=str(folder / "a.csv"))
     panel.start_button.click()
     summary = panel.wait(60)
     assert summary is not None and summary.failed == 1
     assert panel.level == "error"
-    assert "1 file(s) failed" in panel.message and "NotFoundError" in panel.message
+    assert "1 file(s) failed" in panel.message and "ConflictError" in panel.message
     assert "NOT COMPLETE" in panel.summary.value
-    assert "NotFoundError" in panel.files.value
+    # drawn as failed: a red row, an empty red bar, the reason in a wrapping cell
+    assert "hk-row-failed" in panel.files.value and "hk-bar-failed" in panel.files.value
+    assert "width:100%" not in panel.files.value
+    assert "<td class='hk-detail'>ConflictError" in panel.files.value
+
+
+def test_panel_to_a_missing_bucket_creates_it_then_skips_on_the_second_click(
+    manager: HybridSupabaseManager, folder: Path, unique_name: str
+) -> None:
+    panel = hkw.UploadPanel(manager, bucket=unique_name, path=str(folder))
+    assert panel.jobs.value == 4 and panel.create_bucket.value is True  # the runbook's defaults
+    try:
+        panel.start_button.click()
+        first = panel.wait(60)
+        assert first is not None and first.ok and first.uploaded == 3
+        assert panel.level == "ok"
+        assert panel.message.startswith(f"created the private bucket {unique_name!r}; 3 of 3")
+        panel.start_button.click()
+        second = panel.wait(60)
+        assert second is not None and second.ok and (second.uploaded, second.skipped) == (0, 3)
+        assert panel.message == f"0 of 3 file(s) uploaded to {unique_name!r}, 3 skipped (unchanged)"
+        assert "ConflictError" not in panel.files.value and "unchanged" in panel.files.value
+        assert "-&nbsp;MiB/s" in panel.overall_text.value  # skipped bytes are no throughput
+        assert "3&nbsp;unchanged" in panel.overall_text.value
+    finally:
+        manager.delete_bucket(unique_name, force=True)
+
+
+def test_panel_to_a_missing_bucket_without_create_says_so_once(
+    manager: HybridSupabaseManager, folder: Path, unique_name: str
+) -> None:
+    panel = hkw.UploadPanel(manager, bucket=unique_name, path=str(folder))
+    panel.create_bucket.value = False
+    panel.start_button.click()
+    summary = panel.wait(60)
+    assert summary is not None and not summary.ok and summary.failed == 0
+    assert panel.level == "error" and "does not exist; no file was tried" in panel.message
+    assert "NOT STARTED" in panel.summary.value and "NotFoundError" not in panel.files.value
 
 
 def test_panel_input_errors_are_shown_not_raised(manager: HybridSupabaseManager) -> None:

@@ -49,6 +49,12 @@ class FakeManager:
     def list_buckets(self) -> HybridOperationResult:
         return self._answer("list_buckets", data=[])
 
+    def get_bucket(self, name: str) -> HybridOperationResult:
+        # The bucket is always there: ``fail_with`` is for the operations after it.
+        with self.lock:
+            self.calls.append(("get_bucket", (name,)))
+        return ok(None)
+
     def create_bucket(self, name: str, **options: Any) -> HybridOperationResult:
         return self._answer("create_bucket", name)
 

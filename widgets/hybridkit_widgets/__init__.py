@@ -27,6 +27,7 @@ from hybridkit_widgets._browser import BrowserState, Entry
 from hybridkit_widgets._browser_view import BucketBrowser
 from hybridkit_widgets._common import Panel, PanelError, Redactor
 from hybridkit_widgets._confirm import ConfirmDialog, ConfirmState, confirm_gate
+from hybridkit_widgets._health import HealthPanel
 from hybridkit_widgets._migrations import KitMigrations, MigrationBackend, MigrationState
 from hybridkit_widgets._migrations_view import MigrationDashboard
 from hybridkit_widgets._runbook import (
@@ -56,6 +57,7 @@ __all__ = [
     "ConfirmState",
     "Entry",
     "FileTask",
+    "HealthPanel",
     "KitMigrations",
     "MigrationBackend",
     "MigrationDashboard",

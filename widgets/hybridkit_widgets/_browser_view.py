@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from hybridkit.config import Settings
@@ -28,6 +30,39 @@ def listing_line(row: dict[str, str], *, folder: bool = False) -> str:
     return (marker + "  ".join(cells)).rstrip()
 
 
+def default_download_dir() -> str:
+    """Where Download writes unless told: ``~/Downloads/hybridkit`` (outside any repository),
+    or a temporary folder when there is no writable home."""
+    home = Path.home()
+    if home.is_dir() and home != Path("/"):
+        return str(home / "Downloads" / "hybridkit")
+    return str(Path(tempfile.gettempdir()) / "hybridkit-downloads")  # pragma: no cover
+
+
+_COPY_JS = (
+    "var i=this.parentNode.querySelector('input');i.select();"
+    "(navigator.clipboard?navigator.clipboard.writeText(i.value):Promise.reject())"
+    ".catch(function(){document.execCommand('copy');});this.textContent='Copied';"
+)
+
+
+def signed_link_html(url: str, label: str, seconds: int) -> str:
+    """The signed URL in a read-only field with a Copy button, and what it gives."""
+    quoted = html.escape(url, quote=True)
+    return (
+        "<div class='hk-result hk-signed'>"
+        f"<div>Signed link to <b>{html.escape(label)}</b>, valid {seconds} s — anyone "
+        "holding it can download the object:</div>"
+        f"<input class='hk-signed-url' readonly value='{quoted}' "
+        "style='width:70%;font-family:var(--jp-code-font-family,monospace);font-size:11px' "
+        "onclick='this.select()'/> "
+        f'<button class="hk-copy" onclick="{_COPY_JS}">Copy</button> '
+        f"<a class='hk-signed-link' href='{quoted}' target='_blank' rel='noopener' "
+        "style='color:var(--jp-content-link-color,#0969da);text-decoration:underline'>open</a>"
+        "</div>"
+    )
+
+
 class BucketBrowser(Panel):
     """Buckets, then the objects of one folder level with size, type and age.
 
@@ -39,7 +74,9 @@ class BucketBrowser(Panel):
         manager: the ``HybridSupabaseManager`` to work through.
         bucket: open this bucket first (``None``: the first one).
         prefix: open this folder first.
-        download_dir: where Download writes files (on the machine running the kernel).
+        download_dir: where Download writes files (on the machine running the kernel);
+            default ``~/Downloads/hybridkit``, outside the repository. The panel shows it
+            and says where each download went.
 
     Example:
         >>> browser = BucketBrowser(manager, bucket="reports")  # doctest: +SKIP
@@ -54,7 +91,7 @@ class BucketBrowser(Panel):
         *,
         bucket: str | None = None,
         prefix: str = "",
-        download_dir: str = "downloads",
+        download_dir: str | None = None,
         settings: Settings | None = None,
     ) -> None:
         super().__init__(settings if settings is not None else getattr(manager, "settings", None))
@@ -86,7 +123,13 @@ class BucketBrowser(Panel):
         self.listing.layout.width = "100%"
         self.listing.add_class("hk-listing")
 
-        self.download_dir = w.Text(value=download_dir, description="to folder:", style=wide)
+        self.download_dir = w.Text(
+            value=download_dir if download_dir is not None else default_download_dir(),
+            description="to folder:",
+            style=wide,
+            layout=w.Layout(width="360px"),
+        )
+        self.download_dir.add_class("hk-download-dir")
         self.download_button = w.Button(description="Download", icon="download")
         self.download_button.add_class("hk-download")
         self.expires = w.BoundedIntText(
@@ -131,11 +174,13 @@ class BucketBrowser(Panel):
                 w.HBox([self.up_button, self.open_button, self.path_label]),
                 self.columns,
                 self.listing,
-                w.HBox([self.download_button, self.download_dir, self.sign_button, self.expires]),
+                w.HBox([self.download_button, self.download_dir]),
+                w.HBox([self.sign_button, self.expires]),
                 w.HBox([self.delete_button, self.empty_button, self.drop_button]),
-                self.output,
-                self.confirm_area,
+                # each action's result right under the buttons, replacing the last one
                 self.status,
+                self.confirm_area,
+                self.output,
             ]
         )
         self.widget.add_class("hk-panel")
@@ -211,8 +256,15 @@ class BucketBrowser(Panel):
             settings=self._settings,
         )
         self.confirm_area.children = [dialog.widget]
-        self.report("info", f"confirm below: {action}")
+        self.output.value = ""
+        self.report("info", f"confirm: {action}")
         return dialog
+
+    def _done(self, level: Any, text: str) -> str:
+        """A confirmed action's one status line: the dialog it replaces goes."""
+        self.confirm_area.children = []
+        self.report(level, text)
+        return text
 
     # ---------------------------------------------------------------- callbacks
 
@@ -259,12 +311,18 @@ class BucketBrowser(Panel):
 
     def _download(self, _: Any = None) -> None:
         keys = self._selected()
-        self.report("busy", f"downloading {len(keys)} item(s)")
-        written = self.state.download(keys, self.download_dir.value)
+        folder = Path(self.download_dir.value.strip() or default_download_dir()).expanduser()
+        folder = folder.absolute()
+        self.confirm_area.children = []
+        self.report("busy", f"downloading {len(keys)} item(s) into {folder}")
+        written = self.state.download(keys, folder)
         items = "".join(f"<li><code>{html.escape(str(p))}</code></li>" for p in written[:20])
         more = f"<li>… and {len(written) - 20} more</li>" if len(written) > 20 else ""
-        self.output.value = f"Downloaded to the kernel's machine:<ul>{items}{more}</ul>"
-        self.report("ok", f"downloaded {len(written)} file(s) into {self.download_dir.value}")
+        self.output.value = (
+            f"<div class='hk-result'>Downloaded into <code>{html.escape(str(folder))}</code> "
+            f"(on the machine running the kernel):<ul>{items}{more}</ul></div>"
+        )
+        self.report("ok", f"downloaded {len(written)} file(s) into {folder}")
 
     def _sign(self, _: Any = None) -> None:
         keys = self._selected()
@@ -272,15 +330,12 @@ class BucketBrowser(Panel):
             raise PanelError("select one object to sign")
         seconds = int(self.expires.value)
         url = self.state.signed_url(keys[0], seconds)
-        # The token stays in the link's target: the page shows what it opens, not the token.
+        # The URL is shown (it is what the user asked for) with a Copy button; the
+        # status line, which may be logged, says only what it is for.
         label = f"{self.state.bucket}/{keys[0]}"
-        self.output.value = (
-            f"<a class='hk-signed-link' href='{html.escape(url, quote=True)}' target='_blank' "
-            f"rel='noopener'>signed link to {html.escape(label)}</a> "
-            f"— valid {seconds} s; anyone holding it can download the object "
-            "(right-click to copy it)"
-        )
-        self.report("ok", f"signed link ready for {label}")
+        self.confirm_area.children = []
+        self.output.value = signed_link_html(url, label, seconds)
+        self.report("ok", f"signed link to {label} below, valid {seconds} s")
 
     def _ask_delete(self, _: Any = None) -> None:
         keys = self._selected()
@@ -290,8 +345,7 @@ class BucketBrowser(Panel):
         def run() -> str:
             deleted = self.state.delete(keys)
             self.render()
-            self.report("ok", f"deleted {len(deleted)} object(s) from {bucket!r}")
-            return f"deleted {len(deleted)} object(s)"
+            return self._done("ok", f"deleted {len(deleted)} object(s) from {bucket!r}")
 
         self._ask(bucket, plan, run)
 
@@ -303,8 +357,7 @@ class BucketBrowser(Panel):
         def run() -> str:
             self.state.empty_bucket()
             self.render()
-            self.report("ok", f"emptied {bucket!r}")
-            return f"emptied bucket {bucket!r}"
+            return self._done("ok", f"emptied bucket {bucket!r}")
 
         self._ask(bucket, plan, run)
 
@@ -320,8 +373,7 @@ class BucketBrowser(Panel):
             if self.state.bucket is None and self.state.buckets:
                 self.state.open_bucket(self.state.buckets[0].name)
             self.render()
-            self.report("ok", f"deleted bucket {bucket!r}")
-            return f"deleted bucket {bucket!r}"
+            return self._done("ok", f"deleted bucket {bucket!r}")
 
         self._ask(bucket, plan, run)
 

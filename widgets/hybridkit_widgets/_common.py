@@ -63,6 +63,13 @@ STYLE = """
 .hk-bar { display: inline-block; width: 90px; height: 8px; background: #eaeef2;
           border-radius: 4px; vertical-align: middle; overflow: hidden; }
 .hk-bar > span { display: block; height: 100%; background: #2da44e; }
+.hk-bar.hk-bar-failed { background: #ffebe9; }
+.hk-bar.hk-bar-failed > span { background: #cf222e; }
+.hk-bar.hk-bar-skipped > span { background: #8c959f; }
+.hk-table td.hk-detail { white-space: normal; overflow-wrap: anywhere; max-width: 420px; }
+.hk-table tr.hk-row-failed td { background: #fff5f5; }
+.hk-counts span { white-space: nowrap; }
+.hk-result { margin: 2px 0 4px 0; }
 .hk-confirm { border-left: 4px solid #d9534f; padding-left: 8px; margin: 4px 0; }
 </style>
 """
@@ -257,7 +264,11 @@ class Panel:
                     describe(exc),
                     exc_info=not expected,
                 )
-                self.report("error", (f"{what}: " if what else "") + describe(exc))
+                # A message that already starts with what failed ("create bucket 'x'
+                # failed: ...") is not prefixed again ("create bucket: create bucket ...").
+                text = describe(exc)
+                repeats = bool(what) and text.lower().startswith(what.lower())
+                self.report("error", text if repeats or not what else f"{what}: {text}")
                 return None
 
         guarded.__name__ = getattr(fn, "__name__", "callback")

@@ -92,9 +92,10 @@ class MigrationDashboard(Panel):
         self.state: MigrationState | None = None
         self.summary = w.HTML(value="")
         self.summary.add_class("hk-migrations-summary")
-        self.status_table = w.HTML(value="")
+        # The tables scroll inside the panel: the results stay near the buttons.
+        self.status_table = w.HTML(value="", layout=w.Layout(max_height="300px", overflow="auto"))
         self.status_table.add_class("hk-migrations-status")
-        self.findings_table = w.HTML(value="")
+        self.findings_table = w.HTML(value="", layout=w.Layout(max_height="300px", overflow="auto"))
         self.findings_table.add_class("hk-migrations-checks")
         self.sql = w.HTML(value="")
         self.sql.add_class("hk-migrations-sql")
@@ -105,6 +106,8 @@ class MigrationDashboard(Panel):
         self.apply_button = w.Button(description="Apply pending…", button_style="danger")
         self.apply_button.add_class("hk-migrations-apply")
         self.confirm_area = w.VBox([])
+        for button in (self.refresh_button, self.plan_button, self.apply_button):
+            button.layout = w.Layout(width="auto")  # the whole label ("Show SQL (dry run)")
         self.refresh_button.on_click(self.guard(self._refresh, "refresh"))
         self.plan_button.on_click(self.guard(self._plan, "dry run"))
         self.apply_button.on_click(self.guard(self._ask_apply, "apply"))
@@ -112,14 +115,15 @@ class MigrationDashboard(Panel):
             [
                 *self.header(),
                 w.HBox([self.refresh_button, self.plan_button, self.apply_button]),
+                # each action's result right under its button, replacing the last one
+                self.status,
+                self.confirm_area,
+                self.sql,
                 self.summary,
                 w.HTML(value="<b>Status</b>"),
                 self.status_table,
                 w.HTML(value="<b>Checks and lints</b>"),
                 self.findings_table,
-                self.sql,
-                self.confirm_area,
-                self.status,
             ]
         )
         self.widget.add_class("hk-panel")
@@ -175,6 +179,7 @@ class MigrationDashboard(Panel):
         self.report("ok" if state.report is not None and state.report.ok else "info", state.verdict)
 
     def _plan(self, _: Any = None) -> None:
+        self.confirm_area.children = []  # a new dry run replaces an open confirmation
         plan = self._state().plan()
         if not plan.files:
             self.sql.value = "<i>nothing to apply: the database is up to date</i>"
@@ -200,8 +205,14 @@ class MigrationDashboard(Panel):
                 applied = state.apply()
             finally:
                 self.render()
-            self.report("ok", f"applied {len(applied)} migration(s); {state.verdict}")
-            return f"applied {len(applied)} migration(s)"
+            # What it replaced goes: the dry run's SQL and the confirmation box.
+            self.sql.value = ""
+            self.confirm_area.children = []
+            done = f"applied {len(applied)} migration(s)" + (
+                f" ({', '.join(applied)})" if applied else ""
+            )
+            self.report("ok", f"{done}; {state.verdict}")
+            return done
 
         dialog = ConfirmDialog(
             "apply",
@@ -211,4 +222,4 @@ class MigrationDashboard(Panel):
             settings=self._settings,
         )
         self.confirm_area.children = [dialog.widget]
-        self.report("info", f"confirm below: {action}")
+        self.report("info", f"confirm: {action}")

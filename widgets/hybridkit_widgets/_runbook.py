@@ -23,6 +23,7 @@ from typing import Any
 from hybridkit_widgets._browser_view import BucketBrowser
 from hybridkit_widgets._common import Panel, require_ipywidgets
 from hybridkit_widgets._confirm import confirm_gate
+from hybridkit_widgets._health import HealthPanel
 from hybridkit_widgets._migrations_view import MigrationDashboard
 from hybridkit_widgets._upload_view import UploadPanel
 
@@ -77,7 +78,7 @@ class RunbookPanels:
 
     Attributes:
         runbook: the runbook's name.
-        panels: the panels, by kind (``upload``, ``browser``, ``migrations``).
+        panels: the panels, by kind (``upload``, ``browser``, ``migrations``, ``health``).
         widget: the box holding them.
     """
 
@@ -119,7 +120,7 @@ def build_panels(runbook: str, manager: Any, settings: Any, params: Any = None) 
     bucket = str(_param(params, "bucket", "") or "")
     prefix = str(_param(params, "prefix", "") or "")
     if runbook == "health_check":
-        return {}
+        return {"health": HealthPanel(manager, settings=settings)}
     if runbook == "migration_check":
         folder = _param(params, "migrations_dir", "") or None
         return {"migrations": MigrationDashboard(manager, folder=folder, settings=settings)}
@@ -131,6 +132,10 @@ def build_panels(runbook: str, manager: Any, settings: Any, params: Any = None) 
             prefix=prefix,
             path=str(_param(params, "source", "") or ""),
             upsert=bool(_param(params, "upsert", False)),
+            # the runbook's defaults: 4 at a time, a missing bucket created
+            jobs=int(_param(params, "concurrency", 4) or 4),
+            create_bucket=bool(_param(params, "create_bucket", True)),
+            verify=bool(_param(params, "verify", True)),
             settings=settings,
         )
     panels["browser"] = BucketBrowser(

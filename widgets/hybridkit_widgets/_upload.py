@@ -9,6 +9,12 @@ Retries: the manager reports them per file when the file is done; while a file i
 in flight, a retry shows as its byte count going back (the library restarts the
 body, or resumes from the server's offset), which is counted live.
 
+Like the upload runbook (``manager.upload_folder``): the target is checked once
+before the batch — a missing bucket is created (private) when ``create_bucket``
+is set, else the job stops with one message and no file is tried — and files
+whose stored object has the same size and MD5 are skipped as unchanged (no bytes
+sent, none counted as throughput).
+
 Cancel: the job's ``threading.Event`` goes to every upload as ``cancel=``. No new
 file starts, and a file in flight stops at its next block (about 1 MiB): the
 manager returns a ``CancelledError`` result and the file is marked ``cancelled``.
@@ -19,6 +25,7 @@ whose last block had already gone out finishes and counts as uploaded.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
@@ -30,14 +37,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from hybridkit.errors import CancelledError
+from hybridkit.errors import CancelledError, ConflictError, NotFoundError
 from hybridkit_widgets._common import PanelError, describe
 
 __all__ = ["FileTask", "UploadCancelled", "UploadJob", "UploadSummary", "plan_upload"]
 
 _log = logging.getLogger("hybridkit_widgets")
 
-FileStatus = Literal["queued", "uploading", "uploaded", "failed", "cancelled"]
+FileStatus = Literal["queued", "uploading", "uploaded", "skipped", "failed", "cancelled"]
+
+_CHUNK = 1024 * 1024
 
 
 class UploadCancelled(BaseException):
@@ -52,7 +61,7 @@ class FileTask:
         key: where it goes in the bucket.
         size: bytes to send.
         source: a local path, or ``None`` for bytes picked in the browser (``data``).
-        status: queued, uploading, uploaded, failed or cancelled.
+        status: queued, uploading, uploaded, skipped (unchanged), failed or cancelled.
         done: bytes sent so far (of this attempt).
         attempts / retries: from the manager's result when done; ``retries`` counts
             live restarts while uploading.
@@ -80,9 +89,20 @@ class FileTask:
     @property
     def fraction(self) -> float:
         """Share of the file sent, 0..1 (1 for an empty file once uploaded)."""
-        if self.status == "uploaded":
+        if self.status in ("uploaded", "skipped"):
             return 1.0
         return min(1.0, self.done / self.size) if self.size else 0.0
+
+    def md5(self) -> str:
+        """The MD5 of the bytes to send (what the stored object's ETag is compared to)."""
+        digest = hashlib.md5(usedforsecurity=False)
+        if self.source is None:
+            digest.update(self.data or b"")
+            return digest.hexdigest()
+        with self.source.open("rb") as fh:
+            for block in iter(lambda: fh.read(_CHUNK), b""):
+                digest.update(block)
+        return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -93,6 +113,8 @@ class UploadSummary:
         >>> s = UploadSummary("b", "", 3, 2, 1, 0, 200, 230, 1, 2.0)
         >>> s.ok, s.rows()["throughput"]
         (False, '115 B/s')
+        >>> UploadSummary("b", "", 2, 0, 0, 0, 0, 0, 0, 1.0, skipped=2).rows()["throughput"]
+        '-'
     """
 
     bucket: str
@@ -105,11 +127,14 @@ class UploadSummary:
     bytes_sent: int
     retries: int
     duration: float
+    skipped: int = 0
+    created_bucket: bool = False
+    error: str = ""
 
     @property
     def ok(self) -> bool:
-        """True when every file was uploaded."""
-        return self.uploaded == self.files
+        """True when every file was uploaded or skipped as unchanged."""
+        return not self.error and self.uploaded + self.skipped == self.files
 
     def rows(self) -> dict[str, str]:
         """Label → value, in display order."""
@@ -121,9 +146,10 @@ class UploadSummary:
             "prefix": self.prefix or "(none)",
             "files": str(self.files),
             "uploaded": str(self.uploaded),
+            "skipped (unchanged)": str(self.skipped),
             "failed": str(self.failed),
             "cancelled": str(self.cancelled),
-            "bytes": format_bytes(self.bytes),
+            "bytes uploaded": format_bytes(self.bytes),
             "sent (with re-sends)": format_bytes(self.bytes_sent),
             "throughput": f"{format_bytes(rate)}/s" if rate else "-",
             "retries": str(self.retries),
@@ -195,7 +221,11 @@ class UploadJob:
         tasks: from :func:`plan_upload`.
         prefix: only for the summary (keys already carry it).
         upsert: overwrite stored objects that differ.
-        jobs: files in flight at once.
+        jobs: files in flight at once (the upload runbook's ``concurrency``, 4).
+        create_bucket: create the bucket (private) when it is missing, as the runbook.
+        skip_unchanged: skip files whose stored object has the same size and MD5.
+        verify: check each upload's size and checksum against the server (the runbook's
+            ``verify``, on by default).
         on_change: called (from worker threads) whenever a count changed.
         clock: a monotonic clock.
 
@@ -213,7 +243,10 @@ class UploadJob:
         *,
         prefix: str = "",
         upsert: bool = False,
-        jobs: int = 2,
+        jobs: int = 4,
+        create_bucket: bool = True,
+        skip_unchanged: bool = True,
+        verify: bool = True,
         on_change: Callable[[], Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -227,6 +260,12 @@ class UploadJob:
         self.tasks = list(tasks)
         self.upsert = upsert
         self.jobs = jobs
+        self.create_bucket = create_bucket
+        self.skip_unchanged = skip_unchanged
+        self.verify = verify
+        self.created_bucket = False
+        self.error = ""
+        self._stored: dict[str, Any] = {}
         self._on_change = on_change
         self._clock = clock
         self._lock = threading.Lock()
@@ -244,9 +283,21 @@ class UploadJob:
 
     @property
     def done(self) -> int:
-        """Bytes sent so far (finished files count whole)."""
+        """Bytes done so far (finished and skipped files count whole)."""
         with self._lock:
-            return sum(t.size if t.status == "uploaded" else t.done for t in self.tasks)
+            return sum(
+                t.size if t.status in ("uploaded", "skipped") else t.done for t in self.tasks
+            )
+
+    @property
+    def sent(self) -> int:
+        """Bytes actually sent so far (skipped files send none): what throughput counts."""
+        with self._lock:
+            return sum(
+                t.bytes_sent if t.status in ("uploaded", "failed", "cancelled") else t.done
+                for t in self.tasks
+                if t.status != "skipped"
+            )
 
     @property
     def retries(self) -> int:
@@ -307,12 +358,15 @@ class UploadJob:
                 prefix=self.prefix,
                 files=len(tasks),
                 uploaded=sum(t.status == "uploaded" for t in tasks),
+                skipped=sum(t.status == "skipped" for t in tasks),
                 failed=sum(t.status == "failed" for t in tasks),
                 cancelled=sum(t.status == "cancelled" for t in tasks),
                 bytes=sum(t.size for t in tasks if t.status == "uploaded"),
                 bytes_sent=sum(t.bytes_sent for t in tasks),
                 retries=sum(t.retries for t in tasks),
                 duration=end - (self.started or end),
+                created_bucket=self.created_bucket,
+                error=self.error,
             )
 
     # ---------------------------------------------------------------- work
@@ -324,8 +378,50 @@ class UploadJob:
             except Exception as exc:  # a broken view must not stop the upload
                 _log.warning("the upload panel failed to redraw: %s", exc, exc_info=True)
 
+    def _prepare(self) -> bool:
+        """Check the target once (as the runbook's bucket cell does); list what is stored.
+
+        False (with :attr:`error` set) when the batch must not start.
+        """
+        found = self.manager.get_bucket(self.bucket)
+        if not found.success:
+            if not isinstance(found.error, NotFoundError):
+                self.error = f"could not read bucket {self.bucket!r}: {found.error}"
+                return False
+            if not self.create_bucket:
+                self.error = (
+                    f"bucket {self.bucket!r} does not exist; no file was tried "
+                    "(tick 'create the bucket if missing', or create it in the bucket browser)"
+                )
+                return False
+            made = self.manager.create_bucket(self.bucket)
+            if not made.success:
+                self.error = f"could not create bucket {self.bucket!r}: {made.error}"
+                return False
+            self.created_bucket = True
+            return True  # a new bucket holds nothing to compare with
+        if self.skip_unchanged:
+            listing_prefix = f"{self.prefix}/" if self.prefix else ""
+            listed = self.manager.list_objects(self.bucket, listing_prefix)
+            if listed.success:
+                self._stored = {o.name: o for o in listed.data or ()}
+            else:  # without the listing nothing is skipped: the uploads still refuse to clobber
+                _log.warning(
+                    "could not list %s to skip unchanged files: %s", self.bucket, listed.error
+                )
+        return True
+
+    def _unchanged(self, task: FileTask) -> bool:
+        stored = self._stored.get(task.key)
+        if stored is None or getattr(stored, "size", None) != task.size:
+            return False
+        md5 = getattr(stored, "md5", None)
+        return md5 is not None and md5 == task.md5()
+
     def _run(self) -> None:
         try:
+            if self._cancel.is_set() or not self._prepare():
+                return
             with ThreadPoolExecutor(self.jobs, thread_name_prefix="hybridkit-upload") as pool:
                 list(pool.map(self._one, self.tasks))
         finally:
@@ -348,6 +444,18 @@ class UploadJob:
                 task.status = "cancelled"
             self._changed()
             return
+        try:
+            unchanged = self._unchanged(task)
+        except OSError as exc:  # the file vanished or cannot be read
+            with self._lock:
+                task.status, task.error = "failed", describe(exc)
+            self._changed()
+            return
+        if unchanged:
+            with self._lock:
+                task.status, task.done, task.error = "skipped", task.size, ""
+            self._changed()
+            return
         with self._lock:
             task.status, task.started = "uploading", self._clock()
         self._changed()
@@ -358,6 +466,7 @@ class UploadJob:
                 source,
                 task.key,
                 upsert=self.upsert,
+                verify=self.verify,
                 progress=self._progress(task),
                 cancel=self._cancel,
             )
@@ -380,4 +489,9 @@ class UploadJob:
                 error = result.error
                 task.status = "failed"
                 task.error = f"{type(error).__name__}: {error}" if error else "failed"
+                if isinstance(error, ConflictError) and not self.upsert:
+                    task.error += (
+                        "; the stored object differs from this file: tick "
+                        "'overwrite (upsert)' to replace it"
+                    )
         self._changed()

@@ -18,31 +18,65 @@ _STATUS_COLOURS = {
     "queued": "#57606a",
     "uploading": "#0969da",
     "uploaded": "#1a7f37",
+    "skipped": "#57606a",
     "failed": "#cf222e",
     "cancelled": "#9a6700",
 }
 
 
-def _bar(fraction: float) -> str:
-    return f"<span class='hk-bar'><span style='width:{fraction * 100:.0f}%'></span></span>"
+def _bar(fraction: float, status: str = "") -> str:
+    kind = f" hk-bar-{status}" if status in ("failed", "skipped") else ""
+    return f"<span class='hk-bar{kind}'><span style='width:{fraction * 100:.0f}%'></span></span>"
+
+
+def _progress_cell(t: FileTask) -> str:
+    if t.status == "failed":  # drawn as failed: a red, empty bar, never a full green one
+        return f"{_bar(0.0, 'failed')} failed"
+    if t.status == "skipped":
+        return f"{_bar(1.0, 'skipped')} unchanged"
+    return f"{_bar(t.fraction)} {t.fraction * 100:3.0f}%"
+
+
+def _detail(t: FileTask) -> str:
+    if t.error:
+        return t.error
+    if t.status == "skipped":
+        return "same size and MD5 as the stored object: not sent"
+    if t.retries:
+        return f"retried {t.retries} time(s)"
+    return ""
+
+
+def _nb(text: str) -> str:
+    """Escape, and keep a figure on one line (``30.1 MiB`` never breaks in two)."""
+    return html.escape(text).replace(" ", "&nbsp;")
+
+
+def counts_html(parts: list[str]) -> str:
+    """The overall line: figures that never wrap in the middle, wrapping only between them."""
+    return (
+        "<span class='hk-counts'>" + " · ".join(f"<span>{_nb(p)}</span>" for p in parts) + "</span>"
+    )
 
 
 def files_table(tasks: list[FileTask]) -> str:
     """The per-file table: in flight first, then failures, then the rest (at most 25 rows)."""
-    order = {"uploading": 0, "failed": 1, "cancelled": 2, "uploaded": 3, "queued": 4}
+    order = {"uploading": 0, "failed": 1, "cancelled": 2, "uploaded": 3, "skipped": 4, "queued": 5}
     shown = sorted(tasks, key=lambda t: order[t.status])[:_MAX_ROWS]
     rows = []
     for t in shown:
         colour = _STATUS_COLOURS[t.status]
-        detail = t.error or (f"{t.attempts} attempt(s)" if t.attempts else "")
+        # The retries column and the detail come from one count (a retry is a re-sent
+        # request); the manager's request count ("attempts") is not shown beside it.
+        row_class = " class='hk-row-failed'" if t.status == "failed" else ""
         rows.append(
-            "<tr>"
+            f"<tr{row_class}>"
             f"<td>{html.escape(t.key)}</td>"
-            f"<td>{format_bytes(t.size)}</td>"
+            f"<td>{_nb(format_bytes(t.size))}</td>"
             f"<td style='color:{colour}'>{t.status}</td>"
-            f"<td>{_bar(t.fraction)} {t.fraction * 100:3.0f}%</td>"
+            f"<td>{_progress_cell(t)}</td>"
             f"<td>{t.retries}</td>"
-            f"<td>{html.escape(detail)}</td>"
+            f"<td class='hk-detail'>{html.escape(_detail(t))}</td>"
             "</tr>"
         )
     more = len(tasks) - len(shown)
@@ -59,15 +93,22 @@ def files_table(tasks: list[FileTask]) -> str:
 def summary_table(summary: UploadSummary) -> str:
     """The closing summary: a verdict line and one row of figures."""
     colour = "#2da44e" if summary.ok else "#cf222e"
-    verdict = "OK" if summary.ok else "NOT COMPLETE"
+    verdict = "OK" if summary.ok else ("NOT STARTED" if summary.error else "NOT COMPLETE")
     rows = summary.rows()
-    where = f"{rows.pop('bucket')}/{rows.pop('prefix').replace('(none)', '')}"
+    bucket, prefix = rows.pop("bucket"), rows.pop("prefix").replace("(none)", "")
+    where = f"{bucket}/{prefix}" if prefix else bucket
     head = "".join(f"<th>{html.escape(k)}</th>" for k in rows)
-    body = "".join(f"<td>{html.escape(v)}</td>" for v in rows.values())
+    body = "".join(f"<td>{_nb(v)}</td>" for v in rows.values())
+    notes = []
+    if summary.created_bucket:
+        notes.append(f"created the private bucket {summary.bucket!r}")
+    if summary.error:
+        notes.append(summary.error)
+    note = "".join(f"<div class='hk-detail'>{html.escape(n)}</div>" for n in notes)
     return (
         f"<div class='hk-table hk-summary' style='border-left:4px solid {colour};"
         f"padding-left:8px;margin-top:4px'><b>upload summary: {verdict}</b> — "
-        f"{html.escape(where)}<table><thead><tr>{head}</tr></thead>"
+        f"{html.escape(where)}{note}<table><thead><tr>{head}</tr></thead>"
         f"<tbody><tr>{body}</tr></tbody></table></div>"
     )
 
@@ -80,7 +121,10 @@ class UploadPanel(Panel):
         bucket: the bucket to propose.
         prefix: the key prefix to propose.
         path: a file or folder path to propose (on the machine running the kernel).
-        jobs: files in flight at once.
+        upsert: overwrite stored objects that differ.
+        jobs: files in flight at once (the upload runbook's ``concurrency``, 4).
+        create_bucket: create a missing bucket (private), as the runbook does.
+        verify: check each upload against the server, as the runbook does.
         refresh_interval: the least seconds between two redraws while uploading.
 
     Example:
@@ -98,7 +142,9 @@ class UploadPanel(Panel):
         prefix: str = "",
         path: str = "",
         upsert: bool = False,
-        jobs: int = 2,
+        jobs: int = 4,
+        create_bucket: bool = True,
+        verify: bool = True,
         refresh_interval: float = 0.25,
         settings: Settings | None = None,
     ) -> None:
@@ -110,6 +156,7 @@ class UploadPanel(Panel):
         self._render_lock = threading.Lock()
         self._last_render = 0.0
         self._final_shown = False
+        self.verify = verify
 
         self.bucket = w.Combobox(
             value=bucket,
@@ -133,10 +180,17 @@ class UploadPanel(Panel):
             layout=w.Layout(width="auto", margin="0 12px"),
         )
         self.upsert.add_class("hk-upload-upsert")
+        self.create_bucket = w.Checkbox(
+            value=create_bucket,
+            description="create the bucket if missing",
+            indent=False,
+            layout=w.Layout(width="auto", margin="0 12px 0 0"),
+        )
+        self.create_bucket.add_class("hk-upload-create")
         self.jobs = w.BoundedIntText(
             value=jobs,
             min=1,
-            max=16,
+            max=32,
             description="at a time:",
             style={"description_width": "initial"},
             layout=w.Layout(width="130px"),
@@ -156,7 +210,7 @@ class UploadPanel(Panel):
         self.cancel_button.add_class("hk-upload-cancel")
         self.overall = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="Overall:")
         self.overall.add_class("hk-upload-overall")
-        self.overall_text = w.HTML(value="")
+        self.overall_text = w.HTML(value="", layout=w.Layout(flex="1 1 auto", min_width="0"))
         self.overall_text.add_class("hk-upload-counts")
         self.files = w.HTML(value="")
         self.files.add_class("hk-upload-files")
@@ -169,12 +223,14 @@ class UploadPanel(Panel):
         self.widget = w.VBox(
             [
                 *self.header(),
-                w.HBox([self.bucket, self.prefix, self.upsert, self.jobs]),
+                w.HBox([self.bucket, self.prefix, self.jobs]),
                 w.HBox([self.path, self.picker]),
-                w.HBox([self.start_button, self.cancel_button, self.overall, self.overall_text]),
-                self.files,
-                self.summary,
+                w.HBox([self.create_bucket, self.upsert]),
+                w.HBox([self.start_button, self.cancel_button, self.overall]),
                 self.status,
+                self.overall_text,
+                self.summary,
+                self.files,
             ]
         )
         self.widget.add_class("hk-panel")
@@ -205,6 +261,8 @@ class UploadPanel(Panel):
             prefix=self.prefix.value.strip().strip("/"),
             upsert=bool(self.upsert.value),
             jobs=int(self.jobs.value),
+            create_bucket=bool(self.create_bucket.value),
+            verify=self.verify,
             on_change=self._on_change,
         )
         self._final_shown = False
@@ -212,7 +270,9 @@ class UploadPanel(Panel):
         self.start_button.disabled = True
         self.cancel_button.disabled = False
         total = format_bytes(self.job.total)
-        self.report("busy", f"uploading {len(tasks)} file(s), {total}, to {self.job.bucket!r}")
+        self.report(
+            "busy", f"checking {self.job.bucket!r}, then uploading {len(tasks)} file(s), {total}"
+        )
         self.render()
         self.job.start()
 
@@ -250,10 +310,20 @@ class UploadPanel(Panel):
         total, done = job.total, job.done
         self.overall.value = (done / total) if total else (1.0 if job.finished else 0.0)
         finished_files = job.count("uploaded") + job.count("failed") + job.count("cancelled")
+        finished_files += job.count("skipped")
         elapsed = job.summary().duration
-        self.overall_text.value = html.escape(
-            f" {format_bytes(done)} / {format_bytes(total)} · {finished_files}/{len(job.tasks)} "
-            f"file(s) · {job.count('failed')} failed · {job.retries} retries · {elapsed:.1f} s"
+        sent = job.sent
+        rate = f"{format_bytes(sent / elapsed)}/s" if elapsed > 0 and sent > 0 else "- MiB/s"
+        self.overall_text.value = counts_html(
+            [
+                f"{format_bytes(done)} / {format_bytes(total)}",
+                f"{finished_files}/{len(job.tasks)} file(s)",
+                f"{job.count('skipped')} unchanged",
+                f"{job.count('failed')} failed",
+                f"{job.retries} retries",
+                rate,
+                f"{elapsed:.1f} s",
+            ]
         )
         self.files.value = files_table(job.tasks)
 
@@ -264,7 +334,13 @@ class UploadPanel(Panel):
         self.cancel_button.disabled = True
         self.picker.value = ()
         counts = f"{summary.uploaded} of {summary.files} file(s) uploaded to {summary.bucket!r}"
-        if summary.ok:
+        if summary.skipped:
+            counts += f", {summary.skipped} skipped (unchanged)"
+        if summary.created_bucket:
+            counts = f"created the private bucket {summary.bucket!r}; {counts}"
+        if summary.error:
+            self.report("error", summary.error)
+        elif summary.ok:
             self.report("ok", counts)
         elif summary.cancelled:
             self.report(
