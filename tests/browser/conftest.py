@@ -84,9 +84,14 @@ def lab(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             proc.wait(5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Debian's Chromium with a fresh profile, driven by Playwright."""
+    """Debian's Chromium with a fresh profile, driven by Playwright.
+
+    One per test module: Playwright's sync API keeps an asyncio loop running in the main
+    thread while it is open, which would make every later test that starts its own
+    loop (the MCP client's ``anyio.run``) fail with "Already running asyncio".
+    """
     from playwright.sync_api import sync_playwright
 
     profile = tmp_path_factory.mktemp("chromium-profile")
