@@ -162,7 +162,7 @@ class SqlFacade:
         retrier = self.storage.retrier
         # The same policy and (in tests, injected) sleep as the storage calls.
         self._sql_retrier = _CountingRetrier(
-            retrier.policy, sleep=retrier._sleep, count=self.storage._count
+            retrier.policy, sleep=retrier._sleep, count=self.storage.session.count
         )
         self._sql_database: Database | None = None
         self._sql_management: ManagementClient | None = None

@@ -29,11 +29,11 @@ from typing import IO, Any, Literal
 import httpx
 
 from hybridkit._manager_sql import SqlFacade
-from hybridkit._storage_values import TransferReport
 from hybridkit.config import Settings
 from hybridkit.errors import CancelledError, HybridError
 from hybridkit.retry import Attempt, classify
 from hybridkit.storage import StorageManager
+from hybridkit.storage.values import TransferReport
 
 __all__ = ["HealthReport", "HybridOperationResult", "HybridSupabaseManager", "ServiceCheck"]
 
@@ -290,7 +290,7 @@ class HybridSupabaseManager(SqlFacade):
 
         return self._run(
             f"rpc {function}",
-            lambda: self.storage._call(call, f"rpc {function}", idempotent=resend),
+            lambda: self.storage.session.call(call, f"rpc {function}", idempotent=resend),
             layer="rest",
         )
 
@@ -482,7 +482,7 @@ class HybridSupabaseManager(SqlFacade):
         return result
 
     def _probe(self, name: str, url: str, timeout: float) -> ServiceCheck:
-        headers = self.storage._auth
+        headers = self.storage.session.auth_headers
         sent = time.time()
         began = time.perf_counter()
         try:

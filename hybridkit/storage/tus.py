@@ -29,9 +29,9 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from hybridkit._transfer import READ_BLOCK, Source, raise_if_cancelled
 from hybridkit.errors import ConflictError, InvalidInputError, NotFoundError, RetryableError
 from hybridkit.retry import UPLOAD_LOCKED, Attempt, AttemptLog, Retrier, classify_response
+from hybridkit.storage.transfer import READ_BLOCK, Source, raise_if_cancelled
 
 TUS_VERSION = "1.0.0"
 _STALE_STATUSES = frozenset({403, 404, 410})
