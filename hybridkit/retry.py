@@ -459,6 +459,11 @@ class Retrier:
         self._clock = clock
         self._rng = rng
 
+    @property
+    def sleep(self) -> Callable[[float], None]:
+        """How this retrier waits (so that a derived retrier waits the same way)."""
+        return self._sleep
+
     def call(
         self,
         fn: Callable[[Attempt], T],
