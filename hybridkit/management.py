@@ -315,7 +315,7 @@ class ManagementClient:
         """Apply SQL as a migration; the server picks the version (a UTC timestamp).
 
         This is what the dashboard and the MCP server's ``apply_migration`` do. To
-        keep your files' versions, use :mod:`hybridkit.migrations` instead.
+        keep your files' versions, use :mod:`hybridkit.database.migrations` instead.
         """
         body: dict[str, Any] = {"query": query, "name": name}
         if rollback is not None:

@@ -7,7 +7,7 @@ operation in :meth:`HybridSupabaseManager.stats`. ``metadata`` always carries
 
 Storage and RPC calls go to the composed :class:`~hybridkit.storage.StorageManager`;
 SQL (``sql``) and migrations (``migration_status``, ``apply_migrations``,
-``check_migrations``) to the composed :class:`~hybridkit._manager_sql.SqlOperations`.
+``check_migrations``) to the composed :class:`~hybridkit.database.operations.SqlOperations`.
 
 Example:
     >>> with HybridSupabaseManager() as hm:  # doctest: +SKIP
@@ -30,15 +30,15 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 import httpx
 
-from hybridkit._manager_sql import Folder, SqlOperations
 from hybridkit.config import Settings
+from hybridkit.database.operations import Folder, SqlOperations
 from hybridkit.errors import CancelledError, HybridError, MigrationError
 from hybridkit.retry import Attempt, classify
 from hybridkit.storage import StorageManager
 from hybridkit.storage.values import TransferReport
 
 if TYPE_CHECKING:
-    from hybridkit.checks import Expectations, MigrationReport
+    from hybridkit.database.checks import Expectations, MigrationReport
 
 __all__ = ["HealthReport", "HybridOperationResult", "HybridSupabaseManager", "ServiceCheck"]
 

@@ -49,7 +49,13 @@ from typing import Any, TypeVar
 
 import tenacity
 
-from hybridkit._classify import classify, classify_response, is_safe_to_resend, parse_retry_after
+from hybridkit._classify import (
+    classify,
+    classify_response,
+    is_safe_to_resend,
+    parse_retry_after,
+    sqlstate_error,
+)
 from hybridkit.errors import (
     CancelledError,
     CircuitOpenError,
@@ -71,6 +77,7 @@ __all__ = [
     "classify_response",
     "is_safe_to_resend",
     "parse_retry_after",
+    "sqlstate_error",
 ]
 
 T = TypeVar("T")

@@ -4,13 +4,14 @@
 :class:`~hybridkit.manager.HybridSupabaseManager`, which wraps each call into a
 ``HybridOperationResult``. The work is done by the database layer
 (:meth:`hybridkit.database.Database.sql`), the migration ledger
-(:mod:`hybridkit.migrations`) and the checks (:mod:`hybridkit.checks`); this
+(:mod:`hybridkit.database.migrations`) and the checks (:mod:`hybridkit.database.checks`); this
 module raises, the facade turns what it raises into results.
 
-Which path does the work follows the rule of ``Database.sql`` and
-``migrations.ledger_from_settings``: the direct connection (``SUPABASE_DB_URL``,
-layer ``sql``) when it is set and ``via`` allows it, else the Management API
-(``SUPABASE_ACCESS_TOKEN`` with ``SUPABASE_PROJECT_REF``, layer ``management``).
+Which path does the work is the one rule of :mod:`hybridkit.database.paths`
+(shared with ``Database.sql`` and ``migrations.ledger_from_settings``): the direct
+connection (``SUPABASE_DB_URL``, layer ``sql``) when it is set and ``via`` allows
+it, else the Management API (``SUPABASE_ACCESS_TOKEN`` with
+``SUPABASE_PROJECT_REF``, layer ``management``).
 
 Attempts and retries are counted into the running operation, as for storage
 calls, by a retrier that the database layer and the Management API client share.
@@ -24,17 +25,16 @@ import threading
 from collections.abc import Callable, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hybridkit.config import Settings
-from hybridkit.errors import ConfigError, InvalidInputError
+from hybridkit.database.paths import SqlPath, choose_path, planned_path
 from hybridkit.retry import Attempt, AttemptLog, Retrier, RetryPolicy
 
 if TYPE_CHECKING:
-    from hybridkit.checks import Expectations, MigrationReport
-    from hybridkit.database import Database, SqlResult
-    from hybridkit.management import ManagementClient
-    from hybridkit.migrations import (
+    from hybridkit.database.checks import Expectations, MigrationReport
+    from hybridkit.database.client import Database, SqlResult
+    from hybridkit.database.migrations import (
         AppliedMigration,
         ApplyResult,
         DirectLedger,
@@ -42,14 +42,13 @@ if TYPE_CHECKING:
         Migration,
         MigrationStatus,
     )
+    from hybridkit.management import ManagementClient
 
 __all__ = ["SqlLayer", "SqlOperations"]
 
 T = TypeVar("T")
 Folder = str | PathLike[str]
-_VIAS = ("auto", "sql", "management")
-SqlLayer = Literal["sql", "management"]
-"""The path a call takes: a direct connection or the Management API."""
+SqlLayer = SqlPath
 
 
 class _CountingRetrier(Retrier):
@@ -164,10 +163,8 @@ class SqlOperations:
     # ------------------------------------------------------------------ paths
 
     def layer(self, via: str) -> SqlLayer:
-        """The path SQL and the ledger take for ``via`` (the rule of ``Database.sql``)."""
-        if via == "management" or (via == "auto" and not self.settings.db_url):
-            return "management"
-        return "sql"
+        """The path SQL and the ledger take for ``via`` (named before it is checked)."""
+        return planned_path(self.settings, via)
 
     def management(self) -> ManagementClient:
         """The Management API client shared by SQL and the ledger (built on first use)."""
@@ -182,7 +179,7 @@ class SqlOperations:
 
     def database(self) -> Database:
         """The database layer, sharing the counting retrier (built on first use)."""
-        from hybridkit.database import Database
+        from hybridkit.database.client import Database
 
         settings = self.settings
         management = None
@@ -195,20 +192,12 @@ class SqlOperations:
 
     def ledger(self, via: str) -> Ledger:
         """The migration ledger on the path ``via`` selects."""
-        from hybridkit.migrations import DirectLedger, ManagementLedger
+        from hybridkit.database.migrations import DirectLedger, ManagementLedger
 
-        if via not in _VIAS:
-            raise InvalidInputError(f"via must be auto, sql or management, not {via!r}")
         settings = self.settings
-        if self.layer(via) == "sql":
-            settings.require("db_url")
+        if choose_path(settings, via, needs="migrations need") == "sql":
             assert settings.db_url is not None
             return _RetriedLedger(DirectLedger(settings.db_url.get_secret_value()), self._retrier)
-        if via == "auto" and not (settings.access_token and settings.project_ref):
-            raise ConfigError(
-                "migrations need SUPABASE_DB_URL, or SUPABASE_ACCESS_TOKEN with "
-                "SUPABASE_PROJECT_REF"
-            )
         return ManagementLedger(self.management())
 
     # ------------------------------------------------------------------ work
@@ -221,7 +210,7 @@ class SqlOperations:
 
     def migration_status(self, folder: Folder, *, via: str) -> MigrationStatus:
         """The migration files in ``folder`` against the ledger."""
-        from hybridkit.migrations import migration_status
+        from hybridkit.database.migrations import migration_status
 
         return migration_status(Path(folder), self.ledger(via))
 
@@ -229,7 +218,7 @@ class SqlOperations:
         self, folder: Folder, *, dry_run: bool, include_all: bool, via: str
     ) -> ApplyResult:
         """Apply (or plan) the pending migrations in ``folder``."""
-        from hybridkit.migrations import apply_migrations
+        from hybridkit.database.migrations import apply_migrations
 
         return apply_migrations(
             Path(folder), self.ledger(via), dry_run=dry_run, include_all=include_all
@@ -246,9 +235,9 @@ class SqlOperations:
         shadow_url: str | None,
     ) -> MigrationReport:
         """Check the database against ``folder``; see ``HybridSupabaseManager.check_migrations``."""
-        from hybridkit.checks import Expectations, check
-        from hybridkit.migrations import migration_status, migrations_folder
-        from hybridkit.shadow import migration_drift
+        from hybridkit.database.checks import Expectations, check
+        from hybridkit.database.migrations import migration_status, migrations_folder
+        from hybridkit.database.shadow import migration_drift
 
         where = migrations_folder(Path(folder))
         if isinstance(expectations, Expectations):
