@@ -33,6 +33,7 @@ __all__ = [
     "classify_response",
     "is_safe_to_resend",
     "parse_retry_after",
+    "response_body",
     "sqlstate_error",
 ]
 
@@ -202,6 +203,16 @@ def _classify_postgrest_error(exc: BaseException, prefix: str) -> HybridError:
     if code.startswith(("PGRST1", "PGRST2")):
         return InvalidInputError(text, status=400, code=code)
     return sqlstate_error(code, text)
+
+
+def response_body(response: httpx.Response) -> Any:
+    """A successful answer's body: ``None`` when empty, the JSON value, else the text."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
 
 
 def sqlstate_error(sqlstate: str, message: str) -> HybridError:

@@ -54,6 +54,7 @@ from hybridkit._classify import (
     classify_response,
     is_safe_to_resend,
     parse_retry_after,
+    response_body,
     sqlstate_error,
 )
 from hybridkit.errors import (
@@ -77,6 +78,7 @@ __all__ = [
     "classify_response",
     "is_safe_to_resend",
     "parse_retry_after",
+    "response_body",
     "sqlstate_error",
 ]
 

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import psycopg
 from psycopg.rows import dict_row
 
+from hybridkit._tables import text_table
 from hybridkit.config import Settings
 from hybridkit.database.paths import choose_path
 from hybridkit.database.sqltext import check_read_only, inline_params
@@ -114,15 +115,9 @@ class SqlResult:
             text = "" if value is None else str(value)
             return text if len(text) <= max_width else text[: max_width - 1] + "…"
 
-        cells = [[cell(row.get(c)) for c in self.columns] for row in self.rows]
-        widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(self.columns)]
-        lines = [
-            "  ".join(c.ljust(w) for c, w in zip(self.columns, widths, strict=True)).rstrip(),
-            "  ".join("-" * w for w in widths),
-        ]
-        lines += [
-            "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells
-        ]
+        lines = text_table(
+            self.columns, [[cell(row.get(c)) for c in self.columns] for row in self.rows]
+        )
         count = len(self.rows)
         lines.append(f"({count} row{'s' if count != 1 else ''})")
         return "\n".join(lines)

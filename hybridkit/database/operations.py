@@ -65,29 +65,14 @@ class _CountingRetrier(Retrier):
         self._report = count
 
     def call(
-        self,
-        fn: Callable[[Attempt], T],
-        *,
-        operation: str,
-        idempotent: bool = True,
-        log: AttemptLog | None = None,
-        deadline: float | None = None,
-        cancel: threading.Event | None = None,
-        **options: Any,
+        self, fn: Callable[[Attempt], T], *, log: AttemptLog | None = None, **options: Any
     ) -> T:
+        """``Retrier.call`` (the same arguments), counting what it adds to ``log``."""
         log = log if log is not None else AttemptLog()
         # A log may be shared by several calls: count only what this one adds.
         attempts, retries = log.attempts, log.retries
         try:
-            return super().call(
-                fn,
-                operation=operation,
-                idempotent=idempotent,
-                log=log,
-                deadline=deadline,
-                cancel=cancel,
-                **options,
-            )
+            return super().call(fn, log=log, **options)
         finally:
             self._report(AttemptLog(log.attempts - attempts, log.retries - retries))
 

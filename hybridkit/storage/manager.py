@@ -53,26 +53,14 @@ from hybridkit.storage.upload import upload_one
 from hybridkit.storage.values import (
     BucketInfo,
     DownloadResult,
-    FileResult,
     ObjectInfo,
     OpStats,
     TransferReport,
-    UploadReport,
     UploadResult,
     VerifyReport,
 )
 
-__all__ = [
-    "BucketInfo",
-    "DownloadResult",
-    "FileResult",
-    "ObjectInfo",
-    "StorageManager",
-    "TransferReport",
-    "UploadReport",
-    "UploadResult",
-    "VerifyReport",
-]
+__all__ = ["StorageManager"]
 
 REMOVE_BATCH = 1000
 

@@ -30,6 +30,7 @@ from hybridkit.retry import (
     Retrier,
     RetryPolicy,
     classify_response,
+    response_body,
 )
 from hybridkit.storage.tus import ResumeStore, TusClient, default_resume_dir
 from hybridkit.storage.values import OpStats
@@ -221,9 +222,4 @@ class StorageSession:
         )
         if response.status_code >= 400:
             raise classify_response(response, context=context)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            return response.text
+        return response_body(response)
