@@ -11,7 +11,7 @@ a foreign key, a default, a check constraint, two indexes, RLS, a policy, a
 trigger and a grant) — applies them to a fresh branch database and times:
 
 * ``snapshot``: reading the live catalog (one read-only query);
-* ``shadow, same server``: :func:`hybridkit.shadow.migration_drift` as ``migrate
+* ``shadow, same server``: :func:`hybridkit.database.shadow.migration_drift` as ``migrate
   check`` runs it on the local stack (a throwaway database on the target's
   server: baseline, migrations, two snapshots, the diff);
 * ``shadow, temporary cluster``: the same with the shadow on a private cluster
@@ -33,12 +33,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hybridkit.checks import Expectations, check
+from hybridkit.database.checks import Expectations, check
+from hybridkit.database.migrations import DirectLedger, apply_migrations, migration_status
+from hybridkit.database.schema_diff import snapshot
+from hybridkit.database.shadow import migration_drift
 from hybridkit.local import LocalStack
 from hybridkit.management import ManagementClient
-from hybridkit.migrations import DirectLedger, apply_migrations, migration_status
-from hybridkit.schema_diff import snapshot
-from hybridkit.shadow import migration_drift
 
 KIT = Path(__file__).resolve().parents[1] / "migrations"
 

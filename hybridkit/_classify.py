@@ -28,7 +28,14 @@ from hybridkit.errors import (
     RetryableError,
 )
 
-__all__ = ["classify", "classify_response", "is_safe_to_resend", "parse_retry_after"]
+__all__ = [
+    "classify",
+    "classify_response",
+    "is_safe_to_resend",
+    "parse_retry_after",
+    "response_body",
+    "sqlstate_error",
+]
 
 # Body statusCode values that mean "try again" (storage-api.md §2, §11).
 _RETRYABLE_STATUSES = frozenset({408, 423, 425, 429, 499, 500, 502, 503, 504, 520, 522, 524, 544})
@@ -36,8 +43,13 @@ _RETRYABLE_STATUSES = frozenset({408, 423, 425, 429, 499, 500, 502, 503, 504, 52
 # write may be sent again.
 _UNSENT_CODES = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout"})
 _REFUSED_STATUSES = frozenset({429, 503})
-# PostgREST / PostgreSQL error codes that are transient.
-_PG_RETRYABLE = frozenset({"40001", "40P01", "53300", "57P01", "57P03", "55P03"})
+# The one SQLSTATE table (PostgreSQL's error codes, met through PostgREST, the
+# Management API and direct connections alike): serialization failure, deadlock,
+# too many connections, admin/crash shutdown, cannot connect now, lock not available.
+_SQLSTATE_RETRYABLE = frozenset({"40001", "40P01", "53300", "57P01", "57P02", "57P03", "55P03"})
+_SQLSTATE_NOT_FOUND = frozenset({"42P01", "42883", "3F000", "3D000"})
+_SQLSTATE_CONFLICT = frozenset({"23505", "23P01", "42P07", "42710"})
+_SQLSTATE_INVALID = ("22", "23", "42", "2B", "0A", "25")
 
 
 # --------------------------------------------------------------------------- classification
@@ -184,17 +196,52 @@ def _classify_postgrest_error(exc: BaseException, prefix: str) -> HybridError:
         return _by_status(status, text, code)
     if code in ("PGRST000", "PGRST001", "PGRST002", "PGRST003") or code.startswith("08"):
         return RetryableError(text, status=503, code=code)
-    if code in _PG_RETRYABLE:
-        return RetryableError(text, code=code)
-    if code in ("42501", "PGRST301", "PGRST302", "PGRST300"):
+    if code in ("PGRST301", "PGRST302", "PGRST300"):
         return AuthError(text, status=401, code=code)
-    if code in ("PGRST202", "PGRST205", "42P01", "42883", "PGRST116"):
+    if code in ("PGRST202", "PGRST205", "PGRST116"):
         return NotFoundError(text, status=404, code=code)
-    if code in ("23505", "23P01"):
-        return ConflictError(text, status=409, code=code)
-    if code.startswith(("22", "23", "42", "PGRST1", "PGRST2")):
+    if code.startswith(("PGRST1", "PGRST2")):
         return InvalidInputError(text, status=400, code=code)
-    return NonRetryableError(text, code=code or None)
+    return sqlstate_error(code, text)
+
+
+def response_body(response: httpx.Response) -> Any:
+    """A successful answer's body: ``None`` when empty, the JSON value, else the text."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def sqlstate_error(sqlstate: str, message: str) -> HybridError:
+    """The kit's error for a PostgreSQL SQLSTATE (the one table; ``""`` for none).
+
+    ``28xxx`` (a login refused) is 401, ``42501`` (permission denied to a known
+    role) 403; transient states are a ``RetryableError``; a missing relation or
+    function is a ``NotFoundError``, a duplicate a ``ConflictError``, a statement
+    the server rejects an ``InvalidInputError``.
+
+    Example:
+        >>> sqlstate_error("42501", "permission denied for table t").status
+        403
+    """
+    if sqlstate.startswith("28"):
+        return AuthError(message, status=401, code=sqlstate)
+    if sqlstate in _SQLSTATE_RETRYABLE or sqlstate.startswith("08"):
+        return RetryableError(message, code=sqlstate)
+    if sqlstate == "42501":
+        return AuthError(message, status=403, code=sqlstate)
+    if sqlstate in _SQLSTATE_NOT_FOUND:
+        return NotFoundError(message, status=404, code=sqlstate)
+    if sqlstate in _SQLSTATE_CONFLICT:
+        return ConflictError(message, status=409, code=sqlstate)
+    if sqlstate == "25006":
+        return InvalidInputError(f"{message} — the statement tried to write", code=sqlstate)
+    if sqlstate.startswith(_SQLSTATE_INVALID):
+        return InvalidInputError(message, status=400, code=sqlstate)
+    return NonRetryableError(message, code=sqlstate or None)
 
 
 def classify(exc: BaseException, *, context: str = "") -> HybridError:

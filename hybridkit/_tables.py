@@ -7,8 +7,13 @@ from collections.abc import Sequence
 __all__ = ["text_table"]
 
 
-def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+def text_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], *, rule: bool = True
+) -> list[str]:
     """Left-aligned columns under a dashed rule; the last column is not padded.
+
+    The one table renderer of the kit (reports, SQL results, runbook output, the
+    CLI). ``rule=False`` leaves the dashed line out.
 
     Example:
         >>> text_table(("A", "B"), [("x", "long value")])
@@ -21,4 +26,5 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str
         cells = [c.ljust(w) for c, w in zip(row[:-1], widths[:-1], strict=True)] + [row[-1]]
         return "  ".join(cells).rstrip()
 
-    return [line(table[0]), "  ".join("-" * w for w in widths), *(line(r) for r in table[1:])]
+    dashes = ["  ".join("-" * w for w in widths)] if rule else []
+    return [line(table[0]), *dashes, *(line(r) for r in table[1:])]

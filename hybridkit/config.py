@@ -25,7 +25,7 @@ from dotenv import dotenv_values
 from hybridkit.errors import ConfigError
 from hybridkit.redact import MASK, mask_dsn
 
-__all__ = ["ENV_VARS", "Secret", "Settings", "mask_url"]
+__all__ = ["ENV_VARS", "KIT_ENV", "Secret", "Settings", "environment", "kit_env", "mask_url"]
 
 
 class Secret:
@@ -208,7 +208,7 @@ class Settings:
             )
         environ = os.environ if env is None else env
         if isinstance(env_file, _DefaultEnvFile):
-            env_file = environ.get("HYBRIDKIT_ENV_FILE", ".env") or None
+            env_file = environ.get("HYBRIDKIT_ENV_FILE", ".env") or None  # see KIT_ENV
         file_values: dict[str, str] = {}
         if env_file is not None and Path(env_file).is_file():
             file_values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
@@ -326,3 +326,43 @@ def _float(var: str, value: Any) -> float:
     if number <= 0:
         raise ConfigError(f"{var} must be greater than 0, got {number}")
     return number
+
+
+# --------------------------------------------------------------------------- the kit's variables
+
+#: The environment variables the kit reads besides the settings above: name -> what
+#: it does. :func:`kit_env` reads them (and only them), so each is documented here.
+KIT_ENV: dict[str, str] = {
+    "HYBRIDKIT_ENV_FILE": "the .env file Settings.load() reads (default .env; empty: none)",
+    "HYBRIDKIT_LOCAL_DIR": "the local stack's state folder (default: the nearest .hybridkit/local)",
+    "HYBRIDKIT_LOCAL_PORT": "the port of a local stack started on demand (0: a free one)",
+    "HYBRIDKIT_MIGRATIONS": "the kit's own migrations folder (default: shipped with the package)",
+    "HYBRIDKIT_RUNBOOKS": "where runbooks are found by name (default ./notebooks, else shipped)",
+    "HYBRIDKIT_RUNBOOK": "the runbook a kernel runs (set by hybridkit run; shown in the banner)",
+    "HYBRIDKIT_RUN_ID": "the id of the run a kernel belongs to (set by hybridkit run)",
+    "HYBRIDKIT_INTERACTIVE": "1 or 0: a person drives the kernel, or not (hybridkit run sets 0)",
+    "HYBRIDKIT_PROGRESS_FEED": "where a runbook's progress bars report (set by hybridkit run)",
+    "HYBRIDKIT_MCP_TOKEN": "the bearer token the MCP server over HTTP requires",
+    "JPY_SESSION_NAME": "set by Jupyter Server in the kernels a person drives",
+    "XDG_CACHE_HOME": "the cache folder; TUS uploads are remembered under hybridkit/tus",
+}
+
+
+def kit_env(name: str) -> str:
+    """The value of one of :data:`KIT_ENV`'s variables, read now (``""`` when unset).
+
+    Raises:
+        KeyError: ``name`` is not in :data:`KIT_ENV` (document it there first).
+    """
+    if name not in KIT_ENV:
+        raise KeyError(f"{name} is not one of the kit's documented variables (config.KIT_ENV)")
+    return os.environ.get(name, "")
+
+
+def environment() -> dict[str, str]:
+    """The process environment as it is now, without empty values.
+
+    For what must look at all of it: the redaction of the secrets it holds, and
+    the target of a run (``SUPABASE_*``).
+    """
+    return {k: v for k, v in os.environ.items() if v}

@@ -29,7 +29,7 @@ import httpx
 from hybridkit import __version__
 from hybridkit.config import Secret, Settings
 from hybridkit.errors import ConfigError, InvalidInputError
-from hybridkit.retry import Attempt, Retrier, RetryPolicy, classify_response
+from hybridkit.retry import Attempt, Retrier, RetryPolicy, classify_response, response_body
 
 __all__ = [
     "Branch",
@@ -253,13 +253,7 @@ class ManagementClient:
                 raise classify_response(response, context=operation)
             return response
 
-        response = self.retrier.call(attempt, operation=operation, idempotent=idempotent)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            return response.text
+        return response_body(self.retrier.call(attempt, operation=operation, idempotent=idempotent))
 
     def _project(self, suffix: str) -> str:
         return f"/v1/projects/{self.project_ref}{suffix}"
@@ -315,7 +309,7 @@ class ManagementClient:
         """Apply SQL as a migration; the server picks the version (a UTC timestamp).
 
         This is what the dashboard and the MCP server's ``apply_migration`` do. To
-        keep your files' versions, use :mod:`hybridkit.migrations` instead.
+        keep your files' versions, use :mod:`hybridkit.database.migrations` instead.
         """
         body: dict[str, Any] = {"query": query, "name": name}
         if rollback is not None:

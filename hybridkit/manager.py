@@ -5,8 +5,9 @@ returns it in the result (``success=False``, ``error`` set), and records the
 operation in :meth:`HybridSupabaseManager.stats`. ``metadata`` always carries
 ``attempts``, ``retries``, ``bytes`` and ``duration`` (seconds).
 
-Storage and RPC calls are here; SQL (``sql``) and migrations (``migration_status``,
-``apply_migrations``, ``check_migrations``) come from a mixin in ``_manager_sql``.
+Storage and RPC calls go to the composed :class:`~hybridkit.storage.StorageManager`;
+SQL (``sql``) and migrations (``migration_status``, ``apply_migrations``,
+``check_migrations``) to the composed :class:`~hybridkit.database.operations.SqlOperations`.
 
 Example:
     >>> with HybridSupabaseManager() as hm:  # doctest: +SKIP
@@ -17,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import threading
 import time
@@ -24,20 +26,24 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import httpx
 
-from hybridkit._manager_sql import SqlFacade
-from hybridkit._storage_values import TransferReport
 from hybridkit.config import Settings
-from hybridkit.errors import CancelledError, HybridError
+from hybridkit.database.operations import Folder, SqlOperations
+from hybridkit.errors import CancelledError, HybridError, MigrationError
 from hybridkit.retry import Attempt, classify
 from hybridkit.storage import StorageManager
+from hybridkit.storage.values import TransferReport
+
+if TYPE_CHECKING:
+    from hybridkit.database.checks import Expectations, MigrationReport
 
 __all__ = ["HealthReport", "HybridOperationResult", "HybridSupabaseManager", "ServiceCheck"]
 
 Layer = Literal["storage", "rest", "sql", "management", "local"]
+_SQL_LAYERS: dict[str, Layer] = {"sql": "sql", "management": "management"}
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,7 @@ class _OpCounters:
         self.duration = 0.0
 
 
-class HybridSupabaseManager(SqlFacade):
+class HybridSupabaseManager:
     """The kit's facade over storage, REST, SQL and migrations, returning results.
 
     Args:
@@ -166,7 +172,10 @@ class HybridSupabaseManager(SqlFacade):
         self.settings = self.storage.settings
         self._lock = threading.Lock()
         self._stats: dict[str, _OpCounters] = {}
-        self._init_sql()
+        self.sql_ops = SqlOperations(
+            self.settings, self.storage.retrier, self.storage.session.count
+        )
+        """The SQL and migration side (raises; the methods below return results)."""
 
     def __repr__(self) -> str:
         url, role = self.settings.supabase_url, self.settings.key_role
@@ -174,7 +183,7 @@ class HybridSupabaseManager(SqlFacade):
 
     def close(self) -> None:
         """Close the connection pools (storage's when this manager created it)."""
-        self._close_sql()
+        self.sql_ops.close()
         if self._owns_storage:
             self.storage.close()
 
@@ -290,7 +299,7 @@ class HybridSupabaseManager(SqlFacade):
 
         return self._run(
             f"rpc {function}",
-            lambda: self.storage._call(call, f"rpc {function}", idempotent=resend),
+            lambda: self.storage.session.call(call, f"rpc {function}", idempotent=resend),
             layer="rest",
         )
 
@@ -455,6 +464,131 @@ class HybridSupabaseManager(SqlFacade):
 
         return self._run("verify_object", run)
 
+    # ------------------------------------------------------------------ SQL and migrations
+
+    def sql(
+        self,
+        query: str,
+        params: Sequence[Any] | None = None,
+        *,
+        read_only: bool = True,
+        via: str = "auto",
+    ) -> HybridOperationResult:
+        """Run SQL (``data``: a :class:`~hybridkit.database.SqlResult`).
+
+        Read-only by default here — unlike ``Database.sql`` — so that a runbook that
+        only looks cannot write by accident: PostgreSQL runs the statement in a READ
+        ONLY transaction, and a write fails the call (``success`` False, an
+        ``InvalidInputError``). Pass ``read_only=False`` to change data.
+
+        Args:
+            query: SQL with ``%s`` placeholders for ``params``; a read-only call takes
+                one statement.
+            params: values bound to the placeholders.
+            read_only: refuse any write (the default).
+            via: ``auto`` (``SUPABASE_DB_URL`` when set, else the Management API),
+                ``sql`` or ``management``. ``layer_used`` names the path taken:
+                ``sql`` or ``management``.
+
+        Example:
+            >>> hm.sql("select count(*) as n from storage.buckets").data.rows  # doctest: +SKIP
+            ({'n': 3},)
+        """
+        result = self._run(
+            "sql",
+            lambda: self.sql_ops.sql(query, params, read_only=read_only, via=via),
+            layer=self.sql_ops.layer(via),
+            extra={"read_only": read_only, "via": via},
+        )
+        # SqlResult.via says which path ran; the layer chosen beforehand names failures.
+        taken = _SQL_LAYERS.get(getattr(result.data, "via", ""))
+        if taken is not None and taken != result.layer_used:
+            result = dataclasses.replace(result, layer_used=taken)
+        return result
+
+    def migration_status(self, folder: Folder, *, via: str = "auto") -> HybridOperationResult:
+        """The migration files in ``folder`` against the ledger (``data``: ``MigrationStatus``).
+
+        ``success`` means the status was read: pending migrations and drift are in
+        ``data`` (``data.pending``, ``data.by_state(...)``); :meth:`check_migrations`
+        fails on them.
+        """
+        return self._run(
+            "migration_status",
+            lambda: self.sql_ops.migration_status(folder, via=via),
+            layer=self.sql_ops.layer(via),
+            extra={"folder": str(folder)},
+        )
+
+    def apply_migrations(
+        self,
+        folder: Folder,
+        *,
+        dry_run: bool = True,
+        include_all: bool = False,
+        via: str = "auto",
+    ) -> HybridOperationResult:
+        """Apply the pending migrations in ``folder`` (``data``: ``ApplyResult``).
+
+        A dry run by default here — unlike ``migrations.apply_migrations`` — so the
+        plan (``data.planned``, the SQL in ``data.sql``) comes first; pass
+        ``dry_run=False`` to apply. Each migration runs in one transaction with its
+        ledger row; when one fails, those before it stay applied and the error is a
+        ``MigrationError``. ``include_all`` also applies out-of-order files.
+        """
+        return self._run(
+            "apply_migrations",
+            lambda: self.sql_ops.apply_migrations(
+                folder, dry_run=dry_run, include_all=include_all, via=via
+            ),
+            layer=self.sql_ops.layer(via),
+            extra={"folder": str(folder), "dry_run": dry_run},
+        )
+
+    def check_migrations(
+        self,
+        folder: Folder,
+        expectations: Expectations | Folder | None = None,
+        *,
+        lints: bool | None = None,
+        via: str = "auto",
+        shadow: bool = True,
+        shadow_url: str | None = None,
+    ) -> HybridOperationResult:
+        """Check the database against ``folder`` (``data``: ``MigrationReport``).
+
+        The report holds the migration status (ledger drift, pending), the schema
+        compared with a shadow database the migrations build (``data.drift``: a
+        ``SchemaDiff`` whose ``rows`` are also ``drift:<kind>`` findings), the
+        extensions ``checks.toml`` requires and the advisor's security lints.
+        ``success`` is ``report.ok``; with problems the error is a
+        ``MigrationError`` listing them and ``data`` still holds the report.
+
+        Args:
+            folder: the migrations folder (or a Supabase CLI project).
+            expectations: an ``Expectations``, or the path of a ``checks.toml``;
+                default ``folder/checks.toml`` (none when that file is missing).
+            lints: run the security lints (default: as the expectations say).
+            via: ``auto``, ``sql`` or ``management``, as for :meth:`sql`.
+            shadow: compare the schema with the migrations' shadow database.
+            shadow_url: a PostgreSQL server (superuser) for the shadow; default
+                the target's own server when local, else a temporary cluster.
+        """
+        return self._run(
+            "check_migrations",
+            lambda: self.sql_ops.check_migrations(
+                folder,
+                expectations,
+                lints=lints,
+                via=via,
+                shadow=shadow,
+                shadow_url=shadow_url,
+            ),
+            layer=self.sql_ops.layer(via),
+            extra={"folder": str(folder)},
+            verdict=_problems,
+        )
+
     # ------------------------------------------------------------------ health
 
     def health_check(self, *, timeout: float = 10.0) -> HybridOperationResult:
@@ -482,7 +616,7 @@ class HybridSupabaseManager(SqlFacade):
         return result
 
     def _probe(self, name: str, url: str, timeout: float) -> ServiceCheck:
-        headers = self.storage._auth
+        headers = self.storage.session.auth_headers
         sent = time.time()
         began = time.perf_counter()
         try:
@@ -529,3 +663,11 @@ class HybridSupabaseManager(SqlFacade):
             clock_skew=skew,
             detail=detail,
         )
+
+
+def _problems(report: MigrationReport) -> HybridError | None:
+    try:
+        report.raise_for_problems()
+    except MigrationError as exc:
+        return exc
+    return None

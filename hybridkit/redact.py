@@ -26,6 +26,8 @@ Example:
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -37,6 +39,7 @@ __all__ = [
     "REDACTED",
     "RedactingFilter",
     "dsn_password",
+    "is_signed_url_token",
     "known_secrets",
     "mask_dsn",
     "redact",
@@ -60,6 +63,8 @@ DSN_ENV = ("SUPABASE_DB_URL", "SUPABASE_READ_ONLY_DB_URL")
 PUBLIC_PASSWORDS = frozenset({"postgres"})
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+")
+ACCESS_TOKEN = re.compile(r"\bsbp_[A-Za-z0-9]{16,}")
+"""A Supabase personal access token."""
 # scheme://user:PASSWORD@ — the password runs to the last "@" before the host part
 # (an unencoded "@" in a password is common in hand-written URLs).
 _URL_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s'\"]*:)(?P<pw>[^\s'\"/]*)@")
@@ -69,11 +74,38 @@ _KV_PASSWORD = re.compile(
 )
 
 
-def scrub(text: str) -> str:
-    """Mask what is shaped like a secret (URL and DSN passwords, JWTs), known or not."""
+def scrub(text: str, *, keep_signed_urls: bool = False) -> str:
+    """Mask what is shaped like a secret (URL and DSN passwords, JWTs, access tokens).
+
+    Args:
+        keep_signed_urls: leave a JWT without a ``role`` claim but with a ``url``
+            claim — a Storage signed URL's token, which is what a caller asked for
+            — and mask every other JWT (API keys carry a ``role``).
+    """
     text = _URL_USERINFO.sub(lambda m: f"{m['head']}{MASK}@", text)
     text = _KV_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", text)
+    text = ACCESS_TOKEN.sub(REDACTED, text)
+    if keep_signed_urls:
+        return JWT.sub(_unless_signed_url, text)
     return JWT.sub(REDACTED, text)
+
+
+def is_signed_url_token(token: str) -> bool:
+    """True for a JWT whose claims hold a ``url`` and no ``role`` (a signed URL's token)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return False
+    payload = parts[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, TypeError):
+        return False
+    return isinstance(claims, dict) and "role" not in claims and "url" in claims
+
+
+def _unless_signed_url(match: re.Match[str]) -> str:
+    token = match.group(0)
+    return token if is_signed_url_token(token) else REDACTED
 
 
 def mask_dsn(dsn: str) -> str:
@@ -147,7 +179,9 @@ def _pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(alternatives)) if alternatives else None
 
 
-def redact_text(text: str, secrets: Iterable[str] = ()) -> tuple[str, int]:
+def redact_text(
+    text: str, secrets: Iterable[str] = (), *, keep_signed_urls: bool = False
+) -> tuple[str, int]:
     """``text`` with every known secret and every secret shape masked; and how many.
 
     Example:
@@ -158,7 +192,7 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> tuple[str, int]:
     pattern = _pattern(secrets)
     if pattern is not None:
         text, count = pattern.subn(REDACTED, text)
-    scrubbed = scrub(text)
+    scrubbed = scrub(text, keep_signed_urls=keep_signed_urls)
     if scrubbed != text:
         count += 1
     return scrubbed, count

@@ -49,7 +49,14 @@ from typing import Any, TypeVar
 
 import tenacity
 
-from hybridkit._classify import classify, classify_response, is_safe_to_resend, parse_retry_after
+from hybridkit._classify import (
+    classify,
+    classify_response,
+    is_safe_to_resend,
+    parse_retry_after,
+    response_body,
+    sqlstate_error,
+)
 from hybridkit.errors import (
     CancelledError,
     CircuitOpenError,
@@ -71,6 +78,8 @@ __all__ = [
     "classify_response",
     "is_safe_to_resend",
     "parse_retry_after",
+    "response_body",
+    "sqlstate_error",
 ]
 
 T = TypeVar("T")
@@ -458,6 +467,11 @@ class Retrier:
         self._sleep = sleep
         self._clock = clock
         self._rng = rng
+
+    @property
+    def sleep(self) -> Callable[[float], None]:
+        """How this retrier waits (so that a derived retrier waits the same way)."""
+        return self._sleep
 
     def call(
         self,

@@ -15,13 +15,12 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hybridkit.config import Settings
+from hybridkit.config import Settings, environment, kit_env
 
 __all__ = ["Target", "local_stack_dir", "local_stack_port", "resolve"]
 
@@ -35,7 +34,7 @@ def local_stack_dir(start: Path | None = None) -> Path:
     stack); else one in the nearest project folder (with ``pyproject.toml`` or
     ``.git``); else in the working folder.
     """
-    configured = os.environ.get("HYBRIDKIT_LOCAL_DIR")
+    configured = kit_env("HYBRIDKIT_LOCAL_DIR")
     if configured:
         return Path(configured).expanduser()
     here = (start or Path.cwd()).absolute()
@@ -55,7 +54,7 @@ def local_stack_port() -> int | None:
     """The port for a local stack started on demand: ``HYBRIDKIT_LOCAL_PORT`` (0 picks a
     free one), else ``None`` — the stack's own port from its last start, 54321 at first.
     """
-    configured = os.environ.get("HYBRIDKIT_LOCAL_PORT", "").strip()
+    configured = kit_env("HYBRIDKIT_LOCAL_PORT").strip()
     if not configured:
         return None
     from hybridkit.errors import ConfigError
@@ -93,6 +92,6 @@ def resolve(*, env: Mapping[str, str] | None = None, **overrides: Any) -> Target
 
     stack = LocalStack(local_stack_dir(), port=local_stack_port())
     stack.ensure_running()
-    merged = {k: v for k, v in (os.environ if env is None else env).items() if v}
+    merged = environment() if env is None else {k: v for k, v in env.items() if v}
     merged.update(stack.env())
     return Target(Settings.load(env=merged, env_file=None, **overrides), stack.paths.root)

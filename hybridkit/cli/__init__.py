@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from hybridkit import __version__
+from hybridkit.config import environment
 from hybridkit.errors import HybridError
 
 __all__ = ["main"]
@@ -41,21 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _redacted(text: str) -> str:
     """``text`` without any secret of this process's environment (the CLI's stderr)."""
-    import os
-
     from hybridkit.redact import known_secrets, redact_text
 
-    return redact_text(text, known_secrets(os.environ))[0]
+    return redact_text(text, known_secrets(environment()))[0]
 
 
 def _redact_logs() -> None:
     """Log lines on stderr (the last-resort handler, any configured one) carry no secret."""
     import logging
-    import os
 
     from hybridkit.redact import RedactingFilter, known_secrets
 
-    redacting = RedactingFilter(known_secrets(os.environ))
+    redacting = RedactingFilter(known_secrets(environment()))
     for handler in [*logging.getLogger().handlers, logging.lastResort]:
         if handler is not None:
             handler.addFilter(redacting)

@@ -1,7 +1,7 @@
 """``hybridkit branches list|create|delete|diff|merge``: database branches (Management API).
 
 ``diff NAME`` compares the branch's live schema with its parent's — the same
-catalog comparison as ``migrate check`` (:mod:`hybridkit.schema_diff`) — and
+catalog comparison as ``migrate check`` (:mod:`hybridkit.database.schema_diff`) — and
 lists what merging would bring to the parent: ``added`` (only on the branch),
 ``dropped`` (only on the parent), ``changed``; each with the statement that
 would make the parent match. Exit 1 when they differ, 0 when they match.
@@ -100,7 +100,7 @@ _AS_BRANCH = {"missing": "added", "extra": "dropped", "changed": "changed"}
 
 def _branch_diff(client: Any, branch: Any) -> Any:
     """The parent as the live side, the branch as the expected one: rows repair the parent."""
-    from hybridkit.shadow import database_diff
+    from hybridkit.database.shadow import database_diff
 
     child = client.for_project(branch.project_ref)
     diff = database_diff(

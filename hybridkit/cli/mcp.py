@@ -8,9 +8,10 @@ Exit codes: 0 when the client hung up, 1 when the server could not start.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
+
+from hybridkit.config import kit_env
 
 __all__ = ["add_parser"]
 
@@ -63,6 +64,6 @@ def _run(args: argparse.Namespace) -> int:
         http=args.http,
         host=args.host,
         port=args.port,
-        token=args.token or os.environ.get("HYBRIDKIT_MCP_TOKEN") or None,
+        token=args.token or kit_env("HYBRIDKIT_MCP_TOKEN") or None,
     )
     return 0

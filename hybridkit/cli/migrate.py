@@ -97,20 +97,20 @@ def add_parser(commands: Any) -> None:
 
 
 def _ledger(args: argparse.Namespace) -> Any:
-    from hybridkit.migrations import ledger_from_settings
+    from hybridkit.database.migrations import ledger_from_settings
 
     settings = target_settings(db_url=args.db_url)
     return ledger_from_settings(settings, via=args.via)
 
 
 def _folder(args: argparse.Namespace) -> Path:
-    from hybridkit.migrations import migrations_folder
+    from hybridkit.database.migrations import migrations_folder
 
     return migrations_folder(args.dir)
 
 
 def _status(args: argparse.Namespace) -> int:
-    from hybridkit.migrations import migration_status
+    from hybridkit.database.migrations import migration_status
 
     status = migration_status(_folder(args), _ledger(args))
     print(status.table())
@@ -118,7 +118,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from hybridkit.migrations import apply_migrations
+    from hybridkit.database.migrations import apply_migrations
 
     ledger = _ledger(args)
     result = apply_migrations(
@@ -142,9 +142,9 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from hybridkit.checks import Expectations, check
-    from hybridkit.migrations import DirectLedger, ledger_from_settings, migration_status
-    from hybridkit.shadow import migration_drift
+    from hybridkit.database.checks import Expectations, check
+    from hybridkit.database.migrations import DirectLedger, ledger_from_settings, migration_status
+    from hybridkit.database.shadow import migration_drift
 
     folder = _folder(args)
     settings = target_settings(db_url=args.db_url)
@@ -193,7 +193,7 @@ def _report_json(report: Any, *, problems_only: bool = False) -> dict[str, Any]:
 
 
 def _new(args: argparse.Namespace) -> int:
-    from hybridkit.migrations import new_migration
+    from hybridkit.database.migrations import new_migration
 
     migration = new_migration(args.dir, args.name)
     print(f"created {migration.path}")

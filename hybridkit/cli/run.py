@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from hybridkit._tables import text_table
+from hybridkit.config import environment
 from hybridkit.errors import InvalidInputError
 from hybridkit.redact import known_secrets, redact_text
 
@@ -145,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
     except InvalidInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    note = redact_text(record_run(result.as_json()), known_secrets(os.environ))[0]
+    note = redact_text(record_run(result.as_json()), known_secrets(environment()))[0]
     _add_to_record(result.record, {"ops_runs": note})
     for summary in result.summaries:
         verdict = summary.get("verdict") or ("ok" if summary.get("ok") else "failed")
@@ -267,11 +268,7 @@ def _runs(args: argparse.Namespace) -> int:
         (r.started_at, r.runbook, r.outcome, f"{r.duration:.1f} s", r.run_id, r.notebook)
         for r in records
     ]
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(5)]
-    for row in [header, *rows]:
-        print(
-            "  ".join(str(v).ljust(w) for v, w in zip(row[:5], widths, strict=True)) + "  " + row[5]
-        )
+    print("\n".join(text_table(header, [[str(v) for v in row] for row in rows], rule=False)))
     return 0
 
 

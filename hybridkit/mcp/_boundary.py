@@ -14,29 +14,23 @@ The same redaction filters the server's log records.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import enum
 import functools
-import json
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from pathlib import PurePath
 from typing import Any, TypeVar
 
 from hybridkit import errors
+from hybridkit.redact import REDACTED, redact_text
 
 __all__ = ["REDACTED", "Boundary", "Redactor", "ToolRefusal", "hint_for"]
 
-REDACTED = "[REDACTED]"
 MAX_TEXT = 4000  # characters of one string in a result
 MAX_ITEMS = 500  # items of one list in a result (tools apply their own, smaller limits first)
 
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.([A-Za-z0-9_-]{5,})\.[A-Za-z0-9_-]+")
-_ACCESS_TOKEN = re.compile(r"\bsbp_[A-Za-z0-9]{16,}")
-_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?=@)", re.I)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,6 +96,10 @@ def hint_for(exc: BaseException) -> str:
 class Redactor:
     """Replaces known secret strings, API-key JWTs, access tokens and URL passwords.
 
+    The rules are :mod:`hybridkit.redact`'s, as on every output path, with one
+    addition: a signed URL's token (a JWT with a ``url`` claim and no ``role``)
+    stays, since a signed URL is what the tool was asked for.
+
     Args:
         secrets: the exact strings that must never appear (keys, the JWT secret, the
             database URL and its password...). Short strings (< 6 characters) are
@@ -116,12 +114,8 @@ class Redactor:
         self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
 
     def text(self, value: str) -> str:
-        for secret in self._secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        value = _JWT.sub(_redact_api_key, value)
-        value = _ACCESS_TOKEN.sub(REDACTED, value)
-        return _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, value)
+        """``value`` redacted by :func:`hybridkit.redact.redact_text`, signed URLs kept."""
+        return redact_text(value, self._secrets, keep_signed_urls=True)[0]
 
     def value(self, node: Any) -> Any:
         """A JSON tree with every string redacted."""
@@ -132,18 +126,6 @@ class Redactor:
         if isinstance(node, dict):
             return {str(k): self.value(v) for k, v in node.items()}
         return node
-
-
-def _redact_api_key(match: re.Match[str]) -> str:
-    """A JWT with a ``role`` claim is an API key; a signed URL's token (``url`` claim) is not."""
-    payload = match.group(1)
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (ValueError, TypeError):
-        return REDACTED
-    if isinstance(claims, dict) and "role" not in claims and "url" in claims:
-        return match.group(0)
-    return REDACTED
 
 
 def jsonable(value: Any, *, max_text: int = MAX_TEXT, max_items: int = MAX_ITEMS) -> Any:

@@ -16,13 +16,13 @@ import hmac
 import inspect
 import json
 import logging
-import os
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hybridkit import __version__
+from hybridkit.config import environment
 from hybridkit.errors import ConfigError
 from hybridkit.mcp._boundary import Boundary, Redactor
 from hybridkit.mcp._tools import (
@@ -80,7 +80,7 @@ def secrets_of(settings: Settings, extra_env: dict[str, str] | None = None) -> l
     """Every secret string the server must never show: the settings', the environment's."""
     from hybridkit.run import known_secrets
 
-    env = {k: v for k, v in os.environ.items() if v}
+    env = environment()
     env.update(extra_env or {})
     for name, var in (
         ("service_role_key", "SUPABASE_SERVICE_ROLE_KEY"),

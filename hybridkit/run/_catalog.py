@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hybridkit.config import environment, kit_env
 from hybridkit.errors import ConfigError, InvalidInputError
 from hybridkit.redact import JWT, known_secrets, redact_text
 from hybridkit.runbook._params import coerce
@@ -74,7 +75,7 @@ def runbooks_dir() -> Path:
     (editable copies, e.g. from ``hybridkit runbooks --copy notebooks``); else the
     runbooks shipped with the package.
     """
-    configured = os.environ.get("HYBRIDKIT_RUNBOOKS")
+    configured = kit_env("HYBRIDKIT_RUNBOOKS")
     if configured:
         return Path(configured).expanduser()
     here = Path.cwd() / "notebooks"
@@ -248,7 +249,7 @@ def resolve_parameters(
         InvalidInputError: a secret-like name or value, an unknown name (the message
             lists the known ones) or a value that does not fit its type.
     """
-    environ = os.environ if env is None else env
+    environ = environment() if env is None else env
     secrets = known_secrets(environ)
     problems: list[str] = []
     typed: dict[str, Any] = {}

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hybridkit.config import environment
+
 __all__ = ["RunRecord", "list_runs", "prune_runs", "record_run"]
 
 
@@ -72,7 +74,7 @@ def _settings() -> Any:
     status = stack.status()
     if not status.running:
         return None
-    env = {k: v for k, v in os.environ.items() if v}
+    env = environment()
     env.update(stack.env())
     return Settings.load(env=env, env_file=None)
 

@@ -9,11 +9,13 @@ the plain text.
 from __future__ import annotations
 
 import html
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
+
+from hybridkit._tables import text_table
+from hybridkit.config import kit_env
 
 __all__ = [
     "SUMMARY_MIME",
@@ -39,12 +41,12 @@ def is_interactive() -> bool:
     nbval do not. ``HYBRIDKIT_INTERACTIVE=1``/``0`` overrides (``hybridkit run``
     sets 0) for front ends that do not set it.
     """
-    forced = os.environ.get("HYBRIDKIT_INTERACTIVE", "").strip().lower()
+    forced = kit_env("HYBRIDKIT_INTERACTIVE").strip().lower()
     if forced in ("1", "true", "yes"):
         return True
     if forced in ("0", "false", "no"):
         return False
-    return bool(os.environ.get("JPY_SESSION_NAME"))
+    return bool(kit_env("JPY_SESSION_NAME"))
 
 
 def _in_ipython() -> bool:
@@ -130,18 +132,6 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _text_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [len(c) for c in columns]
-    for row in rows:
-        widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
-    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()
-    rule = "  ".join("-" * w for w in widths)
-    body = [
-        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    ]
-    return "\n".join([line, rule, *body])
-
-
 def _html_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in columns)
     body = "".join(
@@ -173,7 +163,7 @@ def table(
     shown = [[_cell(row.get(c)) for c in columns] for row in rows[:limit]]
     more = len(rows) - len(shown)
     note = f"... and {more} more" if more > 0 else ("(none)" if not rows else "")
-    text = _text_table(columns, shown) if columns else ""
+    text = "\n".join(text_table(columns, shown)) if columns else ""
     parts_text = [p for p in (title, text, note) if p]
     parts_html = []
     if title:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from hybridkit.config import kit_env
 from hybridkit.runbook._display import format_duration
 
 __all__ = ["SqlHealth", "client_versions", "kit_migrations_dir", "optional_module", "sql_health"]
@@ -32,7 +32,7 @@ def kit_migrations_dir() -> Path:
 
     ``HYBRIDKIT_MIGRATIONS`` overrides it.
     """
-    configured = os.environ.get("HYBRIDKIT_MIGRATIONS")
+    configured = kit_env("HYBRIDKIT_MIGRATIONS")
     if configured:
         return Path(configured).expanduser()
     return (Path(__file__).parents[1] / "_migrations").resolve()

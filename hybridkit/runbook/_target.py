@@ -7,13 +7,12 @@ so a runbook works on a laptop or on Binder with no Supabase account.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hybridkit.config import Settings, mask_url
+from hybridkit.config import Settings, kit_env, mask_url
 from hybridkit.runbook._display import TARGET_MIME, is_interactive
 from hybridkit.runbook._display import banner as _banner
 from hybridkit.runbook._errors import RunbookError
@@ -114,10 +113,10 @@ def show_target(
 ) -> None:
     """Show the target banner: URL, key role (never the key), mode, dry run, parameters."""
     pairs: dict[str, Any] = {}
-    name = runbook or os.environ.get("HYBRIDKIT_RUNBOOK", "")
+    name = runbook or kit_env("HYBRIDKIT_RUNBOOK")
     if name:
         pairs["runbook"] = name
-    run_id = os.environ.get("HYBRIDKIT_RUN_ID")
+    run_id = kit_env("HYBRIDKIT_RUN_ID")
     if run_id:
         pairs["run id"] = run_id
     where = f"{conn.url}"

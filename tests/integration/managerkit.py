@@ -57,7 +57,7 @@ def remote_md5(manager: StorageManager, bucket: str, key: str) -> str:
     """Download ``bucket/key`` straight through httpx and hash it (no hybridkit logic)."""
     digest = hashlib.md5(usedforsecurity=False)
     url = f"{manager.storage_url}/object/{bucket}/{key}"
-    with manager.http.stream("GET", url, headers=manager._auth) as response:
+    with manager.http.stream("GET", url, headers=manager.session.auth_headers) as response:
         response.raise_for_status()
         for chunk in response.iter_raw():
             digest.update(chunk)

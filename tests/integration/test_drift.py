@@ -25,11 +25,11 @@ import pytest
 from mgmt_support import management  # noqa: F401
 
 from hybridkit.cli import main as cli
+from hybridkit.database.migrations import DirectLedger, ManagementLedger, apply_migrations
+from hybridkit.database.schema_diff import SchemaDiff
+from hybridkit.database.shadow import migration_drift
 from hybridkit.errors import MigrationError
 from hybridkit.management import ManagementClient
-from hybridkit.migrations import DirectLedger, ManagementLedger, apply_migrations
-from hybridkit.schema_diff import SchemaDiff
-from hybridkit.shadow import migration_drift
 
 REPO_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 FIXTURE = """
@@ -593,7 +593,7 @@ def test_the_facade_returns_the_rows_in_the_same_report(
 ) -> None:
     from managerkit import settings_for
 
-    from hybridkit.checks import MigrationReport
+    from hybridkit.database.checks import MigrationReport
     from hybridkit.manager import HybridSupabaseManager
 
     settings = settings_for(stack.url, stack.service_role_key, db_url=migrated.db_url)

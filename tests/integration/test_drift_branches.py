@@ -18,8 +18,8 @@ import pytest
 from mgmt_support import BranchTarget, branch, management  # noqa: F401
 
 from hybridkit.cli import main as cli
+from hybridkit.database.migrations import ManagementLedger, Migration
 from hybridkit.management import ManagementClient
-from hybridkit.migrations import ManagementLedger, Migration
 
 
 def test_branch_diff_and_merge(

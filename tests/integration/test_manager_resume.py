@@ -106,8 +106,8 @@ def test_a_changed_file_does_not_resume_its_older_self(
     unique_name: str,
 ) -> None:
     """Same name, same size, other bytes: the resume key differs, the upload starts afresh."""
-    from hybridkit._transfer import open_source
-    from hybridkit._tus import ResumeStore
+    from hybridkit.storage.transfer import open_source
+    from hybridkit.storage.tus import ResumeStore
 
     settings = settings_for(stack.url, stack.service_role_key)
     with StorageManager(settings, resume_dir=tmp_path / "resume") as manager:

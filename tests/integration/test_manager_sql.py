@@ -18,11 +18,11 @@ import pytest
 from managerkit import settings_for
 from mgmt_support import BranchTarget, branch, management  # noqa: F401
 
-from hybridkit.checks import MigrationReport
 from hybridkit.database import SqlResult
+from hybridkit.database.checks import MigrationReport
+from hybridkit.database.migrations import ApplyResult, MigrationStatus, State
 from hybridkit.errors import InvalidInputError, MigrationError
 from hybridkit.manager import HybridSupabaseManager
-from hybridkit.migrations import ApplyResult, MigrationStatus, State
 
 if TYPE_CHECKING:
     from conftest import Target

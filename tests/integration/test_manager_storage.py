@@ -164,8 +164,8 @@ def test_resumable_upload_resumes_a_remembered_url(
     manager: StorageManager, bucket: str, tmp_path: Path
 ) -> None:
     """Start a TUS upload by hand (first chunk only), then let upload() finish it."""
-    from hybridkit._transfer import open_source
-    from hybridkit._tus import ResumeStore
+    from hybridkit.storage.transfer import open_source
+    from hybridkit.storage.tus import ResumeStore
 
     path = tmp_path / "half.bin"
     size = 2 * manager.chunk_size + 1000
@@ -192,8 +192,8 @@ def test_resumable_upload_resumes_a_remembered_url(
 def test_stale_remembered_url_is_forgotten_and_restarted(
     manager: StorageManager, bucket: str, tmp_path: Path
 ) -> None:
-    from hybridkit._transfer import open_source
-    from hybridkit._tus import ResumeStore
+    from hybridkit.storage.transfer import open_source
+    from hybridkit.storage.tus import ResumeStore
 
     path = tmp_path / "stale.bin"
     size = manager.chunk_size + 10
@@ -305,7 +305,7 @@ def test_download_prefix_and_folder_upload(
 def test_listing_paginates_recurses_and_filters(
     manager: StorageManager, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import hybridkit._listing as listing
+    import hybridkit.storage.listing as listing
 
     monkeypatch.setattr(listing, "LIST_PAGE", 7)  # force several pages
     names = [f"p/{i:02d}.txt" for i in range(20)] + ["p/sub/deep.csv", "q/other.csv"]

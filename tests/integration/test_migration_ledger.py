@@ -15,17 +15,17 @@ import psycopg
 import pytest
 from mgmt_support import BranchTarget, branch, management  # noqa: F401
 
-from hybridkit.checks import Expectations, check
 from hybridkit.cli import main as cli
-from hybridkit.errors import MigrationError
-from hybridkit.migrations import (
+from hybridkit.database.checks import Expectations, check
+from hybridkit.database.migrations import (
     DirectLedger,
     ManagementLedger,
     State,
     apply_migrations,
     migration_status,
 )
-from hybridkit.shadow import migration_drift
+from hybridkit.database.shadow import migration_drift
+from hybridkit.errors import MigrationError
 
 REPO_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 KIT_VERSIONS = [

@@ -16,8 +16,8 @@ import httpx
 import psycopg
 import pytest
 
-from hybridkit._transfer import check_bucket
 from hybridkit.errors import InvalidInputError
+from hybridkit.storage.transfer import check_bucket
 
 if TYPE_CHECKING:
     from conftest import Target

@@ -6,8 +6,8 @@ import pytest
 
 from hybridkit.config import Settings
 from hybridkit.database import Database, SqlResult
+from hybridkit.database.migrations import DirectLedger
 from hybridkit.errors import ConfigError, RetriesExhausted
-from hybridkit.migrations import DirectLedger
 from hybridkit.retry import Retrier, RetryPolicy
 
 PASSWORD = "pa55-w0rd-do-not-show"

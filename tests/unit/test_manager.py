@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from hybridkit.config import Settings
+from hybridkit.database.migrations import DirectLedger, ManagementLedger, ledger_from_settings
 from hybridkit.errors import ConfigError, InvalidInputError, NotFoundError, RetriesExhausted
 from hybridkit.manager import (
     HealthReport,
@@ -17,7 +18,6 @@ from hybridkit.manager import (
     HybridSupabaseManager,
     ServiceCheck,
 )
-from hybridkit.migrations import DirectLedger, ManagementLedger, ledger_from_settings
 from hybridkit.retry import RetryPolicy
 
 KEY = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2VjcmV0LXNpZ25hdHVyZQ"

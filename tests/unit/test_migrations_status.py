@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hybridkit.checks import Expectations, Finding, MigrationReport
-from hybridkit.errors import InvalidInputError, MigrationError
-from hybridkit.migrations import (
+from hybridkit.database.checks import Expectations, Finding, MigrationReport
+from hybridkit.database.migrations import (
     AppliedMigration,
     Migration,
     State,
@@ -17,7 +16,8 @@ from hybridkit.migrations import (
     load_migrations,
     new_migration,
 )
-from hybridkit.sqltext import split_statements
+from hybridkit.database.sqltext import split_statements
+from hybridkit.errors import InvalidInputError, MigrationError
 
 REPO_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 

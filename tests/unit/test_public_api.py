@@ -77,7 +77,8 @@ def test_public_classes_live_in_their_modules() -> None:
 
 
 def test_lazy_names_come_from_their_modules() -> None:
-    from hybridkit import checks, manager, storage
+    from hybridkit import manager, storage
+    from hybridkit.database import checks
 
     assert hybridkit.HybridSupabaseManager is manager.HybridSupabaseManager
     assert hybridkit.StorageManager is storage.StorageManager

@@ -32,6 +32,7 @@ from hybridkit.retry import (
     classify_response,
     is_safe_to_resend,
     parse_retry_after,
+    sqlstate_error,
 )
 
 # --------------------------------------------------------------------------- helpers
@@ -151,6 +152,29 @@ def test_postgrest_errors_classify_by_code(payload: dict[str, str], cls: type[Hy
     error = classify(APIError(payload), context="rpc f")
     assert type(error) is cls
     assert error.code == payload["code"]
+
+
+SQLSTATE_TABLE = [
+    ("28P01", AuthError, 401),
+    ("42501", AuthError, 403),
+    ("57P02", RetryableError, None),
+    ("40001", RetryableError, None),
+    ("42P01", NotFoundError, 404),
+    ("3D000", NotFoundError, 404),
+    ("42P07", ConflictError, 409),
+    ("22P02", InvalidInputError, 400),
+    ("P0001", NonRetryableError, None),
+]
+
+
+@pytest.mark.parametrize(("sqlstate", "cls", "status"), SQLSTATE_TABLE)
+def test_one_sqlstate_table_serves_postgrest_and_direct_sql(
+    sqlstate: str, cls: type[HybridError], status: int | None
+) -> None:
+    direct = sqlstate_error(sqlstate, "sql: boom")
+    via_rest = classify(APIError({"code": sqlstate, "message": "boom"}), context="rpc f")
+    assert (type(direct), direct.status, direct.code) == (cls, status, sqlstate)
+    assert (type(via_rest), via_rest.status, via_rest.code) == (cls, status, sqlstate)
 
 
 def _request() -> httpx.Request:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hybridkit.checks import check
-from hybridkit.schema_diff import KINDS, Catalog, SchemaDiff, diff_catalogs
+from hybridkit.database.checks import check
+from hybridkit.database.schema_diff import KINDS, Catalog, SchemaDiff, diff_catalogs
 
 
 def catalog(**kinds: list[dict[str, Any]]) -> Catalog:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hybridkit.sqltext import canonical, fingerprint, inline_params, split_statements
+from hybridkit.database.sqltext import canonical, fingerprint, inline_params, split_statements
 
 
 def test_split_keeps_quoted_semicolons_together() -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hybridkit._storage_values import FileResult, ObjectInfo, TransferReport
-from hybridkit._transfer import (
+from hybridkit.errors import HybridError, InvalidInputError
+from hybridkit.retry import Retrier
+from hybridkit.storage.transfer import (
     CountingReader,
     cache_control_seconds,
     check_bucket,
@@ -25,9 +26,8 @@ from hybridkit._transfer import (
     selected,
     url_path,
 )
-from hybridkit._tus import ResumeStore, TusClient, _encode_metadata
-from hybridkit.errors import HybridError, InvalidInputError
-from hybridkit.retry import Retrier
+from hybridkit.storage.tus import ResumeStore, TusClient, _encode_metadata
+from hybridkit.storage.values import FileResult, ObjectInfo, TransferReport
 
 GLOBS = [
     ("a.csv", "*.csv", True),

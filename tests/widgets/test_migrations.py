@@ -23,7 +23,7 @@ from hybridkit.config import Settings
 from hybridkit.errors import AuthError, MigrationError, RetryableError
 from hybridkit.manager import HybridOperationResult, HybridSupabaseManager
 
-pytest.importorskip("hybridkit.migrations", reason="the migrations module (issue 4)")
+pytest.importorskip("hybridkit.database.migrations", reason="the migrations module (issue 4)")
 
 
 @pytest.fixture

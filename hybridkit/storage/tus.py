@@ -29,9 +29,10 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from hybridkit._transfer import READ_BLOCK, Source, raise_if_cancelled
+from hybridkit.config import kit_env
 from hybridkit.errors import ConflictError, InvalidInputError, NotFoundError, RetryableError
 from hybridkit.retry import UPLOAD_LOCKED, Attempt, AttemptLog, Retrier, classify_response
+from hybridkit.storage.transfer import READ_BLOCK, Source, raise_if_cancelled
 
 TUS_VERSION = "1.0.0"
 _STALE_STATUSES = frozenset({403, 404, 410})
@@ -39,7 +40,7 @@ _STALE_STATUSES = frozenset({403, 404, 410})
 
 def default_resume_dir() -> Path:
     """``$XDG_CACHE_HOME/hybridkit/tus`` (``~/.cache/hybridkit/tus`` by default)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    cache = kit_env("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "hybridkit" / "tus"
 
 

@@ -22,10 +22,6 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from hybridkit._download import _hash_file, download_one
-from hybridkit._storage_values import FileResult, ObjectInfo, OpStats, TransferReport
-from hybridkit._transfer import Job, check_bucket, raise_if_cancelled, selected, url_path
-from hybridkit._upload import ChildCounter, upload_one
 from hybridkit.errors import (
     CancelledError,
     ConflictError,
@@ -36,16 +32,29 @@ from hybridkit.errors import (
 )
 from hybridkit.progress import ProgressCallback, ProgressTracker
 from hybridkit.retry import ServerUnreachable, classify
+from hybridkit.storage.download import download_one
+from hybridkit.storage.listing import iter_objects, object_info
+from hybridkit.storage.transfer import (
+    ChildCounter,
+    Job,
+    check_bucket,
+    hash_file,
+    raise_if_cancelled,
+    selected,
+    url_path,
+)
+from hybridkit.storage.upload import upload_one
+from hybridkit.storage.values import FileResult, ObjectInfo, OpStats, TransferReport
 
 if TYPE_CHECKING:
-    from hybridkit.storage import StorageManager
+    from hybridkit.storage.session import StorageSession
 
 _log = logging.getLogger("hybridkit.storage")
 
 
 def _file_md5(path: Path) -> str:
     digest = hashlib.md5(usedforsecurity=False)
-    _hash_file(path, digest)
+    hash_file(path, digest)
     return digest.hexdigest()
 
 
@@ -198,7 +207,7 @@ def _transient(result: FileResult) -> bool:
 
 
 def upload_folder(
-    manager: StorageManager,
+    session: StorageSession,
     folder: str | PathLike[str],
     bucket: str,
     prefix: str,
@@ -230,15 +239,15 @@ def upload_folder(
     if not root.is_dir():
         raise InvalidInputError(f"{root}: not a folder")
     if deadline is None:
-        deadline = manager.settings.job_deadline
+        deadline = session.settings.job_deadline
     if deadline is not None and deadline <= 0:
         raise InvalidInputError(f"deadline must be a positive number of seconds, got {deadline}")
     started = time.monotonic()
-    idle = manager.transfer_timeout.read or 15.0
+    idle = session.transfer_timeout.read or 15.0
     job = Job(cancel, deadline, grace=min(idle, (deadline or 0) * 0.1))
     try:
         return _upload_folder(
-            manager,
+            session,
             root,
             bucket,
             prefix,
@@ -259,7 +268,7 @@ def upload_folder(
 
 
 def _upload_folder(
-    manager: StorageManager,
+    session: StorageSession,
     root: Path,
     bucket: str,
     prefix: str,
@@ -283,7 +292,7 @@ def _upload_folder(
     if skip_unchanged and files and not stop.is_set():
         listing_prefix = f"{prefix}/" if prefix else ""
         try:
-            for obj in manager.iter_objects(bucket, listing_prefix):
+            for obj in iter_objects(session, bucket, listing_prefix):
                 if stop.is_set():
                     break  # every file is then reported cancelled
                 remote[obj.name] = obj
@@ -291,7 +300,7 @@ def _upload_folder(
             pass  # the job ended while listing: every file is reported below
     sizes = {p: p.stat().st_size for p, _ in files}
     tracker = ProgressTracker(
-        sum(sizes.values()), progress, interval=manager.progress_interval, label=str(root)
+        sum(sizes.values()), progress, interval=session.progress_interval, label=str(root)
     )
 
     def stopped(path: Path, key: str, size: int, stats: OpStats | None, landed: int) -> FileResult:
@@ -322,7 +331,7 @@ def _upload_folder(
                 return stopped(path, key, size, None, 0)
             share = ChildCounter(tracker)
             share.set_done(0)
-            with manager.track() as stats:
+            with session.track() as stats:
                 try:
                     stored = remote.get(key)
                     if (
@@ -346,7 +355,7 @@ def _upload_folder(
                             str(path), key, "skipped", size, reason="unchanged", landed=size
                         )
                     result = upload_one(
-                        manager,
+                        session,
                         path,
                         bucket,
                         key,
@@ -410,7 +419,7 @@ def _upload_folder(
         rechecked.add(key)
         try:
             # A lost answer may have stored the file after all: look before sending.
-            remote[key] = manager.info(bucket, key)
+            remote[key] = object_info(session, bucket, key)
         except HybridError:
             remote.pop(key, None)
         _log.info("%s: failed transiently; queued for the retry pass", key)
@@ -435,13 +444,13 @@ def _upload_folder(
                 else "; ".join(filter(None, [last.reason, "landed in the retry pass"])),
             )
         )
-    _settle_unknowns(manager, bucket, files, results)
+    _settle_unknowns(session, bucket, files, results)
     tracker.close()
     return TransferReport(tuple(results), duration=time.monotonic() - started)
 
 
 def _settle_unknowns(
-    manager: StorageManager,
+    session: StorageSession,
     bucket: str,
     files: Sequence[tuple[Path, str]],
     results: list[FileResult],
@@ -464,9 +473,9 @@ def _settle_unknowns(
 
     def check(i: int) -> FileResult | None:
         path, result = files[i][0], results[i]
-        url = f"{manager.storage_url}/object/info/{url_path(bucket, result.target)}"
+        url = f"{session.storage_url}/object/info/{url_path(bucket, result.target)}"
         try:
-            response = manager.http.get(url, headers=manager._auth, timeout=2.0)
+            response = session.http.get(url, headers=session.auth_headers, timeout=2.0)
             data = response.json() if response.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
             return None
@@ -491,7 +500,7 @@ def _settle_unknowns(
 
 
 def download_prefix(
-    manager: StorageManager,
+    session: StorageSession,
     bucket: str,
     prefix: str,
     folder: str | PathLike[str],
@@ -513,10 +522,10 @@ def download_prefix(
     keeps its temporary file and resumes next time).
     """
     if deadline is None:
-        deadline = manager.settings.job_deadline
+        deadline = session.settings.job_deadline
     if deadline is None:
         return _download_prefix(
-            manager,
+            session,
             bucket,
             prefix,
             folder,
@@ -527,11 +536,11 @@ def download_prefix(
             progress,
             cancel,
         )
-    idle = manager.transfer_timeout.read or 15.0
+    idle = session.transfer_timeout.read or 15.0
     job = Job(cancel, deadline, grace=min(idle, deadline * 0.1))
     try:
         report = _download_prefix(
-            manager,
+            session,
             bucket,
             prefix,
             folder,
@@ -561,7 +570,7 @@ def download_prefix(
 
 
 def _download_prefix(
-    manager: StorageManager,
+    session: StorageSession,
     bucket: str,
     prefix: str,
     folder: str | PathLike[str],
@@ -579,12 +588,12 @@ def _download_prefix(
     root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     objects: list[ObjectInfo] = []
-    for o in manager.iter_objects(bucket, prefix):
+    for o in iter_objects(session, bucket, prefix):
         raise_if_cancelled(cancel, context)
         if not o.is_folder and selected(_relative(o.name, prefix), include, exclude):
             objects.append(o)
     tracker = ProgressTracker(
-        sum(o.size for o in objects), progress, interval=manager.progress_interval, label=prefix
+        sum(o.size for o in objects), progress, interval=session.progress_interval, label=prefix
     )
     resolved_root = root.resolve()
 
@@ -596,7 +605,7 @@ def _download_prefix(
             if _is_set(cancel):
                 return _cancelled(obj.name, str(dest), obj.size)
             share = ChildCounter(tracker)
-            with manager.track() as stats:
+            with session.track() as stats:
                 try:
                     if not dest.resolve().is_relative_to(resolved_root):
                         raise InvalidInputError(f"{obj.name}: would land outside {root}")
@@ -612,7 +621,7 @@ def _download_prefix(
                             obj.name, str(dest), "skipped", obj.size, reason="unchanged"
                         )
                     result = download_one(
-                        manager,
+                        session,
                         bucket,
                         obj.name,
                         dest,

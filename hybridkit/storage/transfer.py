@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, Protocol
 from urllib.parse import quote
 
 from hybridkit.errors import CancelledError, InvalidInputError
@@ -397,3 +397,36 @@ def selected(path: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
     if include and not any(glob_match(path, p) for p in include):
         return False
     return not any(glob_match(path, p) for p in exclude)
+
+
+class Counter(Protocol):
+    """Where transfer code reports bytes: a tracker, or a share of a folder's tracker."""
+
+    def advance(self, nbytes: int) -> None: ...
+    def set_done(self, done: int) -> None: ...
+
+
+class ChildCounter:
+    """One file's share of an aggregate tracker (folder transfers)."""
+
+    def __init__(self, parent: Counter) -> None:
+        self._parent = parent
+        self.done = 0
+        self.confirmed = 0
+        """The last position set from outside (a resumable upload's server offset)."""
+
+    def advance(self, nbytes: int) -> None:
+        self.done += nbytes
+        self._parent.advance(nbytes)
+
+    def set_done(self, done: int) -> None:
+        self._parent.advance(done - self.done)
+        self.done = done
+        self.confirmed = done
+
+
+def hash_file(path: Path, digest: Any) -> None:
+    """Feed a file's bytes to ``digest`` (a hashlib object), a block at a time."""
+    with path.open("rb") as fh:
+        while block := fh.read(READ_BLOCK):
+            digest.update(block)

@@ -13,8 +13,9 @@ Two paths, named in every result's ``via``:
 
 ``read_only=True`` stands on three walls (docs/security.md):
 
-1. the text is parsed with PostgreSQL's own parser (:func:`hybridkit.sqltext.check_read_only`):
-   one query, no SET/COMMIT/COPY/DO, no role or setting changes, no signals;
+1. the text is parsed with PostgreSQL's own parser
+   (:func:`hybridkit.database.sqltext.check_read_only`): one query, no
+   SET/COMMIT/COPY/DO, no role or setting changes, no signals;
 2. it runs as ``supabase_read_only_user`` (as Supabase's own read-only mode): a
    login of its own (``SUPABASE_READ_ONLY_DB_URL``, or the DB URL with that user
    and the same password, which is how the local stack has it), so the session
@@ -46,19 +47,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import psycopg
 from psycopg.rows import dict_row
 
+from hybridkit._tables import text_table
 from hybridkit.config import Settings
+from hybridkit.database.paths import choose_path
+from hybridkit.database.sqltext import check_read_only, inline_params
 from hybridkit.errors import (
-    AuthError,
     ConfigError,
-    ConflictError,
     HybridError,
     InvalidInputError,
-    NonRetryableError,
-    NotFoundError,
     RetryableError,
 )
-from hybridkit.retry import Attempt, Retrier, RetryPolicy
-from hybridkit.sqltext import check_read_only, inline_params
+from hybridkit.retry import Attempt, Retrier, RetryPolicy, sqlstate_error
 
 if TYPE_CHECKING:
     from supabase import Client
@@ -79,7 +78,6 @@ _FILTER_OPS = frozenset(
 READ_ONLY_USER = "supabase_read_only_user"
 #: How long one read-only statement may run (PostgreSQL's statement_timeout).
 READ_ONLY_STATEMENT_TIMEOUT = "60s"
-_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "53300", "57P01", "57P02", "57P03", "55P03"})
 
 
 @dataclass(frozen=True)
@@ -117,15 +115,9 @@ class SqlResult:
             text = "" if value is None else str(value)
             return text if len(text) <= max_width else text[: max_width - 1] + "…"
 
-        cells = [[cell(row.get(c)) for c in self.columns] for row in self.rows]
-        widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(self.columns)]
-        lines = [
-            "  ".join(c.ljust(w) for c, w in zip(self.columns, widths, strict=True)).rstrip(),
-            "  ".join("-" * w for w in widths),
-        ]
-        lines += [
-            "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells
-        ]
+        lines = text_table(
+            self.columns, [[cell(row.get(c)) for c in self.columns] for row in self.rows]
+        )
         count = len(self.rows)
         lines.append(f"({count} row{'s' if count != 1 else ''})")
         return "\n".join(lines)
@@ -142,21 +134,7 @@ def pg_error(exc: psycopg.Error, context: str) -> HybridError:
     if isinstance(exc, psycopg.OperationalError) and not sqlstate:
         # No server answer: the connection failed before any statement ran.
         return RetryableError(message, code="ConnectError")
-    if sqlstate.startswith("28"):
-        return AuthError(message, status=401, code=sqlstate)
-    if sqlstate in _RETRYABLE_SQLSTATES or sqlstate.startswith("08"):
-        return RetryableError(message, code=sqlstate)
-    if sqlstate == "42501":
-        return AuthError(message, status=403, code=sqlstate)
-    if sqlstate in ("42P01", "42883", "3F000", "3D000"):
-        return NotFoundError(message, status=404, code=sqlstate)
-    if sqlstate in ("23505", "23P01", "42P07", "42710"):
-        return ConflictError(message, status=409, code=sqlstate)
-    if sqlstate == "25006":
-        return InvalidInputError(f"{message} — the statement tried to write", code=sqlstate)
-    if sqlstate.startswith(("22", "23", "42", "2B", "0A", "25")):
-        return InvalidInputError(message, status=400, code=sqlstate)
-    return NonRetryableError(message, code=sqlstate or None)
+    return sqlstate_error(sqlstate, message)
 
 
 class Database:
@@ -391,18 +369,9 @@ class Database:
             ConfigError: what ``via`` needs is not configured.
             InvalidInputError: the SQL is wrong, or a read-only call tried to write.
         """
-        if via not in ("auto", "sql", "management"):
-            raise InvalidInputError(f"via must be auto, sql or management, not {via!r}")
-        if via in ("auto", "sql") and self.settings.db_url:
+        if choose_path(self.settings, via, management=self._management is not None) == "sql":
             return self._sql_direct(query, params, read_only=read_only)
-        if via == "sql":
-            self.settings.require("db_url")
-        if (self.settings.access_token and self.settings.project_ref) or self._management:
-            return self._sql_management(query, params, read_only=read_only)
-        raise ConfigError(
-            "sql() needs SUPABASE_DB_URL (a direct connection), or SUPABASE_ACCESS_TOKEN with "
-            "SUPABASE_PROJECT_REF (the Management API)"
-        )
+        return self._sql_management(query, params, read_only=read_only)
 
     def _sql_direct(
         self, query: str, params: Sequence[Any] | None, *, read_only: bool

@@ -5,7 +5,7 @@ throwaway database with the Supabase baseline the local stack bootstraps
 (roles, ``auth``/``storage`` schemas, the ``supabase_realtime`` publication —
 ``hybridkit/local/sql``), snapshots it, applies the migration files in order,
 snapshots it again and compares that with the live database
-(:func:`hybridkit.schema_diff.diff_catalogs`). The shadow is never made on the
+(:func:`hybridkit.database.schema_diff.diff_catalogs`). The shadow is never made on the
 target itself:
 
 * a target on a loopback server where we are superuser (the local stack, a
@@ -46,12 +46,18 @@ from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
+from hybridkit.database.migrations import Migration, load_migrations
+from hybridkit.database.schema_diff import (
+    Catalog,
+    SchemaDiff,
+    diff_catalogs,
+    snapshot,
+    touched_schemas,
+)
 from hybridkit.errors import MigrationError
-from hybridkit.migrations import Migration, load_migrations
-from hybridkit.schema_diff import Catalog, SchemaDiff, diff_catalogs, snapshot, touched_schemas
 
 if TYPE_CHECKING:
-    from hybridkit.migrations import Ledger
+    from hybridkit.database.migrations import Ledger
 
 __all__ = ["Shadow", "build_shadow", "database_diff", "migration_drift", "shadow_server"]
 
@@ -161,7 +167,7 @@ def build_shadow(
     try:
         return _build(migrations, server_url, search_path=search_path, supabase=supabase)
     except psycopg.Error as exc:
-        from hybridkit.database import pg_error
+        from hybridkit.database.client import pg_error
 
         raise pg_error(exc, "build the shadow database") from None
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from hybridkit._transfer import md5_from_etag
 from hybridkit.errors import CancelledError, HybridError
+from hybridkit.storage.transfer import md5_from_etag
 
 __all__ = [
     "BucketInfo",

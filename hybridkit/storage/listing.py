@@ -10,13 +10,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from hybridkit._storage_values import ObjectInfo
-from hybridkit._transfer import selected, url_path
 from hybridkit.errors import NotFoundError
 from hybridkit.retry import Attempt, classify
+from hybridkit.storage.transfer import check_bucket, check_key, selected, url_path
+from hybridkit.storage.values import ObjectInfo
 
 if TYPE_CHECKING:
-    from hybridkit.storage import StorageManager
+    from hybridkit.storage.session import StorageSession
 
 LIST_PAGE = 1000  # list v2's maximum page
 
@@ -58,19 +58,19 @@ def _join(prefix: str, name: str) -> str:
     return prefix + name if prefix.endswith("/") else f"{prefix}/{name}"
 
 
-def _v2_page(manager: StorageManager, bucket: str, body: dict[str, Any], attempt: Attempt) -> Any:
+def _v2_page(session: StorageSession, bucket: str, body: dict[str, Any], attempt: Attempt) -> Any:
     context = f"list {bucket}/{body.get('prefix', '')}"
-    return manager._json("POST", f"object/list-v2/{url_path(bucket)}", json=body, context=context)
+    return session.json("POST", f"object/list-v2/{url_path(bucket)}", json=body, context=context)
 
 
 def _v1_page(
-    manager: StorageManager, bucket: str, path: str, options: dict[str, Any], attempt: Attempt
+    session: StorageSession, bucket: str, path: str, options: dict[str, Any], attempt: Attempt
 ) -> list[dict[str, Any]]:
-    return list(manager._storage.from_(bucket).list(path, options))
+    return list(session.api.from_(bucket).list(path, options))
 
 
 def walk(
-    manager: StorageManager, bucket: str, prefix: str, recursive: bool
+    session: StorageSession, bucket: str, prefix: str, recursive: bool
 ) -> Iterator[ObjectInfo]:
     """Every object under ``prefix`` (and, unless ``recursive``, the folders), page by page."""
     cursor: str | None = None
@@ -81,13 +81,13 @@ def walk(
         if cursor:
             body["cursor"] = cursor
         try:
-            page = manager._call(
-                functools.partial(_v2_page, manager, bucket, body), f"list {bucket}/{prefix}"
+            page = session.call(
+                functools.partial(_v2_page, session, bucket, body), f"list {bucket}/{prefix}"
             )
         except NotFoundError as error:
             if cursor is None and error.code in (None, "InvalidRequest", "Not Found"):
                 # A server without list v2: walk with list v1.
-                yield from walk_v1(manager, bucket, prefix, recursive)
+                yield from walk_v1(session, bucket, prefix, recursive)
                 return
             raise
         if not isinstance(page, Mapping):
@@ -107,7 +107,7 @@ def walk(
 
 
 def walk_v1(
-    manager: StorageManager, bucket: str, prefix: str, recursive: bool
+    session: StorageSession, bucket: str, prefix: str, recursive: bool
 ) -> Iterator[ObjectInfo]:
     """The same walk on list v1: one level per request, folders descended into."""
     folder, _, start = prefix.rpartition("/")
@@ -117,8 +117,8 @@ def walk_v1(
         offset = 0
         while True:
             options = {"limit": LIST_PAGE, "offset": offset, "search": search}
-            rows = manager._call(
-                functools.partial(_v1_page, manager, bucket, path, options),
+            rows = session.call(
+                functools.partial(_v1_page, session, bucket, path, options),
                 f"list {bucket}/{path}",
             )
             for row in rows:
@@ -133,3 +133,39 @@ def walk_v1(
             if len(rows) < LIST_PAGE:
                 break
             offset += len(rows)
+
+
+def object_info(session: StorageSession, bucket: str, key: str) -> ObjectInfo:
+    """An object's size, ETag, content type and times. Raises NotFoundError."""
+    check_bucket(bucket)
+    check_key(key)
+    data = session.call(
+        lambda a: session.json(
+            "GET", f"object/info/{url_path(bucket, key)}", context=f"info {bucket}/{key}"
+        ),
+        f"info {bucket}/{key}",
+    )
+    if not isinstance(data, Mapping):
+        raise classify(TypeError(f"unexpected info answer {data!r:.100}"))
+    return ObjectInfo.from_info(bucket, key, data)
+
+
+def iter_objects(
+    session: StorageSession,
+    bucket: str,
+    prefix: str = "",
+    *,
+    recursive: bool = True,
+    glob: str | Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    older_than: timedelta | datetime | None = None,
+    newer_than: timedelta | datetime | None = None,
+    min_size: int | None = None,
+    max_size: int | None = None,
+) -> Iterator[ObjectInfo]:
+    """The objects under ``prefix`` that pass the filters; see ``StorageManager.iter_objects``."""
+    check_bucket(bucket)
+    keep = object_filter(glob, exclude, older_than, newer_than, min_size, max_size)
+    for obj in walk(session, bucket, prefix, recursive):
+        if keep(obj):
+            yield obj

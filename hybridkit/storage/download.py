@@ -17,24 +17,26 @@ from os import PathLike
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from hybridkit._storage_values import DownloadResult, VerifyReport
-from hybridkit._transfer import (
+from hybridkit.errors import ConflictError, RetryableError
+from hybridkit.progress import ProgressCallback, ProgressTracker
+from hybridkit.retry import Attempt, AttemptLog, classify_response
+from hybridkit.storage.listing import object_info
+from hybridkit.storage.transfer import (
     READ_BLOCK,
+    Counter,
     Source,
     check_bucket,
     check_key,
+    hash_file,
     md5_from_etag,
     open_source,
     raise_if_cancelled,
     url_path,
 )
-from hybridkit._upload import Counter
-from hybridkit.errors import ConflictError, RetryableError
-from hybridkit.progress import ProgressCallback, ProgressTracker
-from hybridkit.retry import Attempt, AttemptLog, classify_response
+from hybridkit.storage.values import DownloadResult, VerifyReport
 
 if TYPE_CHECKING:
-    from hybridkit.storage import StorageManager
+    from hybridkit.storage.session import StorageSession
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
@@ -49,14 +51,8 @@ def _discard(*paths: Path) -> None:
             path.unlink()
 
 
-def _hash_file(path: Path, digest: Any) -> None:
-    with path.open("rb") as fh:
-        while block := fh.read(READ_BLOCK):
-            digest.update(block)
-
-
 def download_one(
-    manager: StorageManager,
+    session: StorageSession,
     bucket: str,
     key: str,
     destination: str | PathLike[str],
@@ -95,20 +91,20 @@ def download_one(
     tracker: ProgressTracker | None = None
     if counter is None:
         tracker = ProgressTracker(
-            state["total"], progress, interval=manager.progress_interval, label=key
+            state["total"], progress, interval=session.progress_interval, label=key
         )
         counter = tracker
-    url = f"{manager.storage_url}/object/{url_path(bucket, key)}"
+    url = f"{session.storage_url}/object/{url_path(bucket, key)}"
     received = [0]
 
     def attempt(a: Attempt) -> tuple[str, int]:
         have = part.stat().st_size if part.exists() and state["etag"] else 0
-        headers = {**manager._auth, "Accept-Encoding": "identity"}
+        headers = {**session.auth_headers, "Accept-Encoding": "identity"}
         if have:
             headers["Range"] = f"bytes={have}-"
             headers["If-Range"] = state["etag"]
-        with manager.http.stream(
-            "GET", url, headers=headers, timeout=manager.transfer_timeout
+        with session.http.stream(
+            "GET", url, headers=headers, timeout=session.transfer_timeout
         ) as response:
             if response.status_code == 416 and have and have == state["total"]:
                 response.read()
@@ -126,7 +122,7 @@ def download_one(
         if state["total"] is not None and size != state["total"]:
             raise RetryableError(f"{context}: got {size} of {state['total']} bytes; resuming")
         digest = hashlib.md5(usedforsecurity=False)
-        _hash_file(part, digest)
+        hash_file(part, digest)
         md5 = digest.hexdigest()
         expected = md5_from_etag(state["etag"])
         if verify and expected is not None and md5 != expected:
@@ -139,7 +135,7 @@ def download_one(
     log = AttemptLog()
     try:
         # A download resumed with Range keeps what arrived: bytes on disk are progress.
-        md5, size = manager.retrier.call(
+        md5, size = session.retrier.call(
             attempt,
             operation=context,
             log=log,
@@ -147,7 +143,7 @@ def download_one(
             progress=lambda: part.stat().st_size if part.exists() else 0,
         )
     finally:
-        manager._count(log, received[0])
+        session.count(log, received[0])
     os.replace(part, dest)
     _discard(side)
     if tracker is not None:
@@ -219,7 +215,7 @@ def _receive(
 
 
 def verify_object(
-    manager: StorageManager,
+    session: StorageSession,
     bucket: str,
     key: str,
     source: str | PathLike[str] | IO[bytes] | Source | None,
@@ -227,7 +223,7 @@ def verify_object(
     deep: bool,
 ) -> VerifyReport:
     """Compare ``bucket/key`` with ``source``; see ``StorageManager.verify``."""
-    stored = manager.info(bucket, key)
+    stored = object_info(session, bucket, key)
     local_size: int | None = None
     local_md5: str | None = None
     if isinstance(source, Source):
@@ -240,7 +236,7 @@ def verify_object(
     method: Any = "etag"
     if deep or remote_md5 is None or source is None:
         method = "download"
-        remote_md5, remote_size = _hash_remote(manager, bucket, key)
+        remote_md5, remote_size = _hash_remote(session, bucket, key)
         if remote_size != stored.size:
             problems.append(f"stored size {stored.size} but {remote_size} bytes downloaded")
         if source is None and stored.md5 is not None and stored.md5 != remote_md5:
@@ -261,16 +257,16 @@ def verify_object(
     )
 
 
-def _hash_remote(manager: StorageManager, bucket: str, key: str) -> tuple[str, int]:
-    url = f"{manager.storage_url}/object/{url_path(bucket, key)}"
+def _hash_remote(session: StorageSession, bucket: str, key: str) -> tuple[str, int]:
+    url = f"{session.storage_url}/object/{url_path(bucket, key)}"
     context = f"hash {bucket}/{key}"
 
     def attempt(a: Attempt) -> tuple[str, int]:
         digest = hashlib.md5(usedforsecurity=False)
         size = 0
-        headers = {**manager._auth, "Accept-Encoding": "identity"}
-        with manager.http.stream(
-            "GET", url, headers=headers, timeout=manager.transfer_timeout
+        headers = {**session.auth_headers, "Accept-Encoding": "identity"}
+        with session.http.stream(
+            "GET", url, headers=headers, timeout=session.transfer_timeout
         ) as response:
             if response.status_code >= 400:
                 response.read()
@@ -282,6 +278,6 @@ def _hash_remote(manager: StorageManager, bucket: str, key: str) -> tuple[str, i
 
     log = AttemptLog()
     try:
-        return manager.retrier.call(attempt, operation=context, log=log)
+        return session.retrier.call(attempt, operation=context, log=log)
     finally:
-        manager._count(log)
+        session.count(log)

@@ -16,7 +16,7 @@ Status goes further than the CLI, which compares versions only:
   the dashboard or the MCP server's ``apply_migration`` write;
 * ``missing locally`` — in the ledger, with no file.
 
-Content is compared with :func:`hybridkit.sqltext.fingerprint` (comments and
+Content is compared with :func:`hybridkit.database.sqltext.fingerprint` (comments and
 whitespace ignored). Each migration is applied in one transaction together with
 its ledger row, so a failing migration leaves nothing behind.
 
@@ -45,8 +45,9 @@ from psycopg.rows import dict_row
 
 from hybridkit._tables import text_table
 from hybridkit.config import Settings, mask_url
-from hybridkit.errors import ConfigError, HybridError, InvalidInputError, MigrationError
-from hybridkit.sqltext import fingerprint, split_statements
+from hybridkit.database.paths import choose_path
+from hybridkit.database.sqltext import fingerprint, split_statements
+from hybridkit.errors import HybridError, InvalidInputError, MigrationError
 
 if TYPE_CHECKING:
     from hybridkit.management import ManagementClient
@@ -575,21 +576,15 @@ def ledger_from_settings(settings: Settings, *, via: str = "auto") -> Ledger:
         via: ``auto``, ``sql`` (require the DB URL) or ``management`` (require a token).
 
     Raises:
+        InvalidInputError: ``via`` is none of the three.
         ConfigError: what ``via`` needs is not configured.
     """
-    if via not in ("auto", "sql", "management"):
-        raise ConfigError(f"via must be auto, sql or management, not {via!r}")
-    if via in ("auto", "sql") and settings.db_url:
+    if choose_path(settings, via, needs="migrations need") == "sql":
+        assert settings.db_url is not None
         return DirectLedger(settings.db_url.get_secret_value())
-    if via == "sql":
-        settings.require("db_url")
-    if settings.access_token and settings.project_ref:
-        from hybridkit.management import ManagementClient
+    from hybridkit.management import ManagementClient
 
-        return ManagementLedger(ManagementClient.from_settings(settings))
-    raise ConfigError(
-        "migrations need SUPABASE_DB_URL, or SUPABASE_ACCESS_TOKEN with SUPABASE_PROJECT_REF"
-    )
+    return ManagementLedger(ManagementClient.from_settings(settings))
 
 
 def _rows_to_applied(rows: Any) -> list[AppliedMigration]:
@@ -606,7 +601,7 @@ def _rows_to_applied(rows: Any) -> list[AppliedMigration]:
 
 
 def _pg(exc: psycopg.Error, context: str) -> HybridError:
-    from hybridkit.database import pg_error
+    from hybridkit.database.client import pg_error
 
     return pg_error(exc, context)
 

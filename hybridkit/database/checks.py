@@ -2,7 +2,7 @@
 
 The schema a project should have comes from the migrations themselves: the
 shadow database they build is compared with the live one
-(:func:`hybridkit.shadow.migration_drift`), and each difference becomes a
+(:func:`hybridkit.database.shadow.migration_drift`), and each difference becomes a
 ``drift:<kind>`` finding (the full rows, with repair statements, are in
 :attr:`MigrationReport.drift`). ``checks.toml`` beside the migrations holds only
 what the migrations cannot say — platform expectations — and the advisor
@@ -49,9 +49,9 @@ from pathlib import Path
 from typing import Any
 
 from hybridkit._tables import text_table
+from hybridkit.database.migrations import Ledger, MigrationStatus, State
+from hybridkit.database.schema_diff import SchemaDiff
 from hybridkit.errors import MigrationError
-from hybridkit.migrations import Ledger, MigrationStatus, State
-from hybridkit.schema_diff import SchemaDiff
 
 __all__ = ["LINTS", "Expectations", "Finding", "MigrationReport", "check"]
 
@@ -489,7 +489,7 @@ def check(
         expectations: what must exist; none when omitted.
         status: a migration status to fold in (drift and pending migrations).
         lints: run the security lints (default: as the expectations say, else yes).
-        drift: the shadow comparison to fold in (:func:`hybridkit.shadow.migration_drift`).
+        drift: the shadow comparison to fold in (:func:`hybridkit.database.shadow.migration_drift`).
     """
     exp = expectations or Expectations()
     findings: list[Finding] = []

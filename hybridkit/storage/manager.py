@@ -24,88 +24,45 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import functools
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from os import PathLike
-from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import httpx
 
-from hybridkit._listing import object_filter, walk
-from hybridkit._storage_values import (
-    BucketInfo,
-    DownloadResult,
-    FileResult,
-    ObjectInfo,
-    OpStats,
-    TransferReport,
-    UploadReport,
-    UploadResult,
-    VerifyReport,
-)
-from hybridkit._transfer import Job, Source, check_bucket, check_key, url_path
-from hybridkit._tus import ResumeStore, TusClient, default_resume_dir
 from hybridkit.config import Settings
 from hybridkit.errors import (
     CancelledError,
-    ConfigError,
     ConflictError,
     InvalidInputError,
     NotFoundError,
     RetriesExhausted,
 )
 from hybridkit.progress import ProgressCallback
-from hybridkit.retry import (
-    Attempt,
-    AttemptLog,
-    CircuitBreaker,
-    Retrier,
-    RetryPolicy,
-    classify,
-    classify_response,
+from hybridkit.retry import Attempt, AttemptLog, CircuitBreaker, RetryPolicy, classify
+from hybridkit.storage.download import download_one, verify_object
+from hybridkit.storage.folders import download_prefix, upload_folder
+from hybridkit.storage.listing import iter_objects, object_info
+from hybridkit.storage.session import UNSET, StorageSession
+from hybridkit.storage.transfer import Job, Source, check_bucket, check_key, url_path
+from hybridkit.storage.upload import upload_one
+from hybridkit.storage.values import (
+    BucketInfo,
+    DownloadResult,
+    ObjectInfo,
+    OpStats,
+    TransferReport,
+    UploadResult,
+    VerifyReport,
 )
 
-__all__ = [
-    "BucketInfo",
-    "DownloadResult",
-    "FileResult",
-    "ObjectInfo",
-    "StorageManager",
-    "TransferReport",
-    "UploadReport",
-    "UploadResult",
-    "VerifyReport",
-]
+__all__ = ["StorageManager"]
 
-T = TypeVar("T")
-_UNSET: Any = object()
-_CURRENT_STATS: contextvars.ContextVar[OpStats | None] = contextvars.ContextVar(
-    "hybridkit_op_stats", default=None
-)
 REMOVE_BATCH = 1000
-
-# Read and write timeouts are idle timeouts: httpx applies them to each socket
-# read and write (one block), never to a whole request, so a big file on a slow
-# link is never cut off while a stalled one is noticed within seconds. Transfers
-# (uploads, TUS, downloads) use ``idle_timeout``; other calls (an RPC that thinks
-# for a while) keep a longer read timeout. The pool wait is unbounded: a queued
-# transfer waits for a connection, it does not fail.
-DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=None)
-
-
-def transfer_timeout(settings: Settings) -> httpx.Timeout:
-    """httpx timeouts of transfers: ``idle_timeout`` (read/write) and ``connect_timeout``."""
-    return httpx.Timeout(
-        connect=settings.connect_timeout,
-        read=settings.idle_timeout,
-        write=settings.idle_timeout,
-        pool=None,
-    )
 
 
 class StorageManager:
@@ -144,76 +101,36 @@ class StorageManager:
         retry_policy: RetryPolicy | None = None,
         breaker: CircuitBreaker | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        resume_dir: str | PathLike[str] | None = _UNSET,
+        resume_dir: str | PathLike[str] | None = UNSET,
         transport: httpx.BaseTransport | None = None,
         wait_for_breaker: bool = True,
     ) -> None:
         settings = settings if settings is not None else Settings.load()
-        settings.require("supabase_url")
-        key = settings.api_key
-        if not key:
-            raise ConfigError(
-                "missing setting: SUPABASE_SERVICE_ROLE_KEY or SUPABASE_ANON_KEY — storage "
-                "calls need a key"
-            )
-        assert settings.supabase_url is not None
-        self.settings = settings
-        self.url = settings.supabase_url
-        self.storage_url = f"{self.url}/storage/v1"
-        self.chunk_size = settings.chunk_size
-        self.threshold = settings.standard_upload_threshold
-        self.progress_interval = settings.progress_interval
-        self.breaker = breaker or CircuitBreaker(
-            failure_threshold=settings.breaker_threshold,
-            cooldown=settings.breaker_cooldown,
-            unreachable_after=settings.unreachable_after,
-        )
-        self.retrier = Retrier(
-            retry_policy or RetryPolicy.from_settings(settings),
-            breaker=self.breaker,
+        self.session = StorageSession(
+            settings,
+            timeout=timeout,
+            max_connections=max_connections,
+            retry_policy=retry_policy,
+            breaker=breaker,
             sleep=sleep,
+            resume_dir=resume_dir,
+            transport=transport,
             wait_for_breaker=wait_for_breaker,
         )
-        if timeout is None:
-            timeout = httpx.Timeout(
-                connect=settings.connect_timeout, read=60.0, write=60.0, pool=None
-            )
-            self.transfer_timeout = transfer_timeout(settings)
-        else:
-            self.transfer_timeout = (
-                timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-            )
-        self.http = httpx.Client(
-            timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            follow_redirects=True,
-            transport=transport,
-        )
-        secret = key.get_secret_value()
-        # Sent on hybridkit's own requests; never logged, never in a repr.
-        self._auth = {"apikey": secret, "Authorization": f"Bearer {secret}"}
-        from supabase import ClientOptions, create_client
-
-        # postgrest's built-in GET retry is off: one policy owns retries.
-        self._client = create_client(
-            self.url,
-            secret,
-            options=ClientOptions(httpx_client=self.http, postgrest_client_retry=False),
-        )
-        if resume_dir is _UNSET:
-            resume_dir = default_resume_dir()
-        self.resume_store = ResumeStore(Path(resume_dir)) if resume_dir is not None else None
-        self.tus = TusClient(
-            self.http,
-            self.storage_url,
-            self._auth,
-            self.retrier,
-            self.resume_store,
-            self.chunk_size,
-            self.transfer_timeout,
-        )
+        """The seam to the server (see :mod:`hybridkit.storage.session`)."""
+        session = self.session
+        self.settings = settings
+        self.url = session.url
+        self.storage_url = session.storage_url
+        self.chunk_size = session.chunk_size
+        self.threshold = session.threshold
+        self.progress_interval = session.progress_interval
+        self.breaker = session.breaker
+        self.retrier = session.retrier
+        self.transfer_timeout = session.transfer_timeout
+        self.http = session.http
+        self.resume_store = session.resume_store
+        self.tus = session.tus
 
     def __repr__(self) -> str:
         return f"StorageManager(url={self.url!r}, key_role={self.settings.key_role!r})"
@@ -222,7 +139,7 @@ class StorageManager:
 
     def close(self) -> None:
         """Close the shared connection pool."""
-        self.http.close()
+        self.session.close()
 
     def __enter__(self) -> StorageManager:
         return self
@@ -233,17 +150,9 @@ class StorageManager:
     @property
     def client(self) -> Any:
         """The supabase-py client (sharing this manager's httpx pool)."""
-        return self._client
+        return self.session.client
 
-    @property
-    def _storage(self) -> Any:
-        # Read fresh each time: supabase-py rebuilds sub-clients after auth events.
-        return self._client.storage
-
-    # ------------------------------------------------------------------ plumbing
-
-    @contextlib.contextmanager
-    def track(self) -> Iterator[OpStats]:
+    def track(self) -> contextlib.AbstractContextManager[OpStats]:
         """Collect attempts, retries and bytes of the calls made inside the block.
 
         Example:
@@ -252,76 +161,21 @@ class StorageManager:
             >>> stats.attempts  # doctest: +SKIP
             1
         """
-        stats = OpStats(_CURRENT_STATS.get())
-        token = _CURRENT_STATS.set(stats)
-        try:
-            yield stats
-        finally:
-            _CURRENT_STATS.reset(token)
-
-    @staticmethod
-    def _count(log: AttemptLog | None = None, nbytes: int = 0) -> None:
-        stats = _CURRENT_STATS.get()
-        if stats is not None:
-            stats.add(
-                attempts=log.attempts if log else 0,
-                retries=log.retries if log else 0,
-                nbytes=nbytes,
-            )
-
-    def _call(
-        self,
-        fn: Callable[[Attempt], T],
-        operation: str,
-        *,
-        idempotent: bool = True,
-        log: AttemptLog | None = None,
-        deadline: float | None = None,
-    ) -> T:
-        log = log if log is not None else AttemptLog()
-        try:
-            return self.retrier.call(
-                fn, operation=operation, idempotent=idempotent, log=log, deadline=deadline
-            )
-        finally:
-            self._count(log)
-
-    def _json(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-        context: str,
-    ) -> Any:
-        """One JSON request under ``/storage/v1`` on the shared client (no retry here)."""
-        response = self.http.request(
-            method,
-            f"{self.storage_url}/{path}",
-            json=json,
-            headers={**self._auth, **(headers or {})},
-        )
-        if response.status_code >= 400:
-            raise classify_response(response, context=context)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            return response.text
+        return self.session.track()
 
     # ------------------------------------------------------------------ buckets
 
     def list_buckets(self) -> list[BucketInfo]:
         """All buckets the key can see."""
-        rows = self._call(lambda a: self._storage.list_buckets(), "list buckets")
+        rows = self.session.call(lambda a: self.session.api.list_buckets(), "list buckets")
         return [BucketInfo.from_api(b) for b in rows]
 
     def get_bucket(self, bucket: str) -> BucketInfo:
         """One bucket. Raises NotFoundError when it does not exist."""
         check_bucket(bucket)
-        data = self._call(lambda a: self._storage.get_bucket(bucket), f"get bucket {bucket}")
+        data = self.session.call(
+            lambda a: self.session.api.get_bucket(bucket), f"get bucket {bucket}"
+        )
         return BucketInfo.from_api(data)
 
     def create_bucket(
@@ -350,34 +204,34 @@ class StorageManager:
 
         def create(attempt: Attempt) -> BucketInfo:
             try:
-                self._storage.create_bucket(bucket, bucket, options)
+                self.session.api.create_bucket(bucket, bucket, options)
             except Exception as exc:
                 error = classify(exc, context=f"create bucket {bucket}")
                 if isinstance(error, ConflictError) and log.uncertain:
-                    existing = BucketInfo.from_api(self._storage.get_bucket(bucket))
+                    existing = BucketInfo.from_api(self.session.api.get_bucket(bucket))
                     if _bucket_matches(existing, public, file_size_limit, allowed_mime_types):
                         return existing
                 raise error from exc
-            return BucketInfo.from_api(self._storage.get_bucket(bucket))
+            return BucketInfo.from_api(self.session.api.get_bucket(bucket))
 
-        return self._call(create, f"create bucket {bucket}", log=log)
+        return self.session.call(create, f"create bucket {bucket}", log=log)
 
     def update_bucket(
         self,
         bucket: str,
         *,
         public: bool | None = None,
-        file_size_limit: int | str | None = _UNSET,
-        allowed_mime_types: Sequence[str] | None = _UNSET,
+        file_size_limit: int | str | None = UNSET,
+        allowed_mime_types: Sequence[str] | None = UNSET,
     ) -> BucketInfo:
         """Change a bucket's settings; ``None`` clears a limit or a mime list."""
         check_bucket(bucket)
         options: dict[str, Any] = {}
         if public is not None:
             options["public"] = public
-        if file_size_limit is not _UNSET:
+        if file_size_limit is not UNSET:
             options["file_size_limit"] = file_size_limit
-        if allowed_mime_types is not _UNSET:
+        if allowed_mime_types is not UNSET:
             options["allowed_mime_types"] = (
                 list(allowed_mime_types) if allowed_mime_types is not None else None
             )
@@ -389,15 +243,15 @@ class StorageManager:
             # storage3 always sends id/name; the server needs >= 1 setting, and an
             # absent "public" would read as False on some servers: keep the current.
             options["public"] = self.get_bucket(bucket).public
-        self._call(
-            lambda a: self._storage.update_bucket(bucket, options), f"update bucket {bucket}"
+        self.session.call(
+            lambda a: self.session.api.update_bucket(bucket, options), f"update bucket {bucket}"
         )
         return self.get_bucket(bucket)
 
     def empty_bucket(self, bucket: str) -> None:
         """Delete every object in a bucket (needs the service role key)."""
         check_bucket(bucket)
-        self._call(lambda a: self._storage.empty_bucket(bucket), f"empty bucket {bucket}")
+        self.session.call(lambda a: self.session.api.empty_bucket(bucket), f"empty bucket {bucket}")
 
     def delete_bucket(self, bucket: str, *, force: bool = False) -> None:
         """Delete a bucket; ``force`` empties it first.
@@ -415,7 +269,7 @@ class StorageManager:
 
         def delete(attempt: Attempt) -> None:
             try:
-                self._storage.delete_bucket(bucket)
+                self.session.api.delete_bucket(bucket)
             except Exception as exc:
                 error = classify(exc, context=f"delete bucket {bucket}")
                 if isinstance(error, NotFoundError) and log.uncertain:
@@ -423,30 +277,20 @@ class StorageManager:
                 raise error from exc
 
         try:
-            self._call(delete, f"delete bucket {bucket}", log=log)
+            self.session.call(delete, f"delete bucket {bucket}", log=log)
         except ConflictError:
             if not force:
                 raise
             # The real server may empty asynchronously ("queued"): remove what is
             # left ourselves, then try once more.
             self.remove(bucket, [o.name for o in self.iter_objects(bucket) if not o.is_folder])
-            self._call(delete, f"delete bucket {bucket}")
+            self.session.call(delete, f"delete bucket {bucket}")
 
     # ------------------------------------------------------------------ objects
 
     def info(self, bucket: str, key: str) -> ObjectInfo:
         """An object's size, ETag, content type and times. Raises NotFoundError."""
-        check_bucket(bucket)
-        check_key(key)
-        data = self._call(
-            lambda a: self._json(
-                "GET", f"object/info/{url_path(bucket, key)}", context=f"info {bucket}/{key}"
-            ),
-            f"info {bucket}/{key}",
-        )
-        if not isinstance(data, Mapping):
-            raise classify(TypeError(f"unexpected info answer {data!r:.100}"))
-        return ObjectInfo.from_info(bucket, key, data)
+        return object_info(self.session, bucket, key)
 
     def exists(self, bucket: str, key: str) -> bool:
         """True when the object exists (and the key may see it)."""
@@ -480,18 +324,25 @@ class StorageManager:
             older_than / newer_than: by ``updated_at``; a timedelta counts back from now.
             min_size / max_size: bytes, inclusive.
         """
-        check_bucket(bucket)
-        keep = object_filter(glob, exclude, older_than, newer_than, min_size, max_size)
-        for obj in walk(self, bucket, prefix, recursive):
-            if keep(obj):
-                yield obj
+        return iter_objects(
+            self.session,
+            bucket,
+            prefix,
+            recursive=recursive,
+            glob=glob,
+            exclude=exclude,
+            older_than=older_than,
+            newer_than=newer_than,
+            min_size=min_size,
+            max_size=max_size,
+        )
 
     def list_objects(self, bucket: str, prefix: str = "", **filters: Any) -> list[ObjectInfo]:
         """:meth:`iter_objects` as a list."""
         return list(self.iter_objects(bucket, prefix, **filters))
 
     def _remove_batch(self, bucket: str, batch: list[str], attempt: Attempt) -> Any:
-        return self._storage.from_(bucket).remove(batch)
+        return self.session.api.from_(bucket).remove(batch)
 
     def remove(self, bucket: str, keys: Sequence[str]) -> list[str]:
         """Delete objects by exact key, in batches; returns the keys actually deleted.
@@ -504,7 +355,7 @@ class StorageManager:
         removed: list[str] = []
         for start in range(0, len(keys), REMOVE_BATCH):
             batch = list(keys[start : start + REMOVE_BATCH])
-            rows = self._call(
+            rows = self.session.call(
                 functools.partial(self._remove_batch, bucket, batch),
                 f"remove {len(batch)} object(s) from {bucket}",
             )
@@ -537,13 +388,13 @@ class StorageManager:
 
         def move(attempt: Attempt) -> None:
             try:
-                self._json("POST", "object/move", json=body, context=context)
+                self.session.json("POST", "object/move", json=body, context=context)
             except NotFoundError:
                 if log.uncertain and self.exists(target_bucket, destination):
                     return
                 raise
 
-        self._call(move, context, log=log)
+        self.session.call(move, context, log=log)
 
     def copy(
         self,
@@ -573,7 +424,9 @@ class StorageManager:
 
         def copy(attempt: Attempt) -> None:
             try:
-                self._json("POST", "object/copy", json=body, headers=headers, context=context)
+                self.session.json(
+                    "POST", "object/copy", json=body, headers=headers, context=context
+                )
             except ConflictError:
                 if log.uncertain:
                     src, dst = self.info(bucket, source), self.info(target_bucket, destination)
@@ -581,7 +434,7 @@ class StorageManager:
                         return
                 raise
 
-        self._call(copy, context, log=log)
+        self.session.call(copy, context, log=log)
 
     def signed_url(
         self, bucket: str, key: str, expires_in: int = 3600, *, download: str | bool | None = None
@@ -592,8 +445,8 @@ class StorageManager:
         options: dict[str, Any] = {}
         if download is not None and download is not False:
             options["download"] = download
-        data = self._call(
-            lambda a: self._storage.from_(bucket).create_signed_url(key, expires_in, options),
+        data = self.session.call(
+            lambda a: self.session.api.from_(bucket).create_signed_url(key, expires_in, options),
             f"sign {bucket}/{key}",
         )
         return str(data["signedURL"])
@@ -603,8 +456,8 @@ class StorageManager:
     ) -> dict[str, str | None]:
         """Signed URLs for many keys at once; ``None`` for keys that do not exist."""
         check_bucket(bucket)
-        rows = self._call(
-            lambda a: self._storage.from_(bucket).create_signed_urls(list(keys), expires_in),
+        rows = self.session.call(
+            lambda a: self.session.api.from_(bucket).create_signed_urls(list(keys), expires_in),
             f"sign {len(keys)} object(s) in {bucket}",
         )
         out: dict[str, str | None] = {}
@@ -672,13 +525,11 @@ class StorageManager:
             ConflictError: the object exists with other content and ``upsert`` is False.
             QuotaError: too large for the bucket, or a mime type it refuses.
         """
-        from hybridkit._upload import upload_one
-
         if deadline is None:
             deadline = self.settings.job_deadline
         if deadline is None:
             return upload_one(
-                self,
+                self.session,
                 source,
                 bucket,
                 key,
@@ -694,7 +545,7 @@ class StorageManager:
         job = Job(cancel, deadline, grace=min(self.transfer_timeout.read or 15.0, deadline * 0.1))
         try:
             return upload_one(
-                self,
+                self.session,
                 source,
                 bucket,
                 key,
@@ -742,10 +593,8 @@ class StorageManager:
             cancel: set it to stop at the next block (``CancelledError``); the
                 destination is untouched and the temporary file stays for a resume.
         """
-        from hybridkit._download import download_one
-
         return download_one(
-            self,
+            self.session,
             bucket,
             key,
             destination,
@@ -788,10 +637,8 @@ class StorageManager:
         get one retry pass at the end. ``resumable`` forces the upload kind, as in
         :meth:`upload`.
         """
-        from hybridkit._folders import upload_folder
-
         return upload_folder(
-            self,
+            self.session,
             folder,
             bucket,
             prefix,
@@ -829,10 +676,8 @@ class StorageManager:
         Past ``deadline`` seconds (default the ``job_deadline`` setting) they are
         reported ``failed``, each with its reason.
         """
-        from hybridkit._folders import download_prefix
-
         return download_prefix(
-            self,
+            self.session,
             bucket,
             prefix,
             folder,
@@ -859,9 +704,7 @@ class StorageManager:
         ETag (is what is stored intact?). With ``deep`` (or an ETag that is not
         an MD5, as for S3 multipart uploads) the object is downloaded and hashed.
         """
-        from hybridkit._download import verify_object
-
-        return verify_object(self, bucket, key, source, deep=deep)
+        return verify_object(self.session, bucket, key, source, deep=deep)
 
 
 def _bucket_matches(

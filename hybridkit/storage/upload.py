@@ -13,11 +13,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from os import PathLike
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any
 
-from hybridkit._storage_values import UploadResult
-from hybridkit._transfer import (
+from hybridkit.errors import ConflictError, NotFoundError, RetryableError
+from hybridkit.progress import ProgressCallback, ProgressTracker
+from hybridkit.retry import Attempt, AttemptLog, classify, classify_response
+from hybridkit.storage.download import verify_object
+from hybridkit.storage.listing import object_info
+from hybridkit.storage.transfer import (
     READ_BLOCK,
+    Counter,
     CountingReader,
     Source,
     cache_control_seconds,
@@ -28,45 +33,17 @@ from hybridkit._transfer import (
     raise_if_cancelled,
     url_path,
 )
-from hybridkit._tus import ResumeStore
-from hybridkit.errors import ConflictError, NotFoundError, RetryableError
-from hybridkit.progress import ProgressCallback, ProgressTracker
-from hybridkit.retry import Attempt, AttemptLog, classify, classify_response
+from hybridkit.storage.tus import ResumeStore
+from hybridkit.storage.values import UploadResult
 
 if TYPE_CHECKING:
-    from hybridkit.storage import StorageManager
+    from hybridkit.storage.session import StorageSession
 
 _log = logging.getLogger("hybridkit.storage")
 
 
-class Counter(Protocol):
-    """Where transfer code reports bytes: a tracker, or a share of a folder's tracker."""
-
-    def advance(self, nbytes: int) -> None: ...
-    def set_done(self, done: int) -> None: ...
-
-
-class ChildCounter:
-    """One file's share of an aggregate tracker (folder transfers)."""
-
-    def __init__(self, parent: Counter) -> None:
-        self._parent = parent
-        self.done = 0
-        self.confirmed = 0
-        """The last position set from outside (a resumable upload's server offset)."""
-
-    def advance(self, nbytes: int) -> None:
-        self.done += nbytes
-        self._parent.advance(nbytes)
-
-    def set_done(self, done: int) -> None:
-        self._parent.advance(done - self.done)
-        self.done = done
-        self.confirmed = done
-
-
 def upload_one(
-    manager: StorageManager,
+    session: StorageSession,
     source: str | PathLike[str] | IO[bytes],
     bucket: str,
     key: str,
@@ -92,17 +69,17 @@ def upload_one(
         tracker: ProgressTracker | None = None
         if counter is None:
             tracker = ProgressTracker(
-                src.size, progress, interval=manager.progress_interval, label=key
+                src.size, progress, interval=session.progress_interval, label=key
             )
             counter = tracker
-        use_tus = resumable if resumable is not None else src.size > manager.threshold
+        use_tus = resumable if resumable is not None else src.size > session.threshold
         # A standard upload of more than one read block (1 MiB) that fails transiently
         # goes on as a resumable one: one bad connection must not restart it from
         # byte 0 forever. A TUS server keeps the part of a chunk that arrived, so
         # this helps a file of one chunk too, not only a larger one.
         may_switch = (
             not use_tus
-            and src.size > min(READ_BLOCK, manager.chunk_size)
+            and src.size > min(READ_BLOCK, session.chunk_size)
             and not mime.lower().startswith("multipart/")
         )
         log = AttemptLog()
@@ -110,12 +87,12 @@ def upload_one(
         try:
             if use_tus:
                 result = _resumable(
-                    manager, src, bucket, key, mime, cache, upsert, metadata, counter, log, cancel
+                    session, src, bucket, key, mime, cache, upsert, metadata, counter, log, cancel
                 )
             else:
                 try:
                     result = _standard(
-                        manager,
+                        session,
                         src,
                         bucket,
                         key,
@@ -137,7 +114,7 @@ def upload_one(
                     log.retries += 1
                     wasted = standard_sent[0]
                     result = _resumable(
-                        manager,
+                        session,
                         src,
                         bucket,
                         key,
@@ -151,12 +128,12 @@ def upload_one(
                     )
                     result = (result[0], result[1] + wasted, result[2], result[3])
         finally:
-            manager._count(log)
+            session.count(log)
         reconciled, sent, resumed_from, md5 = result
-        manager._count(nbytes=sent)
+        session.count(nbytes=sent)
         verified = False
         if verify:
-            report = manager.verify(bucket, key, src)
+            report = verify_object(session, bucket, key, src, deep=False)
             report.raise_for_problems()
             verified, md5 = True, report.local_md5
         if tracker is not None:
@@ -178,7 +155,7 @@ def upload_one(
         )
 
 
-def _is_own(manager: StorageManager, src: Source, bucket: str, key: str) -> str | None:
+def _is_own(session: StorageSession, src: Source, bucket: str, key: str) -> str | None:
     """The MD5 when the stored object is byte-identical to ``src``, else ``None``.
 
     Called when a create meets "already exists" after an attempt that may have
@@ -186,7 +163,7 @@ def _is_own(manager: StorageManager, src: Source, bucket: str, key: str) -> str 
     someone else's object, which is never overwritten.
     """
     try:
-        stored = manager.info(bucket, key)
+        stored = object_info(session, bucket, key)
     except NotFoundError:
         return None
     if stored.size != src.size:
@@ -194,7 +171,7 @@ def _is_own(manager: StorageManager, src: Source, bucket: str, key: str) -> str 
     local = src.md5()
     if stored.md5 is not None:
         return local if stored.md5 == local else None
-    report = manager.verify(bucket, key, src, deep=True)
+    report = verify_object(session, bucket, key, src, deep=True)
     return local if report.ok else None
 
 
@@ -202,7 +179,7 @@ _Outcome = tuple[bool, int, int, str | None]  # reconciled, bytes sent, resumed 
 
 
 def _standard(
-    manager: StorageManager,
+    session: StorageSession,
     src: Source,
     bucket: str,
     key: str,
@@ -246,12 +223,12 @@ def _standard(
         counter.set_done(0)
         try:
             send(
-                manager, src, bucket, key, mime, cache, upsert, metadata, on_bytes, context, cancel
+                session, src, bucket, key, mime, cache, upsert, metadata, on_bytes, context, cancel
             )
         except Exception as exc:
             error = classify(exc, context=context)
             if isinstance(error, ConflictError) and log.uncertain:
-                md5 = _is_own(manager, src, bucket, key)
+                md5 = _is_own(session, src, bucket, key)
                 if md5 is not None:
                     counter.set_done(src.size)
                     return True, sent[0], 0, md5
@@ -260,7 +237,7 @@ def _standard(
 
     # The upload is safe to resend: a create that already landed answers 409 and
     # is reconciled above; an upsert writes the same bytes again.
-    outcome = manager.retrier.call(
+    outcome = session.retrier.call(
         attempt,
         operation=context,
         log=log,
@@ -271,7 +248,7 @@ def _standard(
 
 
 def _send_raw(
-    manager: StorageManager,
+    session: StorageSession,
     src: Source,
     bucket: str,
     key: str,
@@ -290,7 +267,7 @@ def _send_raw(
             yield block
 
     headers = {
-        **manager._auth,
+        **session.auth_headers,
         "Content-Type": mime,
         "Content-Length": str(src.size),
         "Cache-Control": f"max-age={cache}",
@@ -298,16 +275,16 @@ def _send_raw(
     }
     if metadata is not None:
         headers["x-metadata"] = base64.b64encode(json.dumps(dict(metadata)).encode()).decode()
-    url = f"{manager.storage_url}/object/{url_path(bucket, key)}"
-    response = manager.http.post(
-        url, headers=headers, content=body(), timeout=manager.transfer_timeout
+    url = f"{session.storage_url}/object/{url_path(bucket, key)}"
+    response = session.http.post(
+        url, headers=headers, content=body(), timeout=session.transfer_timeout
     )
     if response.status_code >= 400:
         raise classify_response(response, context=context)
 
 
 def _send_multipart(
-    manager: StorageManager,
+    session: StorageSession,
     src: Source,
     bucket: str,
     key: str,
@@ -329,11 +306,11 @@ def _send_multipart(
     # A BufferedReader over a counting raw reader passes storage3's type check
     # and lets httpx stream the form in 64 KiB reads (never the whole file).
     body = io.BufferedReader(CountingReader(src, on_bytes, cancel), buffer_size=READ_BLOCK)
-    manager._storage.from_(bucket).upload(key, body, options)
+    session.api.from_(bucket).upload(key, body, options)
 
 
 def _resumable(
-    manager: StorageManager,
+    session: StorageSession,
     src: Source,
     bucket: str,
     key: str,
@@ -345,9 +322,9 @@ def _resumable(
     log: AttemptLog,
     cancel: threading.Event | None,
 ) -> _Outcome:
-    store = manager.resume_store
+    store = session.resume_store
     resume_key = (
-        ResumeStore.make_key(manager.storage_url, bucket, key, src) if store is not None else None
+        ResumeStore.make_key(session.storage_url, bucket, key, src) if store is not None else None
     )
     had_entry = bool(store and resume_key and store.get(resume_key))
     tus_metadata = {
@@ -359,7 +336,7 @@ def _resumable(
     if metadata is not None:
         tus_metadata["metadata"] = json.dumps(dict(metadata))
     try:
-        outcome = manager.tus.upload(
+        outcome = session.tus.upload(
             src,
             bucket,
             key,
@@ -375,7 +352,7 @@ def _resumable(
         # "Already exists": ours if an earlier attempt or a killed process may have
         # finished this very upload and the bytes match; otherwise not ours.
         if had_entry or log.uncertain:
-            md5 = _is_own(manager, src, bucket, key)
+            md5 = _is_own(session, src, bucket, key)
             if md5 is not None:
                 counter.set_done(src.size)
                 return True, 0, src.size, md5
@@ -384,9 +361,9 @@ def _resumable(
         # Every byte was on the server before we came (a process was killed after
         # its last PATCH). Make sure the object was committed, else start afresh.
         try:
-            manager.info(bucket, key)
+            object_info(session, bucket, key)
         except NotFoundError:
-            outcome = manager.tus.upload(
+            outcome = session.tus.upload(
                 src,
                 bucket,
                 key,
