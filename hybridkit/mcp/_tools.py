@@ -408,12 +408,13 @@ class Toolbox:
         """Run one read-only SQL statement (a SELECT, EXPLAIN, SHOW...). PostgreSQL runs it in a
         READ ONLY transaction, so any write fails — whatever --allow-writes says."""
         done = self.manager.sql(query)
-        refused = ("read-only transaction", "tried to write")
-        if isinstance(done.error, InvalidInputError) and any(
-            words in done.error.message for words in refused
-        ):
+        if isinstance(done.error, InvalidInputError):
+            # Refused by the read-only checks (the parser, or PostgreSQL's READ ONLY
+            # transaction, always rolled back): nothing ran to completion. The library's
+            # advice to pass --write does not apply here.
+            message = re.sub(r"\s*[—-]+\s*pass --write.*$", "", done.error.message)
             raise ToolRefusal(
-                done.error.message + "; nothing was changed",
+                message + "; nothing was changed",
                 hint="execute_sql only reads (a READ ONLY transaction, whatever --allow-writes "
                 "says); change data through a migration or a runbook instead",
             )
