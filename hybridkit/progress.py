@@ -48,6 +48,11 @@ class Progress:
         eta: seconds left at the current rate, or ``None`` when unknown.
         label: what is being transferred (a key or a file name).
         finished: True on the final update.
+        files_done: files finished so far (transferred, skipped or failed), for a
+            folder transfer; ``None`` for one file.
+        files_total: files in the folder transfer, or ``None``.
+        skipped: bytes of ``done`` that were not sent (unchanged files): counted as
+            done, never as throughput.
     """
 
     done: int
@@ -57,6 +62,9 @@ class Progress:
     eta: float | None
     label: str = ""
     finished: bool = False
+    files_done: int | None = None
+    files_total: int | None = None
+    skipped: int = 0
 
     @property
     def fraction(self) -> float | None:
@@ -78,6 +86,8 @@ class ProgressTracker:
         interval: minimum seconds between two reports (the final one always goes out).
         label: copied into every snapshot.
         clock: a monotonic clock; inject a fake in tests.
+        files: the number of files of a folder transfer (snapshots then count them,
+            see :meth:`file_finished`).
 
     Example:
         >>> t = ProgressTracker(total=100, interval=0)
@@ -94,7 +104,11 @@ class ProgressTracker:
         interval: float = 0.5,
         label: str = "",
         clock: Callable[[], float] = time.monotonic,
+        files: int | None = None,
     ) -> None:
+        self._files_total = files
+        self._files_done = 0 if files is not None else None
+        self._skipped = 0
         self._total = total
         self._callback = callback
         self._interval = interval
@@ -128,6 +142,24 @@ class ProgressTracker:
             self._sample()
         self._maybe_emit()
 
+    def skip(self, nbytes: int) -> None:
+        """Count ``nbytes`` as done without their being sent (an unchanged file):
+        they fill the bar but are never throughput."""
+        if nbytes <= 0:
+            return
+        with self._lock:
+            self._done += nbytes
+            self._skipped += nbytes
+            self._sample()
+        self._maybe_emit()
+
+    def file_finished(self) -> None:
+        """One more file of a folder transfer is finished (sent, skipped or failed)."""
+        with self._lock:
+            if self._files_done is not None:
+                self._files_done += 1
+        self._maybe_emit()
+
     def add_total(self, nbytes: int) -> None:
         """Grow the expected total (a folder walk discovering files)."""
         with self._lock:
@@ -157,7 +189,7 @@ class ProgressTracker:
 
     def _sample(self) -> None:
         now = self._clock()
-        self._samples.append((now, self._done))
+        self._samples.append((now, self._done - self._skipped))  # rate: bytes sent
         while len(self._samples) > 2 and now - self._samples[1][0] > _RATE_WINDOW:
             self._samples.popleft()
 
@@ -165,7 +197,7 @@ class ProgressTracker:
         now = self._clock()
         first_t, first_done = self._samples[0]
         span = now - first_t
-        rate = (self._done - first_done) / span if span > 0 else 0.0
+        rate = (self._done - self._skipped - first_done) / span if span > 0 else 0.0
         rate = max(0.0, rate)
         eta: float | None = None
         if self._total is not None:
@@ -182,6 +214,9 @@ class ProgressTracker:
             eta=eta,
             label=self._label,
             finished=self._finished,
+            files_done=self._files_done,
+            files_total=self._files_total,
+            skipped=self._skipped,
         )
 
     def _maybe_emit(self, *, force: bool = False) -> None:

@@ -40,6 +40,8 @@ class _Bar:
         self.n = 0.0
         self.total: float | None = None
         self.elapsed = 0.0
+        self.skipped = 0.0
+        self.files = ""
         self.samples: list[tuple[float, float]] = []
 
     def rate(self) -> float:
@@ -57,11 +59,14 @@ class _Bar:
             frac = min(1.0, self.n / self.total)
             filled = int(frac * 20)
             parts.append(f"[{'#' * filled}{'.' * (20 - filled)}] {frac * 100:3.0f}%")
+        if self.files:
+            parts.append(self.files)
         parts.append(_amount(self.n, self.total, self.unit))
+        sent = self.n - self.skipped
         if final:
             parts.append(f"in {self.elapsed:.1f} s")
-            if self.unit == "B" and self.elapsed > 0 and self.n:
-                parts.append(f"({format_bytes(self.n / self.elapsed)}/s)")
+            if self.unit == "B" and self.elapsed > 0 and sent > 0:
+                parts.append(f"({format_bytes(sent / self.elapsed)}/s)")
         else:
             rate = self.rate()
             if rate > 0:

@@ -96,6 +96,10 @@ class TextBar:
         self._last = self._start
         self._closed = False
         self._rate = 0.0
+        self.skipped = 0
+        """Bytes of ``n`` counted without being sent (unchanged files)."""
+        self.files_done: int | None = None
+        self.files_total: int | None = None
 
     def set_total(self, total: int | None) -> None:
         """Set (or grow) the expected total."""
@@ -115,6 +119,8 @@ class TextBar:
                 self.total = snapshot.total
             self.n = snapshot.done
             self._rate = snapshot.rate
+            self.skipped = snapshot.skipped
+            self.files_done, self.files_total = snapshot.files_done, snapshot.files_total
             self._maybe_print()
         if snapshot.finished:
             self.close()
@@ -130,7 +136,8 @@ class TextBar:
 
     def _line(self, *, final: bool) -> str:
         elapsed = self._clock() - self._start
-        rate = self.n / elapsed if final and elapsed > 0 else self._rate
+        sent = self.n - self.skipped
+        rate = sent / elapsed if final and elapsed > 0 else self._rate
         if self.total:
             frac = min(1.0, self.n / self.total)
             width = 10
@@ -141,6 +148,9 @@ class TextBar:
             )
         else:
             text = f"{self.desc}  {_amount(self.n, None, self.unit)}"
+        files = _files(self.files_done, self.files_total)
+        if files:
+            text += f"  {files}"
         if final:
             text += f"  in {format_duration(elapsed)}"
             if self.unit == "B" and rate > 0:
@@ -165,11 +175,27 @@ class TextBar:
             self._emit()
 
 
-def _tqdm_amounts(n: float, total: float | None, elapsed: float, unit: str) -> str:
-    """The text right of a tqdm bar, in the runbooks' units: ``15.0 MiB/30.1 MiB · 29.8 MiB/s``."""
+def _files(done: int | None, total: int | None) -> str:
+    return f"{done}/{total} files" if done is not None and total else ""
+
+
+def _tqdm_amounts(
+    n: float,
+    total: float | None,
+    elapsed: float,
+    unit: str,
+    *,
+    skipped: float = 0,
+    files: str = "",
+) -> str:
+    """The text right of a tqdm bar, in the runbooks' units:
+    ``3/21 files · 15.0 MiB/30.1 MiB · 29.8 MiB/s`` (skipped bytes are no throughput)."""
     text = _amount(n, total, unit)
-    if unit == "B" and elapsed > 0 and n > 0:
-        text += f" \u00b7 {format_bytes(n / elapsed)}/s"
+    if files:
+        text = f"{files} \u00b7 {text}"
+    sent = n - skipped
+    if unit == "B" and elapsed > 0 and sent > 0:
+        text += f" \u00b7 {format_bytes(sent / elapsed)}/s"
     return text + f" \u00b7 {format_duration(elapsed)}"
 
 
@@ -188,11 +214,20 @@ def _tqdm_class() -> Any:
     class _Bar(base):  # type: ignore[misc,valid-type,unused-ignore]
         hk_unit = "B"
         hk_widget = widget
+        hk_skipped = 0
+        hk_files = ""
 
         @property
         def format_dict(self) -> dict[str, Any]:
             d: dict[str, Any] = dict(super().format_dict)
-            d["hk"] = _tqdm_amounts(d["n"], d["total"], float(d["elapsed"]), self.hk_unit)
+            d["hk"] = _tqdm_amounts(
+                d["n"],
+                d["total"],
+                float(d["elapsed"]),
+                self.hk_unit,
+                skipped=self.hk_skipped,
+                files=self.hk_files,
+            )
             return d
 
     return _Bar
@@ -239,9 +274,13 @@ class TqdmBar:
         with self._lock:
             if snapshot.total is not None and self._bar.total != snapshot.total:
                 self._bar.total = snapshot.total
+            self._bar.hk_skipped = snapshot.skipped
+            self._bar.hk_files = _files(snapshot.files_done, snapshot.files_total)
             delta = snapshot.done - self._bar.n
             if delta:
                 self._bar.update(delta)
+            else:
+                self._bar.refresh()
         if snapshot.finished:
             self.close()
 
@@ -293,6 +332,9 @@ class FedBar:
                 "unit": self._inner.unit,
                 "n": self._inner.n,
                 "total": self._inner.total,
+                "skipped": self._inner.skipped,
+                "files_done": self._inner.files_done,
+                "files_total": self._inner.files_total,
                 "elapsed": round(now - self._start, 3),
                 "done": done,
             }

@@ -300,7 +300,11 @@ def _upload_folder(
             pass  # the job ended while listing: every file is reported below
     sizes = {p: p.stat().st_size for p, _ in files}
     tracker = ProgressTracker(
-        sum(sizes.values()), progress, interval=session.progress_interval, label=str(root)
+        sum(sizes.values()),
+        progress,
+        interval=session.progress_interval,
+        label=str(root),
+        files=len(files),
     )
 
     def stopped(path: Path, key: str, size: int, stats: OpStats | None, landed: int) -> FileResult:
@@ -340,8 +344,8 @@ def _upload_folder(
                         and stored.md5 is not None
                         and stored.md5 == _file_md5(path)
                     ):
-                        share.set_done(size)
                         if key in rechecked:
+                            share.set_done(size)
                             # Its first run's answer was lost; the bytes had landed.
                             return FileResult(
                                 str(path),
@@ -351,6 +355,7 @@ def _upload_folder(
                                 reason="already stored (an earlier attempt landed)",
                                 landed=size,
                             )
+                        tracker.skip(size)
                         return FileResult(
                             str(path), key, "skipped", size, reason="unchanged", landed=size
                         )
@@ -425,7 +430,13 @@ def _upload_folder(
         _log.info("%s: failed transiently; queued for the retry pass", key)
         return True
 
-    runs = _run_queue(jobs, order, lambda i: tasks[i](), again)
+    def settle(i: int, result: FileResult) -> bool:
+        if again(i, result):
+            return True
+        tracker.file_finished()
+        return False
+
+    runs = _run_queue(jobs, order, lambda i: tasks[i](), settle)
     results: list[FileResult] = []
     for i in range(len(files)):
         first, *rest = runs[i]
@@ -593,7 +604,11 @@ def _download_prefix(
         if not o.is_folder and selected(_relative(o.name, prefix), include, exclude):
             objects.append(o)
     tracker = ProgressTracker(
-        sum(o.size for o in objects), progress, interval=session.progress_interval, label=prefix
+        sum(o.size for o in objects),
+        progress,
+        interval=session.progress_interval,
+        label=prefix,
+        files=len(objects),
     )
     resolved_root = root.resolve()
 
@@ -616,7 +631,7 @@ def _download_prefix(
                         and obj.md5 is not None
                         and _file_md5(dest) == obj.md5
                     ):
-                        share.set_done(obj.size)
+                        tracker.skip(obj.size)
                         return FileResult(
                             obj.name, str(dest), "skipped", obj.size, reason="unchanged"
                         )
@@ -649,7 +664,15 @@ def _download_prefix(
 
         return run
 
-    results = _run(jobs, [task(o) for o in objects])
+    def counted(run: Callable[[], FileResult]) -> Callable[[], FileResult]:
+        def wrapper() -> FileResult:
+            result = run()
+            tracker.file_finished()
+            return result
+
+        return wrapper
+
+    results = _run(jobs, [counted(task(o)) for o in objects])
     tracker.close()
     return TransferReport(tuple(results), duration=time.monotonic() - started)
 

@@ -430,3 +430,24 @@ def test_a_bad_key_is_an_auth_error_with_no_secret_in_it(stack, tmp_path: Path) 
         assert bad not in str(result.error) and bad not in repr(result)
         health = hm.health_check()
         assert not health.success and not health.data.checks[0].auth_ok
+
+
+def test_folder_progress_counts_files_and_leaves_skipped_bytes_out_of_the_rate(
+    manager: StorageManager, bucket: str, tmp_path: Path
+) -> None:
+
+    tree = tmp_path / "tree"
+    for i in range(5):
+        write_random(tree / f"f{i}.bin", 40_000 + i)
+    first: list[Progress] = []
+    assert manager.upload_folder(tree, bucket, "p", jobs=2, progress=first.append).ok
+    assert first[-1].finished and first[-1].files_done == first[-1].files_total == 5
+    assert first[-1].skipped == 0
+    assert [s.files_done for s in first] == sorted(s.files_done for s in first)  # only grows
+
+    again: list[Progress] = []
+    report = manager.upload_folder(tree, bucket, "p", jobs=2, progress=again.append)
+    assert [r.status for r in report.results] == ["skipped"] * 5
+    last = again[-1]
+    assert last.files_done == 5 and last.done == last.total == last.skipped
+    assert all(s.rate == 0 for s in again)  # nothing was sent: no throughput to show

@@ -63,3 +63,19 @@ def test_live_progress_draws_in_place_and_leaves_one_final_line(tmp_path: Path) 
     assert "files" not in text  # a half-written line is never drawn
     assert "MB/s" not in text.replace("MiB/s", "")
     assert not Path(live.path).exists()  # the feed goes with the run
+
+
+def test_text_and_tqdm_texts_show_files_and_no_rate_for_skipped_bytes() -> None:
+    from hybridkit.runbook._bar import _tqdm_amounts
+
+    lines: list[str] = []
+    bar = TextBar("upload", total=2 * 1024**2, out=lines.append, clock=lambda: 1.0)
+    bar(
+        Progress(
+            done=2 * 1024**2, total=2 * 1024**2, elapsed=1, rate=0, eta=0, finished=True,
+            files_done=3, files_total=3, skipped=2 * 1024**2,
+        )
+    )  # fmt: skip
+    assert "3/3 files" in lines[-1] and "/s" not in lines[-1]
+    text = _tqdm_amounts(3 * 1024**2, 4 * 1024**2, 1.0, "B", skipped=2 * 1024**2, files="2/4 files")
+    assert text.startswith("2/4 files \u00b7 3.0 MiB/4.0 MiB \u00b7 1.0 MiB/s")
