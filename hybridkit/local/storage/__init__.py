@@ -27,7 +27,7 @@ from hybridkit.local.storage.uploads import Uploader, UploadLimits
 from hybridkit.local.storage.wire import not_found
 
 if TYPE_CHECKING:
-    from hybridkit.local.app import ServerConfig
+    from hybridkit.local.config import ServerConfig
     from hybridkit.local.db import Database
 
 __all__ = ["create_storage_app"]
