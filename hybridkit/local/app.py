@@ -19,11 +19,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from hybridkit.local import management as management_service
+from hybridkit.local import rest as rest_service
+from hybridkit.local import storage as storage_service
 from hybridkit.local.config import ServerConfig
 from hybridkit.local.db import Database
-from hybridkit.local.management import ManagementService
-from hybridkit.local.rest import RestService
-from hybridkit.local.storage import create_storage_app
 
 if TYPE_CHECKING:
     from hybridkit.local.storage.models import Storage
@@ -36,12 +36,9 @@ logger = logging.getLogger(__name__)
 def create_app(config: ServerConfig) -> Starlette:
     """Build the ASGI app; the database pool opens in the lifespan."""
     database = Database(config.db_dsn)
-    rest = RestService(config.db_dsn, config.keys.jwt_secret, max_rows=config.max_rows)
-    management = ManagementService(
-        config.db_dsn, access_token=config.keys.access_token, jwt_secret=config.keys.jwt_secret
-    )
-
-    storage_app = create_storage_app(config, database)
+    rest = rest_service.create_app(config)
+    management = management_service.create_app(config)
+    storage_app = storage_service.create_app(config, database)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -7,7 +7,7 @@ JSON parameter and are expanded with ``json_populate_recordset`` against the
 table's row type, so PostgreSQL converts each value to its column's type.
 
 Example:
-    >>> from hybridkit.local.rest.parse import parse_select
+    >>> from hybridkit.local.rest.parsing import parse_select
     >>> rel = Relation("public", "items", "r", {"id": "bigint", "name": "text"}, ("id",))
     >>> stmt, params = read_sql(rel, parse_select("id"), [], (), limit=10, offset=20)
     >>> "LIMIT %(p1)s OFFSET %(p2)s" in stmt.as_string(None)
@@ -33,7 +33,7 @@ from hybridkit.local.rest.compose import (
 )
 from hybridkit.local.rest.embed import EmbedPlan, embed_sql
 from hybridkit.local.rest.errors import ApiError
-from hybridkit.local.rest.parse import Condition, OrderTerm, SelectItem
+from hybridkit.local.rest.parsing import Condition, OrderTerm, SelectItem
 
 __all__ = [
     "RpcCall",

@@ -17,7 +17,7 @@ from psycopg.rows import DictRow
 
 from hybridkit.local.db import Database, Identity
 from hybridkit.local.storage.blobs import BlobStore
-from hybridkit.local.storage.exceptions import (
+from hybridkit.local.storage.errors import (
     BucketAlreadyExists,
     BucketNotEmptyEnough,
     NoSuchBucket,

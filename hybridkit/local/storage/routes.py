@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from hybridkit.local.db import Identity
 from hybridkit.local.storage.context import AuthMode, Caller
-from hybridkit.local.storage.exceptions import (
+from hybridkit.local.storage.errors import (
     EntityTooLarge,
     InvalidRole,
     NoSuchBucket,

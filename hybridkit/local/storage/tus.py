@@ -39,7 +39,7 @@ from starlette.routing import BaseRoute, Route
 
 from hybridkit.local.storage.blobs import BlobWriter, Md5Chain
 from hybridkit.local.storage.context import Caller
-from hybridkit.local.storage.exceptions import (
+from hybridkit.local.storage.errors import (
     EntityTooLarge,
     KeyAlreadyExists,
     ResourceAlreadyExists,

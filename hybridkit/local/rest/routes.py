@@ -20,7 +20,8 @@ import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from hybridkit.local.auth import JWTError, bearer_token, verify
 from hybridkit.local.db import Database, Identity
@@ -34,7 +35,7 @@ from hybridkit.local.rest.catalog import (
 from hybridkit.local.rest.compose import Relation, filters_from_query
 from hybridkit.local.rest.embed import EmbedPlan, plan_embeds, split_embed_options
 from hybridkit.local.rest.errors import ApiError, from_pg_error
-from hybridkit.local.rest.parse import (
+from hybridkit.local.rest.parsing import (
     Condition,
     Prefer,
     non_negative_int,
@@ -56,7 +57,7 @@ from hybridkit.local.rest.statements import (
     update_sql,
 )
 
-__all__ = ["RestHandlers"]
+__all__ = ["RestRoutes"]
 
 _RESERVED = frozenset({"select", "order", "limit", "offset", "columns", "on_conflict"})
 _JSON = "application/json; charset=utf-8"
@@ -113,6 +114,11 @@ def _error(exc: ApiError) -> Response:
     )
 
 
+async def _root(request: Request) -> Response:
+    # PostgREST answers the root with its OpenAPI document; a stub is enough here.
+    return JSONResponse({"swagger": "2.0", "info": {"title": "hybridkit local PostgREST"}})
+
+
 @dataclass
 class Outcome:
     """A finished statement: the JSON body text (or None), rows and an optional total."""
@@ -122,7 +128,7 @@ class Outcome:
     total: int | None = None
 
 
-class RestHandlers:
+class RestRoutes:
     """The endpoints; one instance per app, sharing one connection pool."""
 
     def __init__(self, database: Database, jwt_secret: str, *, max_rows: int | None = 1000) -> None:
@@ -131,6 +137,14 @@ class RestHandlers:
         self.max_rows = max_rows
 
     # -- identity ------------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        """Every route: the root, ``/rpc/{name}`` and ``/{table}``."""
+        return [
+            Route("/", _root, methods=["GET", "HEAD"]),
+            Route("/rpc/{name}", self.rpc, methods=["GET", "HEAD", "POST"]),
+            Route("/{table}", self.table, methods=["GET", "HEAD", "POST", "PATCH", "DELETE"]),
+        ]
 
     def _caller(self, request: Request) -> Caller:
         token = bearer_token(request.headers)
