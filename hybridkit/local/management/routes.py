@@ -142,15 +142,13 @@ class ManagementRoutes:
                     raise ManagementError.unauthorized()
                 return await endpoint(request)
             except ManagementError as exc:
-                return JSONResponse(exc.body(), status_code=exc.status)
+                return exc.response()
             except psycopg.OperationalError as exc:
                 # The database is down or refused us: the hosted API's 503 equivalent.
                 message = str(exc).strip().splitlines()[0] if str(exc).strip() else "unavailable"
-                return JSONResponse(
-                    {"message": f"Database unavailable: {message}"}, status_code=503
-                )
+                return ManagementError(503, f"Database unavailable: {message}").response()
             except psycopg.Error as exc:
-                return JSONResponse(ManagementError.sql_failed(exc).body(), status_code=500)
+                return ManagementError.sql_failed(exc, status=500).response()
 
         return wrapped
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,15 +105,6 @@ def _accept(header: str | None) -> Accept:
     raise ApiError.not_acceptable(header)
 
 
-def _error(exc: ApiError) -> Response:
-    return Response(
-        json.dumps(exc.body()),
-        status_code=exc.status,
-        media_type=_JSON,
-        headers={"Proxy-Status": f"PostgREST; error={exc.code}"},
-    )
-
-
 async def _root(request: Request) -> Response:
     # PostgREST answers the root with its OpenAPI document; a stub is enough here.
     return JSONResponse({"swagger": "2.0", "info": {"title": "hybridkit local PostgREST"}})
@@ -193,24 +184,24 @@ class RestRoutes:
     # -- entry points -----------------------------------------------------------------------
 
     async def table(self, request: Request) -> Response:
-        caller: Caller | None = None
-        try:
-            caller = self._caller(request)
-            return await self._table(request, caller)
-        except ApiError as exc:
-            return _error(exc)
-        except psycopg.Error as exc:
-            return _error(from_pg_error(exc, anonymous=caller is None or caller.anonymous))
+        return await self._answer(request, self._table)
 
     async def rpc(self, request: Request) -> Response:
+        return await self._answer(request, self._rpc)
+
+    async def _answer(
+        self, request: Request, handler: Callable[[Request, Caller], Awaitable[Response]]
+    ) -> Response:
+        """Authenticate, run ``handler`` and render any failure as PostgREST's error."""
         caller: Caller | None = None
         try:
             caller = self._caller(request)
-            return await self._rpc(request, caller)
+            return await handler(request, caller)
         except ApiError as exc:
-            return _error(exc)
+            return exc.response()
         except psycopg.Error as exc:
-            return _error(from_pg_error(exc, anonymous=caller is None or caller.anonymous))
+            anonymous = caller is None or caller.anonymous
+            return from_pg_error(exc, anonymous=anonymous).response()
 
     # -- shared steps -------------------------------------------------------------------------
 
