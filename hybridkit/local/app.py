@@ -12,8 +12,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
@@ -21,56 +19,26 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from hybridkit.local.auth import Keys
+from hybridkit.local import management as management_service
+from hybridkit.local import rest as rest_service
+from hybridkit.local import storage as storage_service
+from hybridkit.local.config import ServerConfig
 from hybridkit.local.db import Database
 
 if TYPE_CHECKING:
     from hybridkit.local.storage.models import Storage
 
-__all__ = ["ServerConfig", "create_app"]
+__all__ = ["create_app"]
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ServerConfig:
-    """What the HTTP server needs to know about its stack.
-
-    Attributes:
-        db_dsn: a superuser DSN of the stack's private PostgreSQL.
-        data_dir: where object bytes live (one folder per bucket).
-        keys: the JWT secret and API keys.
-        public_url: the base URL clients use (``http://127.0.0.1:54321``).
-        upload_file_size_limit: the global limit for TUS uploads (the CLI's 50 GB).
-        upload_file_size_limit_standard: the global limit for single-request uploads (5 GB).
-        signed_upload_url_expiration: seconds a signed upload URL lives (the CLI's 7200).
-        max_rows: PostgREST's ``max-rows``: the most rows a read returns (Supabase's 1000;
-            ``None``: no cap). The server takes it from ``PGRST_DB_MAX_ROWS``.
-    """
-
-    db_dsn: str
-    data_dir: Path
-    keys: Keys
-    public_url: str
-    upload_file_size_limit: int = 52_428_800_000
-    upload_file_size_limit_standard: int = 5_242_880_000
-    signed_upload_url_expiration: int = 7200
-    max_rows: int | None = 1000
-
-
 def create_app(config: ServerConfig) -> Starlette:
     """Build the ASGI app; the database pool opens in the lifespan."""
-    from hybridkit.local.management import ManagementService
-    from hybridkit.local.rest import RestService
-    from hybridkit.local.storage import create_storage_app
-
     database = Database(config.db_dsn)
-    rest = RestService(config.db_dsn, config.keys.jwt_secret, max_rows=config.max_rows)
-    management = ManagementService(
-        config.db_dsn, access_token=config.keys.access_token, jwt_secret=config.keys.jwt_secret
-    )
-
-    storage_app = create_storage_app(config, database)
+    rest = rest_service.create_app(config)
+    management = management_service.create_app(config)
+    storage_app = storage_service.create_app(config, database)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -175,7 +175,8 @@ async def _serve(
 ) -> None:
     import uvicorn
 
-    from hybridkit.local.app import ServerConfig, create_app
+    from hybridkit.local.app import create_app
+    from hybridkit.local.config import ServerConfig
 
     port = int(sock.getsockname()[1])
     url = f"http://127.0.0.1:{port}"

@@ -11,7 +11,7 @@ import pytest
 
 from hybridkit.local.rest.compose import Params, Relation, order_sql, select_list_sql, where_sql
 from hybridkit.local.rest.errors import ApiError, pg_status
-from hybridkit.local.rest.parse import (
+from hybridkit.local.rest.parsing import (
     Field,
     Filter,
     Logic,

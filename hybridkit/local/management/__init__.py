@@ -7,25 +7,27 @@ point a client at it with ``SUPABASE_MANAGEMENT_URL=http://127.0.0.1:54321``,
 ``SUPABASE_PROJECT_REF=local`` and ``SUPABASE_ACCESS_TOKEN`` = the stack's
 access token. A branch answers to its own ref on the same routes.
 
-Layout: :mod:`~.models` (state: databases, ledger, branches),
-:mod:`~.handlers` (HTTP), :mod:`~.advisors` (lints), :mod:`~.errors` (wire errors).
+The local services' shape (docs/local-stack.md): :func:`create_app` here builds the app,
+:mod:`~.routes` holds the Starlette routes, :mod:`~.parsing` reads the request bodies,
+:mod:`~.models` the state (databases, ledger, branches), :mod:`~.errors` the wire errors;
+:mod:`~.advisors` runs the lints.
 
 Example::
 
-    management = ManagementService(dsn, access_token=keys.access_token)
+    management = create_app(config)
     app = Starlette(routes=[Mount("/v1", app=management)])
 """
 
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from hybridkit.local.management.handlers import ManagementHandlers
+from hybridkit.local.config import ServerConfig
 from hybridkit.local.management.models import Databases
+from hybridkit.local.management.routes import ManagementRoutes
 
-__all__ = ["LOCAL_REF", "ManagementService"]
+__all__ = ["LOCAL_REF", "ManagementService", "create_app"]
 
 LOCAL_REF = "local"
 
@@ -49,34 +51,8 @@ class ManagementService:
         jwt_secret: str = "",
     ) -> None:
         self.databases = Databases(dsn, project_ref)
-        h = ManagementHandlers(self.databases, access_token, jwt_secret)
-        g = h.guard
-        project = "/projects/{ref}"
-        self.app = Starlette(
-            routes=[
-                Route("/projects", g(h.list_projects), methods=["GET"]),
-                Route(project, g(h.get_project), methods=["GET"]),
-                Route(f"{project}/database/query", g(h.query), methods=["POST"]),
-                Route(f"{project}/database/query/read-only", g(h.query), methods=["POST"]),
-                Route(f"{project}/database/migrations", g(h.list_migrations), methods=["GET"]),
-                Route(f"{project}/database/migrations", g(h.apply_migration), methods=["POST"]),
-                Route(
-                    f"{project}/database/migrations/{{version}}",
-                    g(h.get_migration),
-                    methods=["GET"],
-                ),
-                Route(f"{project}/config/storage", g(h.get_storage_config), methods=["GET"]),
-                Route(f"{project}/config/storage", g(h.update_storage_config), methods=["PATCH"]),
-                Route(f"{project}/advisors/{{kind}}", g(h.advisors), methods=["GET"]),
-                Route(f"{project}/branches", g(h.list_branches), methods=["GET"]),
-                Route(f"{project}/branches", g(h.create_branch), methods=["POST"]),
-                Route("/branches/{id}", g(h.get_branch), methods=["GET"]),
-                Route("/branches/{id}", g(h.delete_branch), methods=["DELETE"]),
-                Route("/branches/{id}/reset", g(h.reset_branch), methods=["POST"]),
-                Route("/branches/{id}/merge", g(h.merge_branch), methods=["POST"]),
-                Route("/branches/{id}/push", g(h.push_branch), methods=["POST"]),
-            ]
-        )
+        routes = ManagementRoutes(self.databases, access_token, jwt_secret)
+        self.app = Starlette(routes=routes.routes())
 
     async def open(self) -> None:
         """Nothing to open: every request has its own connection."""
@@ -86,3 +62,14 @@ class ManagementService:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
+
+
+def create_app(config: ServerConfig) -> ManagementService:
+    """Build the Management API subset's ASGI app (mount it at ``/v1``).
+
+    Args:
+        config: the stack's settings (database, access token, JWT secret).
+    """
+    return ManagementService(
+        config.db_dsn, access_token=config.keys.access_token, jwt_secret=config.keys.jwt_secret
+    )

@@ -6,15 +6,20 @@ from typing import Any
 
 import psycopg
 
+from hybridkit.local.errors import WireError
+
 __all__ = ["ManagementError"]
 
 
-class ManagementError(Exception):
+class ManagementError(WireError):
     """An error answer of the Management API (``api.supabase.com``)."""
+
+    media_type = "application/json"
+    ensure_ascii = False
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
-        self.status = status
+        self.http_status = status
         self.message = message
 
     def body(self) -> dict[str, Any]:
@@ -33,7 +38,7 @@ class ManagementError(Exception):
         return cls(400, message)
 
     @classmethod
-    def sql_failed(cls, exc: psycopg.Error) -> ManagementError:
+    def sql_failed(cls, exc: psycopg.Error, status: int = 400) -> ManagementError:
         """How the hosted API reports a failed query: 400, PostgreSQL's text inside."""
         diag = exc.diag
         primary = diag.message_primary or str(exc).strip().splitlines()[0]
@@ -42,4 +47,4 @@ class ManagementError(Exception):
             text += f"\nDETAIL:  {diag.message_detail}"
         if diag.message_hint:
             text += f"\nHINT:  {diag.message_hint}"
-        return cls(400, text)
+        return cls(status, text)

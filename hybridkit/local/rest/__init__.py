@@ -1,10 +1,12 @@
 """A PostgREST subset under ``/rest/v1``, run against the local stack's PostgreSQL.
 
-Layout (moto's split): :mod:`~hybridkit.local.rest.parse` reads the request,
-:mod:`~hybridkit.local.rest.compose` and :mod:`~hybridkit.local.rest.statements`
-build SQL with quoted identifiers and bound values, :mod:`~hybridkit.local.rest.catalog`
-reads the schema, :mod:`~hybridkit.local.rest.errors` holds PostgREST's wire errors
-and :mod:`~hybridkit.local.rest.handlers` speaks HTTP.
+The local services' shape (docs/local-stack.md): :func:`create_app` here builds the app,
+:mod:`~.routes` holds the Starlette routes (HTTP in, PostgREST's answers out),
+:mod:`~.parsing` reads the request (query string, ``Prefer``, ``Range``) and
+:mod:`~.errors` holds PostgREST's wire errors. PostgREST keeps no state of its own: what
+a ``models`` module is elsewhere is here the SQL it runs — :mod:`~.catalog` reads the
+schema, :mod:`~.compose`, :mod:`~.statements`, :mod:`~.embed` and :mod:`~.relationships`
+build statements with quoted identifiers and bound values.
 
 Connections log in as ``authenticator`` (the Supabase CLI's password), exactly
 as PostgREST does, and switch to the JWT's role per transaction; a JWT naming a
@@ -12,7 +14,7 @@ role that ``authenticator`` may not become fails with PostgreSQL's own 42501.
 
 Example::
 
-    rest = RestService(dsn, keys.jwt_secret)
+    rest = create_app(config)
     await rest.open()
     app = Starlette(routes=[Mount("/rest/v1", app=rest)])
 """
@@ -21,15 +23,13 @@ from __future__ import annotations
 
 from psycopg.conninfo import make_conninfo
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from hybridkit.local.config import ServerConfig
 from hybridkit.local.db import Database
-from hybridkit.local.rest.handlers import RestHandlers
+from hybridkit.local.rest.routes import RestRoutes
 
-__all__ = ["AUTHENTICATOR", "RestService"]
+__all__ = ["AUTHENTICATOR", "RestService", "create_app"]
 
 AUTHENTICATOR = "authenticator"
 # The Supabase CLI gives authenticator the same local password as postgres.
@@ -50,23 +50,8 @@ class RestService:
     ) -> None:
         login = make_conninfo(dsn, user=AUTHENTICATOR, password=_AUTHENTICATOR_PASSWORD)
         self.database = Database(login, min_size=1, max_size=max_size)
-        handlers = RestHandlers(self.database, jwt_secret, max_rows=max_rows)
-
-        async def root(request: Request) -> Response:
-            # PostgREST answers the root with its OpenAPI document; a stub is enough here.
-            return JSONResponse({"swagger": "2.0", "info": {"title": "hybridkit local PostgREST"}})
-
-        self.app = Starlette(
-            routes=[
-                Route("/", root, methods=["GET", "HEAD"]),
-                Route("/rpc/{name}", handlers.rpc, methods=["GET", "HEAD", "POST"]),
-                Route(
-                    "/{table}",
-                    handlers.table,
-                    methods=["GET", "HEAD", "POST", "PATCH", "DELETE"],
-                ),
-            ]
-        )
+        routes = RestRoutes(self.database, jwt_secret, max_rows=max_rows)
+        self.app = Starlette(routes=routes.routes())
 
     async def open(self) -> None:
         await self.database.open()
@@ -76,3 +61,12 @@ class RestService:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
+
+
+def create_app(config: ServerConfig) -> RestService:
+    """Build the PostgREST subset's ASGI app (mount it at ``/rest/v1``; open it in the lifespan).
+
+    Args:
+        config: the stack's settings (database, JWT secret, ``max_rows``).
+    """
+    return RestService(config.db_dsn, config.keys.jwt_secret, max_rows=config.max_rows)

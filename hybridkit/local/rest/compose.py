@@ -27,7 +27,7 @@ from typing import Any
 from psycopg import sql
 
 from hybridkit.local.rest.errors import ApiError
-from hybridkit.local.rest.parse import (
+from hybridkit.local.rest.parsing import (
     Condition,
     Field,
     Filter,
@@ -321,7 +321,7 @@ def filters_from_query(
     items: Sequence[tuple[str, str]], reserved: frozenset[str]
 ) -> list[Condition]:
     """The filters among query items: every key that is not a reserved parameter."""
-    from hybridkit.local.rest.parse import parse_logic
+    from hybridkit.local.rest.parsing import parse_logic
 
     conditions: list[Condition] = []
     for key, value in items:

@@ -35,7 +35,7 @@ from psycopg.rows import DictRow
 from hybridkit.local.rest.catalog import find_relation
 from hybridkit.local.rest.compose import Params, Relation, page_sql, select_list_sql, where_sql
 from hybridkit.local.rest.errors import ApiError
-from hybridkit.local.rest.parse import (
+from hybridkit.local.rest.parsing import (
     Condition,
     Embed,
     Filter,

@@ -12,11 +12,15 @@ from typing import Any
 
 import psycopg
 
+from hybridkit.local.errors import WireError
+
 __all__ = ["ApiError", "from_pg_error", "pg_status"]
 
 
-class ApiError(Exception):
+class ApiError(WireError):
     """An error response: HTTP status plus PostgREST's JSON error object."""
+
+    separators = (", ", ": ")
 
     def __init__(
         self,
@@ -28,11 +32,19 @@ class ApiError(Exception):
         hint: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.status = status
+        self.http_status = status
         self.code = code
         self.message = message
         self.details = details
         self.hint = hint
+
+    @property
+    def status(self) -> int:
+        """The HTTP status (``http_status``)."""
+        return self.http_status
+
+    def headers(self) -> dict[str, str]:
+        return {"Proxy-Status": f"PostgREST; error={self.code}"}
 
     def body(self) -> dict[str, Any]:
         return {

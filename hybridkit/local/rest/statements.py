@@ -7,7 +7,7 @@ JSON parameter and are expanded with ``json_populate_recordset`` against the
 table's row type, so PostgreSQL converts each value to its column's type.
 
 Example:
-    >>> from hybridkit.local.rest.parse import parse_select
+    >>> from hybridkit.local.rest.parsing import parse_select
     >>> rel = Relation("public", "items", "r", {"id": "bigint", "name": "text"}, ("id",))
     >>> stmt, params = read_sql(rel, parse_select("id"), [], (), limit=10, offset=20)
     >>> "LIMIT %(p1)s OFFSET %(p2)s" in stmt.as_string(None)
@@ -33,7 +33,7 @@ from hybridkit.local.rest.compose import (
 )
 from hybridkit.local.rest.embed import EmbedPlan, embed_sql
 from hybridkit.local.rest.errors import ApiError
-from hybridkit.local.rest.parse import Condition, OrderTerm, SelectItem
+from hybridkit.local.rest.parsing import Condition, OrderTerm, SelectItem
 
 __all__ = [
     "RpcCall",
@@ -104,6 +104,16 @@ def count_sql(
         rel.ident, TARGET, extra.joins, where
     )
     return stmt, params.values
+
+
+def _write(
+    statement: sql.Composable, params: Params, rel: Relation, returning: Returning | None
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """A write as it runs: bare, or with ``RETURNING`` shaped by :func:`_representation`."""
+    if returning is None:
+        return sql.Composed([statement]), params.values
+    mutation = sql.SQL("{} RETURNING {}.*").format(statement, TARGET)
+    return _representation(mutation, params, rel, returning), params.values
 
 
 def _representation(
@@ -221,10 +231,7 @@ def insert_sql(
     insert = sql.SQL("INSERT INTO {} AS {}{} {}{}").format(
         rel.ident, TARGET, column_list, body, conflict
     )
-    if returning is None:
-        return sql.Composed([insert]), params.values
-    mutation = sql.SQL("{} RETURNING {}.*").format(insert, TARGET)
-    return _representation(mutation, params, rel, returning), params.values
+    return _write(insert, params, rel, returning)
 
 
 def update_sql(
@@ -255,10 +262,7 @@ def update_sql(
         BODY,
         where_sql(conditions, rel, TARGET, params),
     )
-    if returning is None:
-        return sql.Composed([update]), params.values
-    mutation = sql.SQL("{} RETURNING {}.*").format(update, TARGET)
-    return _representation(mutation, params, rel, returning), params.values
+    return _write(update, params, rel, returning)
 
 
 def delete_sql(
@@ -272,10 +276,7 @@ def delete_sql(
     delete = sql.SQL("DELETE FROM {} AS {} WHERE {}").format(
         rel.ident, TARGET, where_sql(conditions, rel, TARGET, params)
     )
-    if returning is None:
-        return sql.Composed([delete]), params.values
-    mutation = sql.SQL("{} RETURNING {}.*").format(delete, TARGET)
-    return _representation(mutation, params, rel, returning), params.values
+    return _write(delete, params, rel, returning)
 
 
 @dataclass(frozen=True)

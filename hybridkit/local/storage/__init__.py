@@ -2,14 +2,17 @@
 
 Mounted by :func:`hybridkit.local.app.create_app` at ``/storage/v1``, it answers the
 unchanged official clients (storage3, storage-js, tuspy, tus-js-client) as Supabase's
-Storage API does (shared/reference/storage-api.md). The package follows moto's
-split: :mod:`.routes` and :mod:`.tus` (handlers), :mod:`.parsing` and
-:mod:`.schemas` (requests), :mod:`.models`, :mod:`.buckets`, :mod:`.listing`, :mod:`.uploads` and
-:mod:`.blobs` (state), :mod:`.exceptions` (wire errors).
+Storage API does (shared/reference/storage-api.md). The local services' shape
+(docs/local-stack.md): :func:`create_app` here builds the app, :mod:`.routes` (and
+:mod:`.tus`) hold the Starlette routes, :mod:`.parsing` (with :mod:`.schemas` and
+:mod:`.validation`) reads the request, :mod:`.models` (with :mod:`.buckets`, :mod:`.listing`,
+:mod:`.uploads` and :mod:`.blobs`) the state, :mod:`.errors` the wire errors; :mod:`.wire`,
+:mod:`.context` and :mod:`.responses` are the HTTP edge (authentication, error rendering,
+download headers).
 
 Example::
 
-    app = create_storage_app(config, Database(config.db_dsn))
+    app = create_app(config, Database(config.db_dsn))
 """
 
 from __future__ import annotations
@@ -27,15 +30,15 @@ from hybridkit.local.storage.uploads import Uploader, UploadLimits
 from hybridkit.local.storage.wire import not_found
 
 if TYPE_CHECKING:
-    from hybridkit.local.app import ServerConfig
+    from hybridkit.local.config import ServerConfig
     from hybridkit.local.db import Database
 
-__all__ = ["create_storage_app"]
+__all__ = ["create_app"]
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-def create_storage_app(config: ServerConfig, database: Database) -> Starlette:
+def create_app(config: ServerConfig, database: Database) -> Starlette:
     """Build the Storage API's ASGI app (mount it at ``/storage/v1``).
 
     Args:

@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from hybridkit.local.storage.exceptions import EntityTooLarge
+from hybridkit.local.storage.errors import EntityTooLarge
 
 __all__ = ["BLOCK_SIZE", "BlobStore", "BlobWriter", "Md5Chain"]
 

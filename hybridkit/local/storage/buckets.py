@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, LiteralString
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg import errors as pgerrors
 from psycopg.rows import DictRow
 
 from hybridkit.local.db import Database, Identity
 from hybridkit.local.storage.blobs import BlobStore
-from hybridkit.local.storage.exceptions import (
+from hybridkit.local.storage.errors import (
     BucketAlreadyExists,
     BucketNotEmptyEnough,
     NoSuchBucket,
@@ -78,17 +78,12 @@ class BucketState:
     async def get_bucket(self, identity: Identity, bucket_id: str) -> Row:
         """One bucket as the caller sees it; ``NoSuchBucket`` when missing or hidden."""
         async with self.db.transaction(identity) as conn:
-            row = await (
-                await conn.execute(
-                    "select id, name, owner, public, type::text as type, file_size_limit,"
-                    " allowed_mime_types, created_at, updated_at"
-                    " from storage.buckets where id = %s",
-                    [bucket_id],
-                )
-            ).fetchone()
-        if row is None:
-            raise NoSuchBucket()
-        return row
+            return await self._select_bucket(
+                conn,
+                bucket_id,
+                "id, name, owner, public, type::text as type, file_size_limit,"
+                " allowed_mime_types, created_at, updated_at",
+            )
 
     async def find_bucket(self, bucket_id: str, identity: Identity | None = None) -> Row:
         """A bucket as the server itself sees it (service role); ``NoSuchBucket`` if none."""
@@ -96,14 +91,14 @@ class BucketState:
             return await self._select_bucket(conn, bucket_id)
 
     @staticmethod
-    async def _select_bucket(conn: AsyncConnection[DictRow], bucket_id: str) -> Row:
-        row = await (
-            await conn.execute(
-                "select id, name, public, file_size_limit, allowed_mime_types"
-                " from storage.buckets where id = %s",
-                [bucket_id],
-            )
-        ).fetchone()
+    async def _select_bucket(
+        conn: AsyncConnection[DictRow],
+        bucket_id: str,
+        columns: LiteralString = "id, name, public, file_size_limit, allowed_mime_types",
+    ) -> Row:
+        """The bucket's ``columns`` (a constant select list); ``NoSuchBucket`` if none."""
+        query = sql.SQL("select {} from storage.buckets where id = %s").format(sql.SQL(columns))
+        row = await (await conn.execute(query, [bucket_id])).fetchone()
         if row is None:
             raise NoSuchBucket()
         return row

@@ -22,7 +22,7 @@ from starlette.requests import Request
 
 from hybridkit.local.auth import STORAGE_ROLES, JWTError, bearer_token, verify
 from hybridkit.local.db import Identity
-from hybridkit.local.storage.exceptions import AccessDenied, InvalidRequest
+from hybridkit.local.storage.errors import AccessDenied, InvalidRequest
 
 __all__ = ["AuthMode", "Caller", "authenticate", "route_path"]
 

@@ -25,7 +25,7 @@ from typing import Any
 from psycopg import sql
 
 from hybridkit.local.db import Database, Identity
-from hybridkit.local.storage.exceptions import InvalidRequest
+from hybridkit.local.storage.errors import InvalidRequest
 from hybridkit.local.storage.models import iso
 
 __all__ = ["list_v2"]

@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 from hybridkit.local.db import Database, Identity
 from hybridkit.local.storage.blobs import BlobStore
 from hybridkit.local.storage.buckets import BucketState, Row, owner_columns
-from hybridkit.local.storage.exceptions import (
+from hybridkit.local.storage.errors import (
     DeleteAccessDenied,
     KeyAlreadyExists,
     NoSuchKey,

@@ -26,7 +26,7 @@ from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 from starlette.requests import Request
 
-from hybridkit.local.storage.exceptions import (
+from hybridkit.local.storage.errors import (
     BodyTooLarge,
     EntityTooLarge,
     InvalidJSON,

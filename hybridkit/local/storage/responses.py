@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from hybridkit.local.storage.blobs import BlobStore
-from hybridkit.local.storage.exceptions import InvalidRange, ResourceMissing
+from hybridkit.local.storage.errors import InvalidRange, ResourceMissing
 from hybridkit.local.storage.models import Row, iso
 from hybridkit.local.storage.parsing import parse_range
 

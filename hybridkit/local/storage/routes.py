@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from hybridkit.local.db import Identity
 from hybridkit.local.storage.context import AuthMode, Caller
-from hybridkit.local.storage.exceptions import (
+from hybridkit.local.storage.errors import (
     EntityTooLarge,
     InvalidRole,
     NoSuchBucket,
@@ -427,27 +427,28 @@ class StorageRoutes:
         await self.storage.delete_object(caller.identity, bucket, key)
         return json_response({"message": "Successfully deleted"})
 
-    async def move_object(self, request: Request, caller: Caller) -> Response:
-        body = validate(await read_json_body(request), MOVE_BODY)
+    @staticmethod
+    def _transfer(body: dict[str, Any]) -> tuple[str, str, str, str]:
+        """A move's or copy's source and destination: bucket, key, dest bucket, dest key."""
         bucket = must_be_valid_bucket_name(body["bucketId"])
         dest_bucket = must_be_valid_bucket_name(body.get("destinationBucket") or bucket)
-        must_be_valid_key(body["sourceKey"], bucket=bucket)
-        must_be_valid_key(body["destinationKey"], bucket=dest_bucket)
-        await self.storage.move_object(
-            caller.identity, bucket, body["sourceKey"], dest_bucket, body["destinationKey"]
-        )
+        key = must_be_valid_key(body["sourceKey"], bucket=bucket)
+        dest_key = must_be_valid_key(body["destinationKey"], bucket=dest_bucket)
+        return bucket, key, dest_bucket, dest_key
+
+    async def move_object(self, request: Request, caller: Caller) -> Response:
+        body = validate(await read_json_body(request), MOVE_BODY)
+        bucket, key, dest_bucket, dest_key = self._transfer(body)
+        await self.storage.move_object(caller.identity, bucket, key, dest_bucket, dest_key)
         return json_response({"message": "Successfully moved"})
 
     async def copy_object(self, request: Request, caller: Caller) -> Response:
         body = validate(await read_json_body(request), COPY_BODY)
-        bucket = must_be_valid_bucket_name(body["bucketId"])
-        dest_bucket = must_be_valid_bucket_name(body.get("destinationBucket") or bucket)
-        must_be_valid_key(body["sourceKey"], bucket=bucket)
-        dest_key = must_be_valid_key(body["destinationKey"], bucket=dest_bucket)
+        bucket, key, dest_bucket, dest_key = self._transfer(body)
         row = await self.storage.copy_object(
             caller.identity,
             bucket=bucket,
-            key=body["sourceKey"],
+            key=key,
             dest_bucket=dest_bucket,
             dest_key=dest_key,
             owner=caller.owner,

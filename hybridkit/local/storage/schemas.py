@@ -122,13 +122,9 @@ MOVE_BODY: Schema = {
 }
 
 COPY_BODY: Schema = {
-    "type": "object",
-    "required": ["bucketId", "sourceKey", "destinationKey"],
+    **MOVE_BODY,
     "properties": {
-        "bucketId": {"type": "string"},
-        "sourceKey": {"type": "string"},
-        "destinationBucket": {"type": "string"},
-        "destinationKey": {"type": "string"},
+        **MOVE_BODY["properties"],
         "metadata": {
             "type": "object",
             "properties": {"cacheControl": {"type": "string"}, "mimetype": {"type": "string"}},

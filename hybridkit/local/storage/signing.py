@@ -20,7 +20,7 @@ from typing import Any
 import jwt
 
 from hybridkit.local.auth import JWTError, verify
-from hybridkit.local.storage.exceptions import InvalidJWT, InvalidSignature
+from hybridkit.local.storage.errors import InvalidJWT, InvalidSignature
 
 __all__ = ["sign_download", "sign_upload", "verify_signed"]
 

@@ -39,7 +39,7 @@ from starlette.routing import BaseRoute, Route
 
 from hybridkit.local.storage.blobs import BlobWriter, Md5Chain
 from hybridkit.local.storage.context import Caller
-from hybridkit.local.storage.exceptions import (
+from hybridkit.local.storage.errors import (
     EntityTooLarge,
     KeyAlreadyExists,
     ResourceAlreadyExists,
@@ -225,6 +225,17 @@ class TusUploads:
             raise _error(400, "Missing x-signature header")
         return {"token": token}
 
+    def _existing(
+        self, request: Request, caller: Caller
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """An existing upload's signature (signed routes) and record, the signature checked."""
+        self._require_tus(request)
+        signature = self._signature(request, caller)
+        record = self._load(request.path_params["upload_id"])
+        if signature is not None:
+            self._check_signature(signature, record["bucket"], record["object"])
+        return signature, record
+
     def _check_signature(
         self, signature: Mapping[str, Any], bucket: str, key: str
     ) -> dict[str, Any]:
@@ -344,11 +355,7 @@ class TusUploads:
 
     async def head(self, request: Request, caller: Caller) -> Response:
         """``HEAD``: where the upload stands."""
-        self._require_tus(request)
-        signature = self._signature(request, caller)
-        record = self._load(request.path_params["upload_id"])
-        if signature is not None:
-            self._check_signature(signature, record["bucket"], record["object"])
+        signature, record = self._existing(request, caller)
         # Another user's offset and length are theirs: HEAD passes the same RLS test.
         # (RLS is checked before uniqueness: "already exists" means the caller may
         # write it, and a finished upload's object does exist.)
@@ -409,11 +416,7 @@ class TusUploads:
 
     async def terminate(self, request: Request, caller: Caller) -> Response:
         """``DELETE``: abandon an unfinished upload."""
-        self._require_tus(request)
-        signature = self._signature(request, caller)
-        record = self._load(request.path_params["upload_id"])
-        if signature is not None:
-            self._check_signature(signature, record["bucket"], record["object"])
+        signature, record = self._existing(request, caller)
         if record.get("completed"):
             raise _error(400, "Cannot terminate an already completed upload")
         await self._authorize(caller, record, signed=signature is not None, request=request)

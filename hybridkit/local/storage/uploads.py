@@ -26,7 +26,7 @@ from typing import Any
 from starlette.requests import Request
 
 from hybridkit.local.db import Identity
-from hybridkit.local.storage.exceptions import EntityTooLarge, InvalidRequest
+from hybridkit.local.storage.errors import EntityTooLarge, InvalidRequest
 from hybridkit.local.storage.models import Row, Storage, object_metadata
 from hybridkit.local.storage.parsing import (
     MultipartReader,

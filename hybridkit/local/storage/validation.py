@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from hybridkit.local.storage.exceptions import (
+from hybridkit.local.storage.errors import (
     DotSegmentKey,
     InvalidBucketName,
     InvalidKey,

@@ -2,7 +2,7 @@
 
 :func:`endpoint` wraps every handler: it authenticates the caller as the route
 demands (see :mod:`.context`) and renders any failure as the real server would —
-the wire errors of :mod:`.exceptions`, with database failures translated here, in
+the wire errors of :mod:`.errors`, with database failures translated here, in
 one place (:func:`translate`).
 """
 
@@ -20,7 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from hybridkit.local.storage.context import AuthMode, Caller, authenticate, route_path
-from hybridkit.local.storage.exceptions import (
+from hybridkit.local.storage.errors import (
     DatabaseError,
     DatabaseTimeout,
     InternalError,

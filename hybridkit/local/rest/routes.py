@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,8 @@ import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from hybridkit.local.auth import JWTError, bearer_token, verify
 from hybridkit.local.db import Database, Identity
@@ -34,7 +35,7 @@ from hybridkit.local.rest.catalog import (
 from hybridkit.local.rest.compose import Relation, filters_from_query
 from hybridkit.local.rest.embed import EmbedPlan, plan_embeds, split_embed_options
 from hybridkit.local.rest.errors import ApiError, from_pg_error
-from hybridkit.local.rest.parse import (
+from hybridkit.local.rest.parsing import (
     Condition,
     Prefer,
     non_negative_int,
@@ -56,7 +57,7 @@ from hybridkit.local.rest.statements import (
     update_sql,
 )
 
-__all__ = ["RestHandlers"]
+__all__ = ["RestRoutes"]
 
 _RESERVED = frozenset({"select", "order", "limit", "offset", "columns", "on_conflict"})
 _JSON = "application/json; charset=utf-8"
@@ -104,13 +105,9 @@ def _accept(header: str | None) -> Accept:
     raise ApiError.not_acceptable(header)
 
 
-def _error(exc: ApiError) -> Response:
-    return Response(
-        json.dumps(exc.body()),
-        status_code=exc.status,
-        media_type=_JSON,
-        headers={"Proxy-Status": f"PostgREST; error={exc.code}"},
-    )
+async def _root(request: Request) -> Response:
+    # PostgREST answers the root with its OpenAPI document; a stub is enough here.
+    return JSONResponse({"swagger": "2.0", "info": {"title": "hybridkit local PostgREST"}})
 
 
 @dataclass
@@ -122,7 +119,7 @@ class Outcome:
     total: int | None = None
 
 
-class RestHandlers:
+class RestRoutes:
     """The endpoints; one instance per app, sharing one connection pool."""
 
     def __init__(self, database: Database, jwt_secret: str, *, max_rows: int | None = 1000) -> None:
@@ -131,6 +128,14 @@ class RestHandlers:
         self.max_rows = max_rows
 
     # -- identity ------------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        """Every route: the root, ``/rpc/{name}`` and ``/{table}``."""
+        return [
+            Route("/", _root, methods=["GET", "HEAD"]),
+            Route("/rpc/{name}", self.rpc, methods=["GET", "HEAD", "POST"]),
+            Route("/{table}", self.table, methods=["GET", "HEAD", "POST", "PATCH", "DELETE"]),
+        ]
 
     def _caller(self, request: Request) -> Caller:
         token = bearer_token(request.headers)
@@ -179,24 +184,24 @@ class RestHandlers:
     # -- entry points -----------------------------------------------------------------------
 
     async def table(self, request: Request) -> Response:
-        caller: Caller | None = None
-        try:
-            caller = self._caller(request)
-            return await self._table(request, caller)
-        except ApiError as exc:
-            return _error(exc)
-        except psycopg.Error as exc:
-            return _error(from_pg_error(exc, anonymous=caller is None or caller.anonymous))
+        return await self._answer(request, self._table)
 
     async def rpc(self, request: Request) -> Response:
+        return await self._answer(request, self._rpc)
+
+    async def _answer(
+        self, request: Request, handler: Callable[[Request, Caller], Awaitable[Response]]
+    ) -> Response:
+        """Authenticate, run ``handler`` and render any failure as PostgREST's error."""
         caller: Caller | None = None
         try:
             caller = self._caller(request)
-            return await self._rpc(request, caller)
+            return await handler(request, caller)
         except ApiError as exc:
-            return _error(exc)
+            return exc.response()
         except psycopg.Error as exc:
-            return _error(from_pg_error(exc, anonymous=caller is None or caller.anonymous))
+            anonymous = caller is None or caller.anonymous
+            return from_pg_error(exc, anonymous=anonymous).response()
 
     # -- shared steps -------------------------------------------------------------------------
 

@@ -19,10 +19,11 @@ not found 404) are spelled out below. See shared/reference/storage-api.md §2.
 
 from __future__ import annotations
 
-import json
 from typing import ClassVar
 
 from starlette.responses import Response
+
+from hybridkit.local.errors import WireError
 
 __all__ = [
     "AccessDenied",
@@ -62,10 +63,10 @@ __all__ = [
 ]
 
 
-class StorageError(Exception):
+class StorageError(WireError):
     """A handled error, rendered as the real server renders it."""
 
-    http_status: ClassVar[int] = 400
+    http_status = 400
     status_code: ClassVar[str] = "400"
     error: ClassVar[str] = "Error"
     code: ClassVar[str] = "InvalidRequest"
@@ -84,21 +85,7 @@ class StorageError(Exception):
             "code": self.code,
         }
 
-    def headers(self) -> dict[str, str]:
-        """Extra response headers."""
-        return {}
 
-    def response(self) -> Response:
-        """The Starlette response for this error."""
-        return Response(
-            json.dumps(self.body(), separators=(",", ":")),
-            status_code=self.http_status,
-            media_type="application/json; charset=utf-8",
-            headers=self.headers(),
-        )
-
-
-# --- not found ------------------------------------------------------------------
 class NoSuchBucket(StorageError):
     status_code = "404"
     error = "Bucket not found"

@@ -28,12 +28,14 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from hybridkit.local.management.advisors import run_advisors
 from hybridkit.local.management.errors import ManagementError
 from hybridkit.local.management.models import MAIN_DATABASE, Databases, jsonable
+from hybridkit.local.management.parsing import json_object
 
-__all__ = ["DEFAULT_STORAGE_CONFIG", "ManagementHandlers"]
+__all__ = ["DEFAULT_STORAGE_CONFIG", "ManagementRoutes"]
 
 # The Supabase CLI's local defaults ([storage] file_size_limit = "50MiB").
 DEFAULT_STORAGE_CONFIG: dict[str, Any] = {
@@ -91,13 +93,41 @@ async def _read_only_result(conn: AsyncConnection[DictRow], query: str) -> list[
     return [{k: jsonable(v) for k, v in row.items()} for row in rows]
 
 
-class ManagementHandlers:
+class ManagementRoutes:
     """The endpoints, over one :class:`Databases`."""
 
     def __init__(self, databases: Databases, access_token: str, jwt_secret: str = "") -> None:
         self.db = databases
         self._token = access_token
         self._jwt_secret = jwt_secret
+
+    def routes(self) -> list[BaseRoute]:
+        """Every route, each behind :meth:`guard` (the access token, the API's JSON errors)."""
+        g = self.guard
+        project = "/projects/{ref}"
+        return [
+            Route("/projects", g(self.list_projects), methods=["GET"]),
+            Route(project, g(self.get_project), methods=["GET"]),
+            Route(f"{project}/database/query", g(self.query), methods=["POST"]),
+            Route(f"{project}/database/query/read-only", g(self.query), methods=["POST"]),
+            Route(f"{project}/database/migrations", g(self.list_migrations), methods=["GET"]),
+            Route(f"{project}/database/migrations", g(self.apply_migration), methods=["POST"]),
+            Route(
+                f"{project}/database/migrations/{{version}}",
+                g(self.get_migration),
+                methods=["GET"],
+            ),
+            Route(f"{project}/config/storage", g(self.get_storage_config), methods=["GET"]),
+            Route(f"{project}/config/storage", g(self.update_storage_config), methods=["PATCH"]),
+            Route(f"{project}/advisors/{{kind}}", g(self.advisors), methods=["GET"]),
+            Route(f"{project}/branches", g(self.list_branches), methods=["GET"]),
+            Route(f"{project}/branches", g(self.create_branch), methods=["POST"]),
+            Route("/branches/{id}", g(self.get_branch), methods=["GET"]),
+            Route("/branches/{id}", g(self.delete_branch), methods=["DELETE"]),
+            Route("/branches/{id}/reset", g(self.reset_branch), methods=["POST"]),
+            Route("/branches/{id}/merge", g(self.merge_branch), methods=["POST"]),
+            Route("/branches/{id}/push", g(self.push_branch), methods=["POST"]),
+        ]
 
     def guard(self, endpoint: Endpoint) -> Endpoint:
         """Check the access token and turn errors into the API's JSON answers."""
@@ -112,29 +142,15 @@ class ManagementHandlers:
                     raise ManagementError.unauthorized()
                 return await endpoint(request)
             except ManagementError as exc:
-                return JSONResponse(exc.body(), status_code=exc.status)
+                return exc.response()
             except psycopg.OperationalError as exc:
                 # The database is down or refused us: the hosted API's 503 equivalent.
                 message = str(exc).strip().splitlines()[0] if str(exc).strip() else "unavailable"
-                return JSONResponse(
-                    {"message": f"Database unavailable: {message}"}, status_code=503
-                )
+                return ManagementError(503, f"Database unavailable: {message}").response()
             except psycopg.Error as exc:
-                return JSONResponse(ManagementError.sql_failed(exc).body(), status_code=500)
+                return ManagementError.sql_failed(exc, status=500).response()
 
         return wrapped
-
-    async def _json(self, request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        if not raw.strip():
-            return {}
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise ManagementError.bad_request("Invalid JSON body") from None
-        if not isinstance(body, dict):
-            raise ManagementError.bad_request("The body must be a JSON object")
-        return body
 
     # -- projects ----------------------------------------------------------------------------
 
@@ -162,7 +178,7 @@ class ManagementHandlers:
 
     async def query(self, request: Request) -> Response:
         database = await self.db.database_for(request.path_params["ref"])
-        body = await self._json(request)
+        body = await json_object(request)
         query = body.get("query")
         if not isinstance(query, str) or not query.strip():
             raise ManagementError.bad_request("query must be a non-empty string")
@@ -215,7 +231,7 @@ class ManagementHandlers:
     async def apply_migration(self, request: Request) -> Response:
         """Run ``query`` and record it under a server-assigned version, atomically."""
         database = await self.db.database_for(request.path_params["ref"])
-        body = await self._json(request)
+        body = await json_object(request)
         query = body.get("query")
         if not isinstance(query, str) or not query.strip():
             raise ManagementError.bad_request("query must be a non-empty string")
@@ -278,7 +294,7 @@ class ManagementHandlers:
     async def update_storage_config(self, request: Request) -> Response:
         ref = request.path_params["ref"]
         await self.db.database_for(ref)
-        patch = await self._json(request)
+        patch = await json_object(request)
         limit = patch.get("fileSizeLimit")
         if limit is not None and (
             not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0
@@ -339,7 +355,7 @@ class ManagementHandlers:
         ref = request.path_params["ref"]
         if ref != self.db.project_ref:
             raise ManagementError(422, "Branches can only be created from the main project")
-        body = await self._json(request)
+        body = await json_object(request)
         name = body.get("branch_name")
         if not isinstance(name, str):
             raise ManagementError.bad_request("branch_name is required")
@@ -379,7 +395,7 @@ class ManagementHandlers:
         return JSONResponse({"message": "ok"})
 
     async def reset_branch(self, request: Request) -> Response:
-        body = await self._json(request)
+        body = await json_object(request)
         version = body.get("migration_version")
         branch = await self.db.reset_branch(
             request.path_params["id"], None if version is None else str(version)
@@ -387,7 +403,7 @@ class ManagementHandlers:
         return JSONResponse({"workflow_run_id": branch.id, "message": "ok"}, status_code=201)
 
     async def merge_branch(self, request: Request) -> Response:
-        body = await self._json(request)
+        body = await json_object(request)
         version = body.get("migration_version")
         branch, applied, failure = await self.db.merge_branch(
             request.path_params["id"], None if version is None else str(version)
