@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from hybridkit.cli._common import target_settings
-from hybridkit.cli.sync import add_sync_parser, run_sync
+from hybridkit.cli.sync import add_backup_parsers, add_sync_parser, run_backup, run_sync
 from hybridkit.errors import CancelledError, HybridError, InvalidInputError
 from hybridkit.progress import ProgressCallback, TqdmProgress
 from hybridkit.storage import StorageManager, TransferReport
@@ -159,6 +159,8 @@ def add_parser(commands: Any) -> None:
     rm.set_defaults(handler=run)
 
     add_sync_parser(actions).set_defaults(handler=run)
+    for sub in add_backup_parsers(actions):
+        sub.set_defaults(handler=run)
 
     buckets = actions.add_parser("buckets", help="list, create, update, empty, delete buckets")
     verbs = buckets.add_subparsers(dest="verb", metavar="VERB", required=True)
@@ -187,6 +189,8 @@ def run(args: argparse.Namespace, *, manager: StorageManager | None = None) -> i
     """Run one ``storage`` action; returns the exit status."""
     if args.action == "sync":
         return run_sync(args, parse=parse_location, cancellable=_cancellable, report=_report)
+    if args.action in ("backup", "verify", "restore"):
+        return run_backup(args, parse=parse_location, report=_report)
     with _manager(manager, _profile_of(args)) as storage:
         if args.action == "ls":
             return _ls(storage, args)

@@ -32,13 +32,22 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from hybridkit.errors import HybridError, InvalidInputError, NotFoundError
 from hybridkit.storage.manager import StorageManager
 from hybridkit.storage.values import BucketInfo, FileResult, TransferReport
 
-__all__ = ["Entry", "Remote", "Step", "SyncReport", "sync"]
+__all__ = [
+    "Entry",
+    "Remote",
+    "Step",
+    "SyncReport",
+    "bucket_config",
+    "list_remote",
+    "max_age",
+    "sync",
+]
 
 _MAX_AGE = re.compile(r"(?:max-age=)?(\d+)")
 
@@ -70,7 +79,7 @@ class Entry:
 class Step:
     """One line of the plan: ``copy``, ``skip`` or ``delete`` of ``source`` -> ``target``."""
 
-    action: Literal["copy", "skip", "delete", "create-bucket"]
+    action: Literal["copy", "skip", "delete", "create-bucket", "update-bucket"]
     source: str
     target: str
     size: int = 0
@@ -106,7 +115,8 @@ class SyncReport:
             counts = {a: sum(1 for s in self.steps if s.action == a) for a in _ACTIONS}
             return (
                 f"dry run: {counts['copy']} to copy, {counts['skip']} unchanged, "
-                f"{counts['delete']} to delete, {counts['create-bucket']} bucket(s) to create"
+                f"{counts['delete']} to delete, {counts['create-bucket']} bucket(s) to create, "
+                f"{counts['update-bucket']} to update"
             )
         return (
             f"{self.transfer.summary()}; {len(self.deleted)} deleted, "
@@ -114,13 +124,14 @@ class SyncReport:
         )
 
 
-_ACTIONS = ("copy", "skip", "delete", "create-bucket")
+_ACTIONS = ("copy", "skip", "delete", "create-bucket", "update-bucket")
 
 
 # --------------------------------------------------------------------------- listings
 
 
-def _list_remote(storage: StorageManager, bucket: str, prefix: str) -> dict[str, Entry]:
+def list_remote(storage: StorageManager, bucket: str, prefix: str) -> dict[str, Entry]:
+    """The objects under ``prefix`` (keys relative to it); a missing bucket is empty."""
     try:
         objects = list(storage.iter_objects(bucket, prefix))
     except NotFoundError:
@@ -213,7 +224,7 @@ def _listing(side: Remote | Path) -> dict[str, Entry]:
     if isinstance(side, Path):
         return _list_folder(side)
     assert side.bucket is not None
-    return _list_remote(side.storage, side.bucket, _prefix(side.prefix))
+    return list_remote(side.storage, side.bucket, _prefix(side.prefix))
 
 
 def _unchanged(src: Entry, dst: Entry, between_projects: bool) -> bool:
@@ -261,12 +272,19 @@ def sync(
     work: list[tuple[_Pair, str, Entry]] = []
     removals: list[tuple[Remote | Path, str]] = []
     creations: list[tuple[Remote, BucketInfo | None]] = []
+    updates: list[tuple[Remote, BucketInfo]] = []
     for pair in _pairs(src, dst):
         if isinstance(pair.dst, Remote):
             assert pair.dst.bucket is not None
-            if not _bucket_exists(pair.dst.storage, pair.dst.bucket):
+            existing = _bucket(pair.dst.storage, pair.dst.bucket)
+            if existing is None:
                 steps.append(Step("create-bucket", "", pair.dst.bucket, reason=_config(pair)))
                 creations.append((pair.dst, pair.bucket_config))
+            elif pair.bucket_config is not None and bucket_config(existing) != bucket_config(
+                pair.bucket_config
+            ):
+                steps.append(Step("update-bucket", "", pair.dst.bucket, reason=_config(pair)))
+                updates.append((pair.dst, pair.bucket_config))
         source, target = _listing(pair.src), _listing(pair.dst)
         between = isinstance(pair.src, Remote) and isinstance(pair.dst, Remote)
         for key, entry in sorted(source.items()):
@@ -295,6 +313,14 @@ def sync(
             allowed_mime_types=config.allowed_mime_types if config else None,
         )
         created.append(remote.bucket)
+    for remote, config in updates:
+        assert remote.bucket is not None
+        remote.storage.update_bucket(
+            remote.bucket,
+            public=config.public,
+            file_size_limit=config.file_size_limit,
+            allowed_mime_types=config.allowed_mime_types,
+        )
 
     skipped = [
         FileResult(s.source, s.target, "skipped", s.size, reason="unchanged")
@@ -321,12 +347,21 @@ def sync(
     )
 
 
-def _bucket_exists(storage: StorageManager, bucket: str) -> bool:
+def _bucket(storage: StorageManager, bucket: str) -> BucketInfo | None:
     try:
-        storage.get_bucket(bucket)
+        return storage.get_bucket(bucket)
     except NotFoundError:
-        return False
-    return True
+        return None
+
+
+def bucket_config(bucket: BucketInfo) -> dict[str, Any]:
+    """What a copy of a bucket keeps: public, file size limit, allowed MIME types (sorted)."""
+    mimes = bucket.allowed_mime_types
+    return {
+        "public": bucket.public,
+        "file_size_limit": bucket.file_size_limit,
+        "allowed_mime_types": sorted(mimes) if mimes is not None else None,
+    }
 
 
 def _config(pair: _Pair) -> str:
@@ -355,7 +390,8 @@ def _delete(removals: Iterable[tuple[Remote | Path, str]]) -> list[str]:
     return deleted
 
 
-def _cache(value: str | None) -> str | None:
+def max_age(value: str | None) -> str | None:
+    """``max-age=N`` (as the server reports it) -> ``"N"`` for an upload; else ``None``."""
     match = _MAX_AGE.fullmatch(value.strip()) if value else None
     return match.group(1) if match else None
 
@@ -429,7 +465,7 @@ def _transfer(
                 dst.bucket,
                 dst_key,
                 content_type=info.content_type or entry.content_type,
-                cache_control=_cache(info.cache_control or entry.cache_control),
+                cache_control=max_age(info.cache_control or entry.cache_control),
                 metadata=info.user_metadata or None,
                 upsert=True,
                 deadline=remaining,

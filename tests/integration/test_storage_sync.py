@@ -192,3 +192,96 @@ def test_sync_refuses_what_does_not_fit(
     err = capsys.readouterr().err
     assert "no profile 'nosuch'" in err and "dst, src" in err
     assert main(["storage", "sync", "-j", "0", "ss://src/b", str(tmp_path)]) == 1
+
+
+def test_backup_verify_restore(
+    profiles: tuple[StorageManager, StorageManager],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    src, dst = profiles
+    tag = uuid.uuid4().hex[:8]
+    public, private = f"bpub-{tag}", f"bpriv-{tag}"
+    _seed(src, public, private)
+    bak = tmp_path / "bak"
+    try:
+        for bucket in (public, private):
+            assert main(["storage", "backup", f"ss://src/{bucket}", str(bak)]) == 0
+        assert f"{len(OBJECTS)} transferred" in capsys.readouterr().err
+        manifest = (bak / "manifest.jsonl").read_text().splitlines()
+        assert len(manifest) == 2 * len(OBJECTS)
+        assert '"owner": "ops"' in (bak / "manifest.jsonl").read_text()
+        assert (bak / "objects" / private / "with space & punct (1)!,=+@.txt").is_file()
+        # Incremental: nothing is downloaded again.
+        assert main(["storage", "backup", f"ss://src/{private}", str(bak)]) == 0
+        assert f"0 transferred, {len(OBJECTS)} skipped" in capsys.readouterr().err
+
+        assert main(["storage", "verify", str(bak)]) == 0
+        assert main(["storage", "verify", str(bak), "--against", "ss://src/"]) == 0
+        capsys.readouterr()
+
+        # Restore into the other project: buckets with their configuration, objects identical.
+        for bucket in (public, private):
+            assert main(["storage", "restore", str(bak), f"ss://dst/{bucket}"]) == 0
+        assert _config(dst, public) == _config(src, public)
+        assert _state(dst, private) == _state(src, private)
+        assert main(["storage", "verify", str(bak), "--against", "ss://dst/"]) == 0
+        # A deleted bucket comes back; what is identical is skipped.
+        dst.delete_bucket(public, force=True)
+        capsys.readouterr()
+        assert main(["storage", "restore", str(bak), "ss://dst/"]) == 0
+        err = capsys.readouterr().err
+        assert f"{len(OBJECTS)} transferred, {len(OBJECTS)} skipped" in err
+        assert _state(dst, public) == _state(src, public)
+
+        # One changed byte in the backup is caught, and named.
+        target = bak / "objects" / private / "custom.dat"
+        data = bytearray(target.read_bytes())
+        data[100] ^= 1
+        target.write_bytes(bytes(data))
+        (bak / "objects" / private / "extra.txt").write_text("not in the manifest")
+        assert main(["storage", "verify", str(bak)]) == 1
+        out = capsys.readouterr().out
+        assert f"{private}/custom.dat: differs from the manifest" in out
+        assert f"{private}/extra.txt: in the backup but not in the manifest" in out
+        # A live project that differs from the backup is caught too.
+        src.remove(private, ["top.txt"])
+        assert main(["storage", "verify", str(bak), "--against", f"ss://src/{private}"]) == 1
+        assert f"{private}/top.txt: not in the live project" in capsys.readouterr().out
+    finally:
+        _cleanup(src, public, private)
+        _cleanup(dst, public, private)
+
+
+def test_a_sync_stopped_by_its_deadline_continues_on_the_next_run(
+    profiles: tuple[StorageManager, StorageManager],
+) -> None:
+    from hybridkit.storage.sync import Remote, sync
+
+    src, dst = profiles
+    tag = uuid.uuid4().hex[:8]
+    public, private = f"dpub-{tag}", f"dpriv-{tag}"
+    _seed(src, public, private)
+    try:
+        # A deadline already past when the copies start: nothing is copied, all is named.
+        stopped = sync(Remote(src, private), Remote(dst, private), deadline=1e-9)
+        assert not stopped.ok
+        assert len(stopped.transfer.failed) == len(OBJECTS)
+        assert all("run the sync again" in r.reason for r in stopped.transfer.failed)
+        dst.upload(_write(b"leaf " * 100), private, "nested/deeper/leaf.txt",
+                   content_type="text/plain", cache_control=60,
+                   metadata={"owner": "ops", "n": 2})  # fmt: skip
+        done = sync(Remote(src, private), Remote(dst, private))
+        assert done.ok
+        assert len(done.transfer.transferred) == len(OBJECTS) - 1  # the one that had landed
+        assert len(done.transfer.skipped) == 1
+        assert _state(dst, private) == _state(src, private)
+    finally:
+        _cleanup(src, public, private)
+        _cleanup(dst, public, private)
+
+
+def _write(data: bytes) -> Path:
+    path = Path(f"w-{uuid.uuid4().hex}")
+    path.write_bytes(data)
+    return path
