@@ -285,3 +285,29 @@ def _write(data: bytes) -> Path:
     path = Path(f"w-{uuid.uuid4().hex}")
     path.write_bytes(data)
     return path
+
+
+def test_whole_project_sync(
+    profiles: tuple[StorageManager, StorageManager], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # From the second stack, which holds only the buckets this module makes (and removes).
+    src, dst = profiles
+    tag = uuid.uuid4().hex[:8]
+    public, private = f"wpub-{tag}", f"wpriv-{tag}"
+    _seed(dst, public, private)
+    try:
+        assert main(["storage", "ls", "ss://dst/"]) == 0
+        assert {f"{public}/", f"{private}/"} <= set(capsys.readouterr().out.split())
+        assert main(["storage", "sync", "--dry-run", "ss://dst/", "ss://src/"]) == 0
+        plan = capsys.readouterr().out
+        assert f"create-bucket\t{public} (public, 1000000," in plan
+        assert public not in {b.id for b in src.list_buckets()}  # a dry run creates nothing
+        assert main(["storage", "sync", "ss://dst/", "ss://src/"]) == 0
+        for bucket in (public, private):
+            assert _config(src, bucket) == _config(dst, bucket)
+            assert _state(src, bucket) == _state(dst, bucket)
+        assert main(["storage", "sync", "ss://dst/", "ss://src/"]) == 0
+        assert "0 transferred" in capsys.readouterr().err
+    finally:
+        _cleanup(src, public, private)
+        _cleanup(dst, public, private)
