@@ -311,3 +311,23 @@ def test_whole_project_sync(
     finally:
         _cleanup(src, public, private)
         _cleanup(dst, public, private)
+
+
+def test_cp_names_one_project(
+    profiles: tuple[StorageManager, StorageManager],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dst = profiles[1]
+    bucket = f"cp-{uuid.uuid4().hex[:8]}"
+    dst.create_bucket(bucket)
+    try:
+        one = _write(b"one")
+        assert main(["storage", "cp", str(one), f"ss://dst/{bucket}/a b.txt"]) == 0
+        assert dst.exists(bucket, "a b.txt")
+        assert main(["storage", "cp", f"ss://dst/{bucket}/a b.txt", f"ss://src/{bucket}/x"]) == 1
+        assert "use `hybridkit storage sync` between projects" in capsys.readouterr().err
+        assert main(["storage", "--profile", "dst", "buckets", "list"]) == 0
+        assert f"{bucket}\tprivate" in capsys.readouterr().out
+    finally:
+        _cleanup(dst, bucket)
