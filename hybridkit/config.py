@@ -25,7 +25,19 @@ from dotenv import dotenv_values
 from hybridkit.errors import ConfigError
 from hybridkit.redact import MASK, mask_dsn
 
-__all__ = ["ENV_VARS", "KIT_ENV", "Secret", "Settings", "environment", "kit_env", "mask_url"]
+__all__ = [
+    "ENV_VARS",
+    "KIT_ENV",
+    "Profile",
+    "Secret",
+    "Settings",
+    "environment",
+    "kit_env",
+    "mask_url",
+    "profile_file",
+    "profiles",
+    "settings_for_profile",
+]
 
 
 class Secret:
@@ -299,6 +311,11 @@ class Settings:
                 "to use the local stack"
             )
 
+    @classmethod
+    def for_profile(cls, name: str, *, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings of a named profile (see :func:`settings_for_profile`)."""
+        return settings_for_profile(name, env=env)
+
     def __repr__(self) -> str:
         shown = []
         for f in fields(self):
@@ -343,6 +360,8 @@ KIT_ENV: dict[str, str] = {
     "HYBRIDKIT_INTERACTIVE": "1 or 0: a person drives the kernel, or not (hybridkit run sets 0)",
     "HYBRIDKIT_PROGRESS_FEED": "where a runbook's progress bars report (set by hybridkit run)",
     "HYBRIDKIT_MCP_TOKEN": "the bearer token the MCP server over HTTP requires",
+    "HYBRIDKIT_PROFILES": "the profiles file (default .hybridkit/profiles.toml; docs/profiles.md)",
+    "HYBRIDKIT_PROFILE_<NAME>_URL": "a profile's URL (and _SERVICE_ROLE_KEY, _DB_URL)",
     "JPY_SESSION_NAME": "set by Jupyter Server in the kernels a person drives",
     "XDG_CACHE_HOME": "the cache folder; TUS uploads are remembered under hybridkit/tus",
 }
@@ -366,3 +385,210 @@ def environment() -> dict[str, str]:
     the target of a run (``SUPABASE_*``).
     """
     return {k: v for k, v in os.environ.items() if v}
+
+
+# --------------------------------------------------------------------------- profiles
+
+PROFILE_PREFIX = "HYBRIDKIT_PROFILE_"
+# Longest suffix first: ..._DB_URL also ends in _URL.
+_PROFILE_FIELDS = {
+    "SERVICE_ROLE_KEY": "service_role_key",
+    "DB_URL": "db_url",
+    "URL": "supabase_url",
+}
+_PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# What names a project: a profile replaces all of it, so nothing of the default
+# project's leaks into another's settings (the tuning variables stay).
+_TARGET_FIELDS = {
+    "supabase_url",
+    "service_role_key",
+    "anon_key",
+    "db_url",
+    "read_only_db_url",
+    "access_token",
+    "project_ref",
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named project: its URL, its service role key and optionally its database URL.
+
+    Example:
+        >>> p = profiles(env={"HYBRIDKIT_PROFILE_PROD_URL": "https://x.supabase.co",
+        ...                   "HYBRIDKIT_PROFILE_PROD_SERVICE_ROLE_KEY": "k"}, file=None)["prod"]
+        >>> p.service_role_key
+        Secret('********')
+    """
+
+    name: str
+    url: str | None
+    service_role_key: Secret | None = None
+    db_url: Secret | None = None
+    source: str = "environment"
+
+
+def profile_file(env: Mapping[str, str] | None = None) -> Path:
+    """The profiles file: ``HYBRIDKIT_PROFILES``, else ``.hybridkit/profiles.toml`` here."""
+    environ = os.environ if env is None else env
+    return Path(environ.get("HYBRIDKIT_PROFILES") or ".hybridkit/profiles.toml").expanduser()
+
+
+def _check_profile_name(name: str, where: str) -> str:
+    if not _PROFILE_NAME.match(name):
+        raise ConfigError(
+            f"{where}: a profile name is lowercase letters, digits, '-' and '_', got {name!r}"
+        )
+    return name
+
+
+def _profiles_from_file(path: Path, environ: Mapping[str, str]) -> dict[str, Profile]:
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the profiles file: {exc}") from None
+    table = data.get("profiles", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [profiles] must be a table of [profiles.<name>] tables")
+    out: dict[str, Profile] = {}
+    for name, entry in table.items():
+        _check_profile_name(name, str(path))
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: [profiles.{name}] must be a table")
+        for inline in ("service_role_key", "db_url", "key", "anon_key"):
+            if inline in entry:
+                raise ConfigError(
+                    f"{path}: [profiles.{name}] holds {inline} inline; secrets are never "
+                    f'written in the profiles file: set {inline}_env = "NAME" to the name '
+                    "of an environment variable holding it"
+                )
+        unknown = set(entry) - {"url", "service_role_key_env", "db_url_env"}
+        if unknown:
+            raise ConfigError(
+                f"{path}: [profiles.{name}] has unknown key(s) {', '.join(sorted(unknown))}; "
+                "known: url, service_role_key_env, db_url_env"
+            )
+        values: dict[str, Any] = {"url": entry.get("url")}
+        for field_name in ("service_role_key", "db_url"):
+            var = entry.get(f"{field_name}_env")
+            if var is None:
+                continue
+            if not isinstance(var, str) or not environ.get(var):
+                raise ConfigError(
+                    f"{path}: [profiles.{name}] {field_name}_env names {var!r}, "
+                    "which is not set in the environment"
+                )
+            values[field_name] = environ[var]
+        out[name] = _profile(name, values, f"{path}")
+    return out
+
+
+def _profile(name: str, values: Mapping[str, Any], source: str) -> Profile:
+    url = values.get("url")
+    if url is not None:
+        parts = urlsplit(str(url).strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"profile {name} ({source}): url must be an http(s) URL")
+        url = str(url).strip().rstrip("/")
+    key = values.get("service_role_key")
+    db = values.get("db_url")
+    if db is not None and not _is_dsn(str(db)):
+        raise ConfigError(f"profile {name} ({source}): db_url must be a PostgreSQL URL")
+    return Profile(
+        name,
+        url,
+        Secret(str(key).strip()) if key else None,
+        _SecretURL(str(db)) if db else None,
+        source,
+    )
+
+
+def profiles(
+    *, env: Mapping[str, str] | None = None, file: str | os.PathLike[str] | bool | None = True
+) -> dict[str, Profile]:
+    """Every named profile: the profiles file's, then ``HYBRIDKIT_PROFILE_<NAME>_*``'s.
+
+    Environment variables win over the file, field by field, as rclone's
+    ``RCLONE_CONFIG_<NAME>_*`` do. ``<NAME>`` is the profile's name upper-cased
+    (``HYBRIDKIT_PROFILE_STAGING_URL`` names ``staging``).
+
+    Args:
+        env: the environment (default ``os.environ``).
+        file: the profiles file; True: :func:`profile_file`; None: none.
+
+    Raises:
+        ConfigError: a malformed file or value, or a key written inline in the file.
+    """
+    environ = os.environ if env is None else env
+    path = profile_file(environ) if file is True else (Path(file) if file else None)
+    found = _profiles_from_file(path, environ) if path is not None and path.is_file() else {}
+    from_env: dict[str, dict[str, Any]] = {}
+    for var, value in environ.items():
+        if not var.startswith(PROFILE_PREFIX) or not value:
+            continue
+        rest = var[len(PROFILE_PREFIX) :]
+        for suffix, field_name in _PROFILE_FIELDS.items():
+            if rest.endswith("_" + suffix) and len(rest) > len(suffix) + 1:
+                name = rest[: -len(suffix) - 1].lower()
+                _check_profile_name(name, var)
+                from_env.setdefault(name, {})[field_name] = value
+                break
+    for name, values in from_env.items():
+        base = found.get(name)
+        merged: dict[str, Any] = {}
+        if base is not None:
+            merged = {
+                "url": base.url,
+                "service_role_key": base.service_role_key.get_secret_value()
+                if base.service_role_key
+                else None,
+                "db_url": base.db_url.get_secret_value() if base.db_url else None,
+            }
+        if "supabase_url" in values:
+            merged["url"] = values["supabase_url"]
+        for field_name in ("service_role_key", "db_url"):
+            if field_name in values:
+                merged[field_name] = values[field_name]
+        source = "environment" if base is None else f"{base.source} + environment"
+        found[name] = _profile(name, merged, source)
+    return dict(sorted(found.items()))
+
+
+def settings_for_profile(
+    name: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    file: str | os.PathLike[str] | bool | None = True,
+) -> Settings:
+    """The settings of profile ``name``: its URL and keys, the environment's tuning.
+
+    Nothing of the default project (``SUPABASE_URL``, its keys, its database URL)
+    is carried over; the retry, timeout and deadline settings are.
+
+    Raises:
+        ConfigError: no such profile, or it has no URL or no service role key.
+    """
+    environ = os.environ if env is None else env
+    known = profiles(env=environ, file=file)
+    profile = known.get(name)
+    if profile is None:
+        names = ", ".join(known) or "none"
+        raise ConfigError(
+            f"no profile {name!r} (known: {names}); define it with "
+            f"{PROFILE_PREFIX}{name.upper()}_URL and _SERVICE_ROLE_KEY, "
+            "or in the profiles file (docs/profiles.md)"
+        )
+    if not profile.url or not profile.service_role_key:
+        raise ConfigError(f"profile {name!r} needs both a URL and a service role key")
+    tuning = {
+        v: environ[v] for f, v in ENV_VARS.items() if f not in _TARGET_FIELDS and v in environ
+    }
+    return Settings.load(
+        env=tuning,
+        env_file=None,
+        supabase_url=profile.url,
+        service_role_key=profile.service_role_key,
+        db_url=profile.db_url,
+    )

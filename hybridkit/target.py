@@ -22,7 +22,7 @@ from typing import Any
 
 from hybridkit.config import Settings, environment, kit_env
 
-__all__ = ["Target", "local_stack_dir", "local_stack_port", "resolve"]
+__all__ = ["Target", "local_stack_dir", "local_stack_port", "profile_settings", "resolve"]
 
 
 def local_stack_dir(start: Path | None = None) -> Path:
@@ -95,3 +95,26 @@ def resolve(*, env: Mapping[str, str] | None = None, **overrides: Any) -> Target
     merged = environment() if env is None else {k: v for k, v in env.items() if v}
     merged.update(stack.env())
     return Target(Settings.load(env=merged, env_file=None, **overrides), stack.paths.root)
+
+
+def profile_settings(name: str | None, **overrides: Any) -> Settings:
+    """The settings a profile names; ``None``: the default project (as :func:`resolve`).
+
+    ``local`` is the local stack (started if needed) unless a profile of that name
+    is defined.
+
+    Raises:
+        ConfigError: an unknown or incomplete profile.
+        LocalStackError: the local stack was needed and could not start.
+    """
+    from hybridkit.config import profiles, settings_for_profile
+
+    if name is None:
+        return resolve(**overrides).settings
+    if name == "local" and "local" not in profiles():
+        from hybridkit.local import LocalStack
+
+        stack = LocalStack(local_stack_dir(), port=local_stack_port())
+        stack.ensure_running()
+        return Settings.load(env=stack.env(), env_file=None, **overrides)
+    return settings_for_profile(name)

@@ -20,7 +20,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hybridkit.cli import branches, demo, local, mcp, migrate, sql, storage
+    from hybridkit.cli import branches, demo, local, mcp, migrate, profiles, sql, storage
     from hybridkit.cli import run as runbooks
 
     parser = argparse.ArgumentParser(
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_parser(commands)
     branches.add_parser(commands)
     storage.add_parser(commands)
+    profiles.add_parser(commands)
     mcp.add_parser(commands)
     return parser
 

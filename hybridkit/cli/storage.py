@@ -33,9 +33,11 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from hybridkit.cli._common import target_settings
+from hybridkit.cli.sync import add_backup_parsers, add_sync_parser, run_backup, run_sync
 from hybridkit.errors import CancelledError, HybridError, InvalidInputError
 from hybridkit.progress import ProgressCallback, TqdmProgress
 from hybridkit.storage import StorageManager, TransferReport
+from hybridkit.target import profile_settings
 
 __all__ = ["add_parser", "run"]
 
@@ -46,31 +48,47 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Remote:
-    """A parsed ``ss:///bucket/path``."""
+    """A parsed ``ss:///bucket/path`` or ``ss://<profile>/bucket/path``."""
 
     bucket: str
     path: str
+    profile: str | None = None
 
     def __str__(self) -> str:
-        return f"{SCHEME}/{self.bucket}/{self.path}"
+        return f"{SCHEME}{self.profile or ''}/{self.bucket}/{self.path}"
 
 
-def parse_remote(text: str) -> Remote | None:
-    """``ss:///bucket/a/b`` (or ``ss://bucket/a/b``) -> Remote; a local path -> None.
+def parse_location(text: str) -> Remote | None:
+    """Like :func:`parse_remote`, but the bucket may be left out (a whole project).
 
     Example:
-        >>> parse_remote("ss:///photos/2026/cat.jpg")
-        Remote(bucket='photos', path='2026/cat.jpg')
-        >>> parse_remote("./cat.jpg") is None
-        True
+        >>> parse_location("ss://prod/")
+        Remote(bucket='', path='', profile='prod')
     """
     if not text.startswith(SCHEME):
         return None
-    rest = text[len(SCHEME) :].lstrip("/")
+    rest = text[len(SCHEME) :]
+    profile, _, rest = rest.partition("/")
     bucket, _, path = rest.partition("/")
-    if not bucket:
-        raise InvalidInputError(f"{text!r}: name a bucket, as in ss:///bucket/path")
-    return Remote(bucket, path)
+    return Remote(bucket, path, profile or None)
+
+
+def parse_remote(text: str) -> Remote | None:
+    """``ss:///bucket/a/b`` -> Remote (default project); ``ss://prod/bucket/a/b`` names
+    the profile ``prod``; a local path -> None.
+
+    Example:
+        >>> parse_remote("ss:///photos/2026/cat.jpg")
+        Remote(bucket='photos', path='2026/cat.jpg', profile=None)
+        >>> parse_remote("./cat.jpg") is None
+        True
+    """
+    remote = parse_location(text)
+    if remote is not None and not remote.bucket:
+        raise InvalidInputError(
+            f"{text!r}: name a bucket, as in ss:///bucket/path (or ss://<profile>/bucket/path)"
+        )
+    return remote
 
 
 def add_parser(commands: Any) -> None:
@@ -80,6 +98,11 @@ def add_parser(commands: Any) -> None:
         help="list, copy, move and remove objects; manage buckets",
         description="Storage objects and buckets, addressed as ss:///bucket/path "
         "(like `supabase storage`). Uses SUPABASE_URL and a key from the environment.",
+    )
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="the project of actions without an ss:// path (buckets ...; `hybridkit profiles`)",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
@@ -135,6 +158,10 @@ def add_parser(commands: Any) -> None:
     rm.add_argument("-r", "--recursive", action="store_true", help="remove whole prefixes")
     rm.set_defaults(handler=run)
 
+    add_sync_parser(actions).set_defaults(handler=run)
+    for sub in add_backup_parsers(actions):
+        sub.set_defaults(handler=run)
+
     buckets = actions.add_parser("buckets", help="list, create, update, empty, delete buckets")
     verbs = buckets.add_subparsers(dest="verb", metavar="VERB", required=True)
     verbs.add_parser("list", help="list buckets").set_defaults(handler=run)
@@ -160,7 +187,11 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace, *, manager: StorageManager | None = None) -> int:
     """Run one ``storage`` action; returns the exit status."""
-    with _manager(manager) as storage:
+    if args.action == "sync":
+        return run_sync(args, parse=parse_location, cancellable=_cancellable, report=_report)
+    if args.action in ("backup", "verify", "restore"):
+        return run_backup(args, parse=parse_location, report=_report)
+    with _manager(manager, _profile_of(args)) as storage:
         if args.action == "ls":
             return _ls(storage, args)
         if args.action == "cp":
@@ -172,12 +203,26 @@ def run(args: argparse.Namespace, *, manager: StorageManager | None = None) -> i
         return _buckets(storage, args)
 
 
+def _profile_of(args: argparse.Namespace) -> str | None:
+    """The one profile the action's ss:// paths name (``None``: the default project)."""
+    texts = [getattr(args, n, None) for n in ("path", "src", "dst")] + list(
+        getattr(args, "paths", None) or ()
+    )
+    named = {r.profile for t in texts if t and (r := parse_location(t)) is not None}
+    if len(named) > 1:
+        raise InvalidInputError(
+            "these paths name different projects: use `hybridkit storage sync` between projects"
+        )
+    return named.pop() if named else getattr(args, "profile", None)
+
+
 @contextmanager
-def _manager(given: StorageManager | None) -> Iterator[StorageManager]:
+def _manager(given: StorageManager | None, profile: str | None = None) -> Iterator[StorageManager]:
     if given is not None:
         yield given
         return
-    with StorageManager(target_settings()) as storage:
+    settings = target_settings() if profile is None else profile_settings(profile)
+    with StorageManager(settings) as storage:
         yield storage
 
 
@@ -216,10 +261,10 @@ def _confirm(args: argparse.Namespace, what: str) -> bool:
 
 
 def _ls(storage: StorageManager, args: argparse.Namespace) -> int:
-    remote = parse_remote(args.path) if args.path else None
+    remote = parse_location(args.path) if args.path else None
     if args.path and remote is None:
         raise InvalidInputError(f"{args.path!r}: ls takes ss:///bucket[/prefix]")
-    if remote is None:
+    if remote is None or not remote.bucket:
         for bucket in storage.list_buckets():
             print(f"{bucket.id}/" + ("  (public)" if args.long and bucket.public else ""))
         return 0

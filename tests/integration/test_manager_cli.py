@@ -9,6 +9,7 @@ from managerkit import md5_file, write_random
 
 from hybridkit.cli import main
 from hybridkit.cli.storage import Remote, parse_remote
+from hybridkit.errors import InvalidInputError
 
 
 @pytest.fixture
@@ -23,7 +24,10 @@ def env(stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # type
 
 def test_parse_remote() -> None:
     assert parse_remote("ss:///b/a/c.txt") == Remote("b", "a/c.txt")
-    assert parse_remote("ss://b") == Remote("b", "")
+    assert parse_remote("ss://prod/b") == Remote("b", "", "prod")
+    assert parse_remote("ss://prod/b/k/e y.txt") == Remote("b", "k/e y.txt", "prod")
+    with pytest.raises(InvalidInputError):
+        parse_remote("ss://b")  # the authority names a profile: a bucket goes after it
     assert parse_remote("b/a.txt") is None
 
 
