@@ -360,7 +360,7 @@ KIT_ENV: dict[str, str] = {
     "HYBRIDKIT_INTERACTIVE": "1 or 0: a person drives the kernel, or not (hybridkit run sets 0)",
     "HYBRIDKIT_PROGRESS_FEED": "where a runbook's progress bars report (set by hybridkit run)",
     "HYBRIDKIT_MCP_TOKEN": "the bearer token the MCP server over HTTP requires",
-    "HYBRIDKIT_PROFILES": "the profiles file (default .hybridkit/profiles.toml; docs/profiles.md)",
+    "HYBRIDKIT_PROFILES": "the profiles file (default .hybridkit/profiles.toml; docs/sync.md)",
     "HYBRIDKIT_PROFILE_<NAME>_URL": "a profile's URL (and _SERVICE_ROLE_KEY, _DB_URL)",
     "JPY_SESSION_NAME": "set by Jupyter Server in the kernels a person drives",
     "XDG_CACHE_HOME": "the cache folder; TUS uploads are remembered under hybridkit/tus",
@@ -578,7 +578,8 @@ def settings_for_profile(
         raise ConfigError(
             f"no profile {name!r} (known: {names}); define it with "
             f"{PROFILE_PREFIX}{name.upper()}_URL and _SERVICE_ROLE_KEY, "
-            "or in the profiles file (docs/profiles.md)"
+            "or in the profiles file (docs/sync.md); the default project's paths are "
+            "written with three slashes, ss:///bucket/path"
         )
     if not profile.url or not profile.service_role_key:
         raise ConfigError(f"profile {name!r} needs both a URL and a service role key")

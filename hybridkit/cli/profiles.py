@@ -16,7 +16,7 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "profiles",
         help="list the named projects (HYBRIDKIT_PROFILE_<NAME>_* and the profiles file)",
-        description="Profiles name projects for ss://<profile>/bucket/path (docs/profiles.md). "
+        description="Profiles name projects for ss://<profile>/bucket/path (docs/sync.md). "
         "Keys are shown masked.",
     )
     parser.set_defaults(handler=run)
