@@ -157,26 +157,29 @@ def test_cancel_a_folder_upload_reports_every_file_once(
 ) -> None:
     folder = tmp_path / "tree"
     names = [f"f{i}.bin" for i in range(6)]
+    size = 4 * MiB + 1  # standard uploads (under the resumable threshold), four blocks each
     for name in names:
-        write_random(folder / name, 2 * MiB + 1)
-    # jobs=1: files go in order; the event is set inside the third one.
-    cancel, progress = cancel_after(2 * (2 * MiB + 1) + MiB)
+        write_random(folder / name, size)
+    # jobs=1: files go in order; the event is set a block into the third one.
+    cancel, progress = cancel_after(2 * size + MiB)
     hm = HybridSupabaseManager(storage=manager)
     result = hm.upload_folder(folder, bucket, "up", jobs=1, progress=progress, cancel=cancel)
     assert not result.success and isinstance(result.error, CancelledError)
     report = result.data
     assert sorted(r.target for r in report.results) == [f"up/{n}" for n in names]
-    statuses = {r.target: (r.status, r.reason) for r in report.results}
-    assert [statuses[f"up/{n}"] for n in names] == [
-        ("uploaded", ""),
-        ("uploaded", ""),
-        ("cancelled", "cancelled in flight"),
-        *[("cancelled", "cancelled before it started")] * 3,
-    ]
-    assert not report.ok and len(report.cancelled) == 4
-    assert "2 transferred, 0 skipped, 0 failed, 4 cancelled" in report.summary()
+    statuses = [{r.target: (r.status, r.reason) for r in report.results}[f"up/{n}"] for n in names]
+    assert statuses[:2] == [("uploaded", "")] * 2
+    # A cancel stops the body at the next block it reads; on a loaded machine the
+    # third file's last block may already be read when the event is set, and then it
+    # lands whole and is reported uploaded. Either way: each file once, and the
+    # report says exactly what is stored.
+    assert statuses[2] in (("cancelled", "cancelled in flight"), ("uploaded", ""))
+    assert statuses[3:] == [("cancelled", "cancelled before it started")] * 3
+    uploaded = [f"up/{n}" for n, st in zip(names, statuses, strict=True) if st[0] == "uploaded"]
+    assert not report.ok and len(report.cancelled) == len(names) - len(uploaded)
+    assert f"{len(uploaded)} transferred, 0 skipped, 0 failed" in report.summary()
     stored = sorted(o.name for o in manager.list_objects(bucket))
-    assert stored == ["up/f0.bin", "up/f1.bin"]  # the one in flight left nothing behind
+    assert stored == uploaded  # a file in flight when cancelled left nothing behind
 
 
 def test_cancel_a_prefix_download_reports_every_file_once(
