@@ -527,22 +527,13 @@ class StorageManager:
         """
         if deadline is None:
             deadline = self.settings.job_deadline
-        if deadline is None:
-            return upload_one(
-                self.session,
-                source,
-                bucket,
-                key,
-                content_type=content_type,
-                cache_control=cache_control,
-                upsert=upsert,
-                metadata=metadata,
-                progress=progress,
-                resumable=resumable,
-                verify=verify,
-                cancel=cancel,
+        job = (
+            None
+            if deadline is None
+            else Job(
+                cancel, deadline, grace=min(self.transfer_timeout.read or 15.0, deadline * 0.1)
             )
-        job = Job(cancel, deadline, grace=min(self.transfer_timeout.read or 15.0, deadline * 0.1))
+        )
         try:
             return upload_one(
                 self.session,
@@ -556,10 +547,10 @@ class StorageManager:
                 progress=progress,
                 resumable=resumable,
                 verify=verify,
-                cancel=job.stop,
+                cancel=cancel if job is None else job.stop,
             )
         except CancelledError as stopped:
-            if job.why != "deadline":
+            if job is None or job.why != "deadline":
                 raise
             raise RetriesExhausted(
                 f"upload {bucket}/{key}: the {deadline:g}s deadline passed before it finished",
@@ -567,7 +558,8 @@ class StorageManager:
                 last_cause=stopped,
             ) from stopped
         finally:
-            job.close()
+            if job is not None:
+                job.close()
 
     def download(
         self,
