@@ -77,6 +77,17 @@ def _load_config(paths: StatePaths, random_secret: bool, api_port: int) -> Stack
     return config
 
 
+def _private_mode(root: Path) -> int:
+    """0700, or 0711 when a cluster inside the folder runs as another user (as root,
+    PostgreSQL runs as ``postgres``): it may pass through, not list. A cluster made
+    by an older version lives there; new ones go under /var/lib/hybridkit instead."""
+    cluster = root / "postgres"
+    with contextlib.suppress(OSError):
+        if not cluster.is_symlink() and cluster.is_dir() and cluster.stat().st_uid != os.getuid():
+            return 0o711
+    return 0o700
+
+
 def _remembered_port(paths: StatePaths) -> int:
     """The API port this stack listened on last (54321 for a new stack)."""
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
@@ -254,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)
     paths = StatePaths(args.dir.resolve())
     paths.root.mkdir(parents=True, exist_ok=True)
-    paths.root.chmod(0o700)
+    paths.root.chmod(_private_mode(paths.root))
+    with contextlib.suppress(OSError):  # an older version made it 0755: objects are private
+        paths.storage.chmod(0o700)
     for made_outside in (paths.log, paths.config, paths.state):  # opened by the caller, or older
         with contextlib.suppress(OSError):
             made_outside.chmod(0o600)
