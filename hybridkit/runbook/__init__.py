@@ -59,8 +59,10 @@ from hybridkit.runbook._params import (
 )
 from hybridkit.runbook._samples import sample_folder
 from hybridkit.runbook._target import Connection, connect, local_stack_dir, show_target
+from hybridkit.runbook._upload import LOOKUP, conflicts, selected, upload, upload_hint, upload_one
 
 __all__ = [
+    "LOOKUP",
     "SUMMARY_MIME",
     "TARGET_MIME",
     "Bar",
@@ -80,6 +82,7 @@ __all__ = [
     "client_versions",
     "coerce",
     "confirm",
+    "conflicts",
     "connect",
     "fail",
     "format_bytes",
@@ -98,11 +101,15 @@ __all__ = [
     "prefix",
     "progress",
     "sample_folder",
+    "selected",
     "set_confirm_widget",
     "show",
     "show_target",
     "sql_health",
     "summary",
     "table",
+    "upload",
+    "upload_hint",
+    "upload_one",
     "validate",
 ]

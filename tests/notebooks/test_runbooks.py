@@ -136,19 +136,47 @@ def test_upload_defaults_to_a_generated_sample_and_keeps_text_bucket_names(
         storage.delete_bucket("007")
 
 
-def test_upload_of_one_file_with_upsert(
+def test_upload_of_one_file_skips_it_unchanged_and_says_how_to_replace_it(
     run_book: RunBook, bucket: str, storage: Any, tmp_path: Path
 ) -> None:
     path = tmp_path / "report.csv"
     path.write_text("a,b\n1,2\n")
-    assert run_book("upload", source=str(path), bucket=bucket, prefix="r").ok
-    path.write_text("a,b\n3,4\n")
+    first = run_book("upload", source=str(path), bucket=bucket, prefix="r")
+    assert first.ok and first.summary["uploaded"] == 1
+    # run again on the same file: skipped as unchanged, as a folder re-run does (was a 409)
+    again = run_book("upload", source=str(path), bucket=bucket, prefix="r")
+    assert again.ok and again.result.outcome == "ok", again.result.error
+    assert (again.summary["skipped (unchanged)"], again.summary["uploaded"]) == (1, 0)
+    assert again.summary["failed"] == 0 and again.summary["bytes sent"] == "0 B"
+    path.write_text("a,b\n3,4\n")  # same size, other bytes
     refused = run_book("upload", source=str(path), bucket=bucket, prefix="r")
     assert refused.result.outcome == "failed"
     assert refused.summary["failed"] == 1
+    text = refused.text()
+    assert "the stored object differs from this file" in text
+    assert "1 stored object(s) differ from the local file(s): pass -p upsert true" in text
     assert storage.from_(bucket).download("r/report.csv") == b"a,b\n1,2\n"
     assert run_book("upload", source=str(path), bucket=bucket, prefix="r", upsert=True).ok
     assert storage.from_(bucket).download("r/report.csv") == b"a,b\n3,4\n"
+
+
+def test_upload_of_a_folder_applies_include_and_exclude(
+    run_book: RunBook, bucket: str, storage: Any, tmp_path: Path
+) -> None:
+    source = make_files(tmp_path / "src", 8)
+    (source / "notes.txt").write_text("not a csv")
+    (source / "part-1" / ".hidden.csv").write_text("hidden")
+    run = run_book(
+        "upload", source=str(source), bucket=bucket, include=["*.csv"], exclude=[".*", "part-3/**"]
+    )
+    assert run.ok, run.result.error
+    expected = {
+        p.relative_to(source).as_posix()
+        for p in source.rglob("*.csv")
+        if not p.name.startswith(".") and p.parent.name != "part-3"
+    }
+    assert len(expected) == 6 and keys_in(storage, bucket) == expected
+    assert run.summary["files"] == 6
 
 
 def papermill_alone(name: str, folder: Path, **parameters: Any) -> str:

@@ -311,6 +311,64 @@ def test_panel_to_a_missing_bucket_creates_it_then_skips_on_the_second_click(
         manager.delete_bucket(unique_name, force=True)
 
 
+def test_panel_and_runbook_step_give_the_same_outcome_with_include_and_exclude(
+    manager: HybridSupabaseManager, folder: Path, unique_name: str
+) -> None:
+    import hybridkit.runbook as rb
+
+    (folder / ".cache.csv").write_bytes(b"hidden")
+    other = f"{unique_name}-rb"
+    globs = {"include": ["*.csv", "daily/*.bin"], "exclude": [".*"]}
+    panel = hkw.UploadPanel(manager, bucket=unique_name, path=str(folder), **globs)
+    assert (panel.include.value, panel.exclude.value) == ("*.csv, daily/*.bin", ".*")
+    try:
+        assert manager.create_bucket(other).success
+        for round_ in ("first", "again"):
+            panel.start_button.click()
+            summary = panel.wait(60)
+            assert summary is not None and summary.ok, panel.message
+            result = rb.upload(manager, folder, other, **globs)  # the runbook's call
+            assert result.success, result.error
+            by_panel = {t.key: t.status for t in panel.job.tasks}  # type: ignore[union-attr]
+            by_runbook = {r.target: r.status for r in result.data.results}
+            assert by_panel == by_runbook, round_
+            want = "uploaded" if round_ == "first" else "skipped"
+            assert by_panel == {"a.csv": want, "daily/c.bin": want}
+        assert keys_in(manager, unique_name) == keys_in(manager, other) == ["a.csv", "daily/c.bin"]
+        # nothing matches: said before any request, as a plan error
+        panel.include.value = "*.parquet"
+        panel.start_button.click()
+        assert panel.level == "error" and "matches include ['*.parquet']" in panel.message
+    finally:
+        manager.delete_bucket(unique_name, force=True)
+        manager.delete_bucket(other, force=True)
+
+
+def test_one_file_again_is_skipped_and_a_changed_one_says_how_to_replace_it(
+    manager: HybridSupabaseManager, bucket: str, folder: Path
+) -> None:
+    import hybridkit.runbook as rb
+
+    path = folder / "a.csv"
+    panel = hkw.UploadPanel(manager, bucket=bucket, path=str(path))
+    outcomes = []
+    for content in (None, None, b"a,b\n9,9\n"):
+        if content is not None:
+            path.write_bytes(content)
+        panel.start_button.click()
+        summary = panel.wait(60)
+        assert summary is not None
+        one = rb.upload(manager, path, bucket).data.results[0]  # the runbook's step, after
+        outcomes.append((panel.job.tasks[0].status, one.status))  # type: ignore[union-attr]
+    # uploaded, then skipped by both; changed: refused by both, each saying how to replace it
+    assert outcomes == [("uploaded", "skipped"), ("skipped", "skipped"), ("failed", "failed")]
+    assert "tick 'overwrite (upsert)'" in panel.job.tasks[0].error  # type: ignore[union-attr]
+    report = rb.upload(manager, path, bucket).data
+    assert "the stored object differs from this file" in report.results[0].reason
+    assert rb.upload_hint(report).endswith("pass -p upsert true to overwrite them")
+    assert rb.upload(manager, path, bucket, upsert=True).data.results[0].status == "uploaded"
+
+
 def test_panel_to_a_missing_bucket_without_create_says_so_once(
     manager: HybridSupabaseManager, folder: Path, unique_name: str
 ) -> None:

@@ -135,6 +135,8 @@ def build_panels(runbook: str, manager: Any, settings: Any, params: Any = None) 
             # the runbook's defaults: 4 at a time, a missing bucket created
             jobs=int(_param(params, "concurrency", 4) or 4),
             create_bucket=bool(_param(params, "create_bucket", True)),
+            include=list(_param(params, "include", []) or []),
+            exclude=list(_param(params, "exclude", []) or []),
             verify=bool(_param(params, "verify", True)),
             settings=settings,
         )

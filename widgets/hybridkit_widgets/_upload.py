@@ -25,8 +25,6 @@ whose last block had already gone out finishes and counts as uploaded.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import logging
 import os
 import threading
@@ -37,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from hybridkit.errors import CancelledError, ConflictError, NotFoundError
+from hybridkit.errors import ConflictError, NotFoundError
+from hybridkit.runbook import LOOKUP, selected, upload_one
 from hybridkit_widgets._common import PanelError, describe
 
 __all__ = ["FileTask", "UploadCancelled", "UploadJob", "UploadSummary", "plan_upload"]
@@ -92,17 +91,6 @@ class FileTask:
         if self.status in ("uploaded", "skipped"):
             return 1.0
         return min(1.0, self.done / self.size) if self.size else 0.0
-
-    def md5(self) -> str:
-        """The MD5 of the bytes to send (what the stored object's ETag is compared to)."""
-        digest = hashlib.md5(usedforsecurity=False)
-        if self.source is None:
-            digest.update(self.data or b"")
-            return digest.hexdigest()
-        with self.source.open("rb") as fh:
-            for block in iter(lambda: fh.read(_CHUNK), b""):
-                digest.update(block)
-        return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -167,6 +155,8 @@ def plan_upload(
     picked: Sequence[tuple[str, bytes]] = (),
     *,
     prefix: str = "",
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> list[FileTask]:
     """The files an upload will send, with their keys.
 
@@ -174,6 +164,9 @@ def plan_upload(
         paths: local files or folders (a folder's files keep their relative paths).
         picked: ``(name, bytes)`` of files chosen in the browser's file picker.
         prefix: the key prefix in the bucket (``"reports/2026"``).
+        include / exclude: globs over a folder's relative paths, as the upload
+            runbook's parameters (``*.csv`` matches in any sub-folder, ``**``
+            crosses folders); a file given by itself is always sent.
 
     Raises:
         PanelError: nothing to upload, a path that does not exist, or two files
@@ -193,8 +186,14 @@ def plan_upload(
             files = sorted(p for p in path.rglob("*") if p.is_file())
             if not files:
                 raise PanelError(f"{path} holds no files")
-            for file in files:
-                rel = file.relative_to(path).as_posix()
+            chosen = [(f, f.relative_to(path).as_posix()) for f in files]
+            chosen = [(f, rel) for f, rel in chosen if selected(rel, include, exclude)]
+            if not chosen:
+                raise PanelError(
+                    f"none of the {len(files)} file(s) in {path} matches "
+                    f"include {list(include)} / exclude {list(exclude)}"
+                )
+            for file, rel in chosen:
                 tasks.append(FileTask(_join(prefix, rel), file.stat().st_size, source=file))
         elif path.is_file():
             tasks.append(FileTask(_join(prefix, path.name), path.stat().st_size, source=path))
@@ -266,6 +265,7 @@ class UploadJob:
         self.created_bucket = False
         self.error = ""
         self._stored: dict[str, Any] = {}
+        self._listed = False  # True once _stored holds the bucket's listing (or it is new)
         self._on_change = on_change
         self._clock = clock
         self._lock = threading.Lock()
@@ -399,24 +399,23 @@ class UploadJob:
                 self.error = f"could not create bucket {self.bucket!r}: {made.error}"
                 return False
             self.created_bucket = True
-            return True  # a new bucket holds nothing to compare with
-        if self.skip_unchanged:
+            self._listed = True  # a new bucket holds nothing to compare with
+            return True
+        if not self.skip_unchanged:
+            self._listed = True  # nothing is compared: every file is sent
+        else:
             listing_prefix = f"{self.prefix}/" if self.prefix else ""
             listed = self.manager.list_objects(self.bucket, listing_prefix)
             if listed.success:
                 self._stored = {o.name: o for o in listed.data or ()}
-            else:  # without the listing nothing is skipped: the uploads still refuse to clobber
+                self._listed = True
+            else:  # without the listing each file's stored object is looked up
                 _log.warning(
-                    "could not list %s to skip unchanged files: %s", self.bucket, listed.error
+                    "could not list %s; looking up each file instead: %s",
+                    self.bucket,
+                    listed.error,
                 )
         return True
-
-    def _unchanged(self, task: FileTask) -> bool:
-        stored = self._stored.get(task.key)
-        if stored is None or getattr(stored, "size", None) != task.size:
-            return False
-        md5 = getattr(stored, "md5", None)
-        return md5 is not None and md5 == task.md5()
 
     def _run(self) -> None:
         try:
@@ -444,27 +443,20 @@ class UploadJob:
                 task.status = "cancelled"
             self._changed()
             return
-        try:
-            unchanged = self._unchanged(task)
-        except OSError as exc:  # the file vanished or cannot be read
-            with self._lock:
-                task.status, task.error = "failed", describe(exc)
-            self._changed()
-            return
-        if unchanged:
-            with self._lock:
-                task.status, task.done, task.error = "skipped", task.size, ""
-            self._changed()
-            return
         with self._lock:
             task.status, task.started = "uploading", self._clock()
         self._changed()
-        source: Any = task.source if task.source is not None else io.BytesIO(task.data or b"")
+        # The runbook's own decision for one file: unchanged (size and MD5) is skipped,
+        # anything else uploaded; a differing object is refused without upsert.
+        stored = self._stored.get(task.key) if self._listed else LOOKUP
+        source = task.source if task.source is not None else (task.data or b"")
         try:
-            result = self.manager.upload_file(
-                self.bucket,
+            result = upload_one(
+                self.manager,
                 source,
+                self.bucket,
                 task.key,
+                stored=stored,
                 upsert=self.upsert,
                 verify=self.verify,
                 progress=self._progress(task),
@@ -475,23 +467,15 @@ class UploadJob:
                 task.status, task.error, task.finished = "failed", describe(exc), self._clock()
             self._changed()
             return
-        meta = getattr(result, "metadata", {}) or {}
         with self._lock:
             task.finished = self._clock()
-            task.attempts = int(meta.get("attempts", 0))
-            task.retries = max(task.retries, int(meta.get("retries", 0)))
-            task.bytes_sent = int(meta.get("bytes", 0))
-            if result.success:
-                task.status, task.done = "uploaded", task.size
-            elif isinstance(result.error, CancelledError):
-                task.status = "cancelled"
-            else:
-                error = result.error
-                task.status = "failed"
-                task.error = f"{type(error).__name__}: {error}" if error else "failed"
-                if isinstance(error, ConflictError) and not self.upsert:
-                    task.error += (
-                        "; the stored object differs from this file: tick "
-                        "'overwrite (upsert)' to replace it"
-                    )
+            task.attempts = result.attempts
+            task.retries = max(task.retries, result.retries)
+            task.bytes_sent = result.bytes
+            task.status = result.status  # type: ignore[assignment]
+            task.error = result.reason if result.status == "failed" else ""
+            if result.status in ("uploaded", "skipped"):
+                task.done = task.size
+            if isinstance(result.error, ConflictError) and not self.upsert:
+                task.error += ": tick 'overwrite (upsert)' to replace it"
         self._changed()

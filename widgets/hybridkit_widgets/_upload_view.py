@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from hybridkit.config import Settings
@@ -45,6 +46,18 @@ def _detail(t: FileTask) -> str:
     if t.retries:
         return f"retried {t.retries} time(s)"
     return ""
+
+
+def globs(text: str) -> list[str]:
+    """The globs typed in a field: comma-separated, blanks dropped (the runbook's ``glob_list``).
+
+    Example:
+        >>> globs(" *.csv, ,reports/** ")
+        ['*.csv', 'reports/**']
+    """
+    from hybridkit.runbook import glob_list
+
+    return list(glob_list()(text.split(",")))
 
 
 def _nb(text: str) -> str:
@@ -124,6 +137,8 @@ class UploadPanel(Panel):
         upsert: overwrite stored objects that differ.
         jobs: files in flight at once (the upload runbook's ``concurrency``, 4).
         create_bucket: create a missing bucket (private), as the runbook does.
+        include / exclude: globs for a folder's files, as the runbook's parameters
+            (shown comma-separated; empty: every file).
         verify: check each upload against the server, as the runbook does.
         refresh_interval: the least seconds between two redraws while uploading.
 
@@ -144,6 +159,8 @@ class UploadPanel(Panel):
         upsert: bool = False,
         jobs: int = 4,
         create_bucket: bool = True,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
         verify: bool = True,
         refresh_interval: float = 0.25,
         settings: Settings | None = None,
@@ -202,6 +219,21 @@ class UploadPanel(Panel):
             layout=w.Layout(width="612px"),
         )
         self.path.add_class("hk-upload-path")
+        # The runbook's include/exclude lists, typed comma-separated.
+        self.include, self.exclude = (
+            w.Text(
+                value=", ".join(value),
+                placeholder=hint,
+                description=f"{name.capitalize()}:",
+                layout=w.Layout(width="300px"),
+            )
+            for name, value, hint in (
+                ("include", include, "every file; e.g. *.csv, reports/**"),
+                ("exclude", exclude, "none; e.g. .*, *.tmp"),
+            )
+        )
+        self.include.add_class("hk-upload-include")
+        self.exclude.add_class("hk-upload-exclude")
         self.picker = w.FileUpload(multiple=True, description="or pick files")
         self.picker.add_class("hk-upload-picker")
         self.start_button = w.Button(description="Upload", button_style="primary", icon="upload")
@@ -225,6 +257,7 @@ class UploadPanel(Panel):
                 *self.header(),
                 w.HBox([self.bucket, self.prefix, self.jobs]),
                 w.HBox([self.path, self.picker]),
+                w.HBox([self.include, self.exclude]),
                 w.HBox([self.create_bucket, self.upsert]),
                 w.HBox([self.start_button, self.cancel_button, self.overall]),
                 self.status,
@@ -253,7 +286,13 @@ class UploadPanel(Panel):
         if self.job is not None and self.job.running:
             raise PanelError("an upload is running; cancel it or wait for it to end")
         paths = [self.path.value] if self.path.value.strip() else []
-        tasks = plan_upload(paths, self._picked(), prefix=self.prefix.value)
+        tasks = plan_upload(
+            paths,
+            self._picked(),
+            prefix=self.prefix.value,
+            include=globs(self.include.value),
+            exclude=globs(self.exclude.value),
+        )
         self.job = UploadJob(
             self.manager,
             self.bucket.value,
