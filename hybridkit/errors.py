@@ -58,7 +58,11 @@ class HybridError(Exception):
         status: the semantic status (the Storage API body's ``statusCode``, or
             the HTTP status), when a server answered.
         code: the server's error code (``NoSuchKey``, ``PGRST116``...), when known.
+        hint: what to do about it, in one line, or ``""``; the CLI, the runbooks'
+            failure block and the MCP server's answers show it under the message.
     """
+
+    hint: str = ""
 
     def __init__(
         self,
@@ -66,6 +70,7 @@ class HybridError(Exception):
         *,
         status: int | None = None,
         code: str | None = None,
+        hint: str = "",
     ) -> None:
         # A message that quotes a DSN or a token must not carry its secret.
         message = scrub(message)
@@ -73,6 +78,8 @@ class HybridError(Exception):
         self.message = message
         self.status = status
         self.code = code
+        if hint:
+            self.hint = scrub(hint)
 
     def __str__(self) -> str:
         return self.message

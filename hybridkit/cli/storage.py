@@ -11,7 +11,8 @@ else is a local path::
     hybridkit storage buckets list|create|update|empty|delete ...
 
 Progress bars appear on a terminal and stay quiet when output is piped; a one-line
-summary goes to stderr; the exit status is 1 when anything failed. Ctrl-C during
+summary goes to stderr; the exit status is 1 when anything failed, 2 for bad input
+(a bad bucket name, path or option: nothing was done). Ctrl-C during
 ``cp`` stops the transfers at their next block, prints what was done and exits
 with 130 (a cancelled resumable upload resumes when the command is run again); a
 second Ctrl-C abandons them at once. With ``--deadline`` the job ends by then:
@@ -186,7 +187,19 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, *, manager: StorageManager | None = None) -> int:
-    """Run one ``storage`` action; returns the exit status."""
+    """Run one ``storage`` action; returns the exit status (2 for bad input, before any change)."""
+    try:
+        return _run(args, manager)
+    except InvalidInputError as exc:
+        # A bad name, path or option is the caller's to fix: 2, as argparse and
+        # `hybridkit run` exit for a bad parameter (1 stays for what failed).
+        from hybridkit.cli import _redacted
+
+        _say(f"error: {_redacted(str(exc))}")
+        return 2
+
+
+def _run(args: argparse.Namespace, manager: StorageManager | None) -> int:
     if args.action == "sync":
         return run_sync(args, parse=parse_location, cancellable=_cancellable, report=_report)
     if args.action in ("backup", "verify", "restore"):

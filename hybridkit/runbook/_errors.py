@@ -30,8 +30,7 @@ class RunbookError(HybridError):
     """
 
     def __init__(self, message: str, *, hint: str = "", nothing_changed: bool = False) -> None:
-        super().__init__(message)
-        self.hint = hint
+        super().__init__(message, hint=hint)
         self.nothing_changed = nothing_changed
 
     def _render_traceback_(self) -> list[str]:

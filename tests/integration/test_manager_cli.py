@@ -78,6 +78,9 @@ def test_storage_commands(env: Path, unique_name: str, capsys: pytest.CaptureFix
         assert main(["storage", "cp", str(bad), f"ss:///{b}/bad.bin"]) == 1
         assert "mime type" in capsys.readouterr().err
         assert main(["storage", "rm", f"ss:///{b}/nope.txt"]) == 1
+        # bad input exits 2 and says what is wrong; nothing is sent
+        assert main(["storage", "cp", str(single), "ss:///../one.txt"]) == 2
+        assert "invalid bucket name '..'" in capsys.readouterr().err
         assert main(["storage", "rm", "-r", f"ss:///{b}/copy"]) == 0
         assert "removed 3 object(s)" in capsys.readouterr().err
         assert main(["storage", "buckets", "delete", b]) == 1  # no --yes, no terminal

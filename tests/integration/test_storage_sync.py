@@ -186,12 +186,13 @@ def test_sync_refuses_what_does_not_fit(
     profiles: tuple[StorageManager, StorageManager], tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    assert main(["storage", "sync", str(tmp_path), str(tmp_path / "b")]) == 1
+    # refused input exits 2, before anything is done (1 is for what failed)
+    assert main(["storage", "sync", str(tmp_path), str(tmp_path / "b")]) == 2
     assert "ss:// path on at least one side" in capsys.readouterr().err
     assert main(["storage", "sync", "ss://nosuch/b", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "no profile 'nosuch'" in err and "dst, src" in err
-    assert main(["storage", "sync", "-j", "0", "ss://src/b", str(tmp_path)]) == 1
+    assert main(["storage", "sync", "-j", "0", "ss://src/b", str(tmp_path)]) == 2
 
 
 def test_backup_verify_restore(
@@ -325,7 +326,7 @@ def test_cp_names_one_project(
         one = _write(b"one")
         assert main(["storage", "cp", str(one), f"ss://dst/{bucket}/a b.txt"]) == 0
         assert dst.exists(bucket, "a b.txt")
-        assert main(["storage", "cp", f"ss://dst/{bucket}/a b.txt", f"ss://src/{bucket}/x"]) == 1
+        assert main(["storage", "cp", f"ss://dst/{bucket}/a b.txt", f"ss://src/{bucket}/x"]) == 2
         assert "use `hybridkit storage sync` between projects" in capsys.readouterr().err
         assert main(["storage", "--profile", "dst", "buckets", "list"]) == 0
         assert f"{bucket}\tprivate" in capsys.readouterr().out

@@ -97,6 +97,17 @@ def test_status_and_code_default_to_none() -> None:
     assert err.code is None
 
 
+def test_every_error_carries_a_hint_without_secrets() -> None:
+    assert ConflictError("exists").hint == ""
+    err = NotFoundError("bucket 'b' not found", hint="create it with `hybridkit storage buckets`")
+    assert err.hint == "create it with `hybridkit storage buckets`"
+    leaky = HybridError("no", hint="connect with postgresql://postgres:s3cret-pw@db:5432/postgres")
+    assert "s3cret-pw" not in leaky.hint and "postgresql://postgres:" in leaky.hint
+    from hybridkit.mcp._boundary import hint_for
+
+    assert hint_for(err) == err.hint  # MCP answers show the error's own hint first
+
+
 def test_status_and_code_are_keyword_only() -> None:
     with pytest.raises(TypeError):
         HybridError("msg", 404)  # type: ignore[misc]
