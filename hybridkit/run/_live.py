@@ -21,16 +21,10 @@ import time
 from types import TracebackType
 from typing import IO, Any
 
-from hybridkit.runbook._bar import FEED_ENV
-from hybridkit.runbook._display import format_bytes
+from hybridkit.runbook._bar import FEED_ENV, amount_text, files_text
+from hybridkit.runbook._display import format_bytes, format_duration
 
 __all__ = ["FEED_ENV", "LiveProgress"]
-
-
-def _amount(n: float, total: float | None, unit: str) -> str:
-    if unit == "B":
-        return format_bytes(n) + (f"/{format_bytes(total)}" if total else "")
-    return (f"{int(n)}/{int(total)}" if total else f"{int(n)}") + f" {unit}"
 
 
 class _Bar:
@@ -61,10 +55,10 @@ class _Bar:
             parts.append(f"[{'#' * filled}{'.' * (20 - filled)}] {frac * 100:3.0f}%")
         if self.files:
             parts.append(self.files)
-        parts.append(_amount(self.n, self.total, self.unit))
+        parts.append(amount_text(self.n, self.total, self.unit))
         sent = self.n - self.skipped
         if final:
-            parts.append(f"in {self.elapsed:.1f} s")
+            parts.append(f"in {format_duration(self.elapsed)}")
             if self.unit == "B" and self.elapsed > 0 and sent > 0:
                 parts.append(f"({format_bytes(sent / self.elapsed)}/s)")
         else:
@@ -149,6 +143,8 @@ class LiveProgress:
             if bar is None:
                 bar = self._bars[key] = _Bar(str(state.get("desc", "")), str(state.get("unit", "")))
             bar.n = float(state.get("n") or 0)
+            bar.skipped = float(state.get("skipped") or 0)
+            bar.files = files_text(state.get("files_done"), state.get("files_total"))
             bar.elapsed = float(state.get("elapsed") or 0)
             total = state.get("total")
             bar.total = float(total) if total else None

@@ -48,7 +48,8 @@ class Bar(Protocol):
     def close(self) -> None: ...
 
 
-def _amount(n: float, total: float | None, unit: str) -> str:
+def amount_text(n: float, total: float | None, unit: str) -> str:
+    """``15.0 MiB/30.1 MiB``, or ``3/21 files`` for another unit (every bar's figures)."""
     if unit == "B":
         return format_bytes(n) + (f"/{format_bytes(total)}" if total else "")
     return (f"{int(n)}/{int(total)}" if total else f"{int(n)}") + f" {unit}"
@@ -100,6 +101,7 @@ class TextBar:
         """Bytes of ``n`` counted without being sent (unchanged files)."""
         self.files_done: int | None = None
         self.files_total: int | None = None
+        self._final_shown = False
 
     def set_total(self, total: int | None) -> None:
         """Set (or grow) the expected total."""
@@ -131,7 +133,7 @@ class TextBar:
             if self._closed:
                 return
             self._closed = True
-            if self._lines == 0 or self._step_shown < self.steps or self.total is None:
+            if not self._final_shown:
                 self._emit(final=True)
 
     def _line(self, *, final: bool) -> str:
@@ -143,12 +145,11 @@ class TextBar:
             width = 10
             filled = int(frac * width)
             bar = "#" * filled + "." * (width - filled)
-            text = (
-                f"{self.desc}  [{bar}] {frac * 100:3.0f}%  {_amount(self.n, self.total, self.unit)}"
-            )
+            figures = amount_text(self.n, self.total, self.unit)
+            text = f"{self.desc}  [{bar}] {frac * 100:3.0f}%  {figures}"
         else:
-            text = f"{self.desc}  {_amount(self.n, None, self.unit)}"
-        files = _files(self.files_done, self.files_total)
+            text = f"{self.desc}  {amount_text(self.n, None, self.unit)}"
+        files = files_text(self.files_done, self.files_total)
         if files:
             text += f"  {files}"
         if final:
@@ -158,6 +159,7 @@ class TextBar:
         return text
 
     def _emit(self, *, final: bool = False) -> None:
+        self._final_shown = final
         self._lines += 1
         self._last = self._clock()
         self._out(self._line(final=final))
@@ -169,13 +171,17 @@ class TextBar:
             step = int(min(1.0, self.n / self.total) * self.steps)
             if step > self._step_shown:
                 self._step_shown = step
-                self._emit(final=step >= self.steps)
+                # All bytes are in, but the last file's answer may not be: the final
+                # line (on close) then carries the final file count.
+                pending = self.files_total is not None and (self.files_done or 0) < self.files_total
+                self._emit(final=step >= self.steps and not pending)
             return
         if self._lines < self.max_lines and self._clock() - self._last >= self.interval:
             self._emit()
 
 
-def _files(done: int | None, total: int | None) -> str:
+def files_text(done: int | None, total: int | None) -> str:
+    """``3/21 files`` for a folder transfer, ``""`` for one file."""
     return f"{done}/{total} files" if done is not None and total else ""
 
 
@@ -190,7 +196,7 @@ def _tqdm_amounts(
 ) -> str:
     """The text right of a tqdm bar, in the runbooks' units:
     ``3/21 files · 15.0 MiB/30.1 MiB · 29.8 MiB/s`` (skipped bytes are no throughput)."""
-    text = _amount(n, total, unit)
+    text = amount_text(n, total, unit)
     if files:
         text = f"{files} \u00b7 {text}"
     sent = n - skipped
@@ -275,7 +281,7 @@ class TqdmBar:
             if snapshot.total is not None and self._bar.total != snapshot.total:
                 self._bar.total = snapshot.total
             self._bar.hk_skipped = snapshot.skipped
-            self._bar.hk_files = _files(snapshot.files_done, snapshot.files_total)
+            self._bar.hk_files = files_text(snapshot.files_done, snapshot.files_total)
             delta = snapshot.done - self._bar.n
             if delta:
                 self._bar.update(delta)

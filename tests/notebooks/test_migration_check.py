@@ -35,9 +35,8 @@ def test_pending_migrations_are_reported_then_applied_after_a_dry_run(
         "-warning.ipynb"
     )
     assert fresh.result.summaries[0]["verdict"] == "warning"
-    assert "Apply them with: hybridkit run migration_check -p apply true -p dry_run false" in (
-        fresh.text()
-    )
+    apply = "hybridkit run migration_check -p apply true -p dry_run false"
+    assert fresh.summary["next step"] == f"apply the pending migration(s) with: {apply}"
     assert fresh.summary["pending"] == fresh.summary["migrations"] > 0
     assert fresh.summary["problems"] > 0
     assert "pending: not applied yet" in fresh.text()
@@ -47,6 +46,14 @@ def test_pending_migrations_are_reported_then_applied_after_a_dry_run(
     strict = run_book("migration_check", env=own_stack, fail_on_drift=True)
     assert strict.result.outcome == "failed"
     assert "the migration check found" in (strict.result.error or "")
+
+    # The terminal gives the same verdict, the exit code agrees, and the way out is on it.
+    shell = cli("run", "migration_check", "--output", str(runs_dir), env=own_stack)
+    assert shell.returncode == 0, shell.stderr
+    assert "migration check: WARNING" in shell.stdout and "next step" in shell.stdout
+    assert apply in shell.stdout and "warning: migration_check ran in" in shell.stderr
+    listed = cli("runs", "migration_check", "--output", str(runs_dir), "--json", "-n", "1")
+    assert json.loads(listed.stdout)[0]["outcome"] == "warning", listed.stdout
 
     # History is kept in files; ops_runs does not exist yet, so recording is skipped quietly.
     before = cli("run", "health_check", "--output", str(runs_dir), env=own_stack)

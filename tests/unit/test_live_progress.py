@@ -79,3 +79,50 @@ def test_text_and_tqdm_texts_show_files_and_no_rate_for_skipped_bytes() -> None:
     assert "3/3 files" in lines[-1] and "/s" not in lines[-1]
     text = _tqdm_amounts(3 * 1024**2, 4 * 1024**2, 1.0, "B", skipped=2 * 1024**2, files="2/4 files")
     assert text.startswith("2/4 files \u00b7 3.0 MiB/4.0 MiB \u00b7 1.0 MiB/s")
+
+
+def test_the_terminal_bar_shows_the_file_count_and_no_rate_for_skipped_bytes() -> None:
+    out = io.StringIO()
+    with LiveProgress(out, interval=60) as live, open(live.path, "a") as feed:
+        state = {"bar": "a", "desc": "upload", "unit": "B", "total": 2 * 1024**2}
+        feed.write(
+            json.dumps(
+                {
+                    **state,
+                    "n": 1024**2,
+                    "elapsed": 0.5,
+                    "done": False,
+                    "files_done": 1,
+                    "files_total": 3,
+                    "skipped": 1024**2,
+                }
+            )
+            + "\n"
+        )
+        feed.write(
+            json.dumps(
+                {
+                    **state,
+                    "n": 2 * 1024**2,
+                    "elapsed": 1.0,
+                    "done": True,
+                    "files_done": 3,
+                    "files_total": 3,
+                    "skipped": 2 * 1024**2,
+                }
+            )
+            + "\n"
+        )
+    final = out.getvalue().splitlines()[-1]
+    assert "100%  3/3 files  2.0 MiB/2.0 MiB  in 1.0 s" in final
+    assert "/s" not in final.split(" in ")[-1]  # every byte was skipped: no throughput
+
+
+def test_the_text_bar_ends_on_the_final_file_count() -> None:
+    lines: list[str] = []
+    bar = TextBar("upload", total=4, out=lines.append, clock=lambda: 1.0)
+    snap = dict(total=4, elapsed=1, rate=0, eta=0, files_total=3)
+    bar(Progress(done=4, files_done=2, **snap))  # all bytes in, one answer still out
+    bar(Progress(done=4, files_done=3, finished=True, **snap))
+    assert "2/3 files" in lines[-2] and " in " not in lines[-2]
+    assert "3/3 files  in" in lines[-1] and sum(" in " in line for line in lines) == 1
