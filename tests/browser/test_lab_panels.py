@@ -47,12 +47,26 @@ def _set_param(source: str, name: str, value: str) -> str:
     return changed
 
 
-def _runbook_copy(lab: Lab, name: str, **params: str) -> str:
+def _set_list_param(source: str, name: str, value: list[str]) -> str:
+    changed = re.sub(
+        rf"^{name}: list\[str\] = \[[^\]]*\]",
+        f"{name}: list[str] = {json.dumps(value)}",
+        source,
+        flags=re.M,
+    )
+    assert changed != source, f"the runbook's {name} parameter moved"
+    return changed
+
+
+def _runbook_copy(lab: Lab, name: str, **params: str | list[str]) -> str:
     nb = json.loads((REPO / "notebooks" / f"{name}.ipynb").read_text())
     cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
     source = "".join(cell["source"])
     for key, value in params.items():
-        source = _set_param(source, key, value)
+        if isinstance(value, list):
+            source = _set_list_param(source, key, value)
+        else:
+            source = _set_param(source, key, value)
     cell["source"] = source
     target = f"panels-{name}-{uuid.uuid4().hex[:6]}.ipynb"
     (lab.root / target).write_text(json.dumps(nb, indent=1))
@@ -116,6 +130,7 @@ def exports(tmp_path: Path) -> Path:
     (folder / "summary.csv").write_text("day,files\n2026-11-21,3\n")
     (folder / "daily" / "2026-11-21.json").write_text(json.dumps({"rows": list(range(50))}))
     (folder / "daily" / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    (folder / "daily" / "scratch.tmp").write_text("left out by the runbook's exclude")
     return folder
 
 
@@ -131,7 +146,7 @@ def test_upload_panel_gives_the_runbooks_outcome_on_a_missing_bucket_and_a_rerun
     run_id = uuid.uuid4().hex[:8]
     first, second = f"e2e-missing-{run_id}", f"e2e-other-{run_id}"
     assert not manager.get_bucket(first).success and not manager.get_bucket(second).success
-    notebook = _runbook_copy(lab, "upload", bucket=first, source=str(exports))
+    notebook = _runbook_copy(lab, "upload", bucket=first, source=str(exports), exclude=["*.tmp"])
     page = browser_context.new_page()
     try:
         _open_and_run(page, lab, notebook)
@@ -156,6 +171,9 @@ def test_upload_panel_gives_the_runbooks_outcome_on_a_missing_bucket_and_a_rerun
         expect(upload.locator(".hk-upload-bucket input")).to_have_value(first)
         expect(upload.locator(".hk-upload-path input")).to_have_value(str(exports))
         expect(upload.locator(".widget-inline-hbox:has-text('at a time') input")).to_have_value("4")
+        # ... and its include/exclude globs (scratch.tmp stays out of both).
+        expect(upload.locator(".hk-upload-include input")).to_have_value("")
+        expect(upload.locator(".hk-upload-exclude input")).to_have_value("*.tmp")
         status = upload.locator(".hk-status-line")
 
         # The panel on the runbook's bucket: a re-run, every file unchanged (no 409s).
@@ -187,6 +205,20 @@ def test_upload_panel_gives_the_runbooks_outcome_on_a_missing_bucket_and_a_rerun
         heights = {round(b["height"]) for b in (c.bounding_box() for c in counts.all()) if b}
         assert len(heights) == 1, heights
         upload.screenshot(path=str(browser_artifacts / "upload-panel-second-click.png"))
+
+        # One file given as the path, again: skipped as unchanged too (was a 409).
+        upload.locator(".hk-upload-path input").fill(str(exports / "summary.csv"))
+        upload.locator("button.hk-upload-start").click()
+        expect(status).to_contain_text(
+            f"0 of 1 file(s) uploaded to '{second}', 1 skipped (unchanged)", timeout=60_000
+        )
+        # Changed: refused, and the row says how to replace it.
+        (exports / "summary.csv").write_text("day,files\n2026-11-22,4\n")
+        upload.locator("button.hk-upload-start").click()
+        expect(status).to_contain_text("1 file(s) failed", timeout=60_000)
+        expect(upload.locator(".hk-upload-files")).to_contain_text("tick 'overwrite (upsert)'")
+        upload.screenshot(path=str(browser_artifacts / "upload-panel-one-file-changed.png"))
+        (exports / "summary.csv").write_text("day,files\n2026-11-21,3\n")
     except Exception:
         page.screenshot(path=str(browser_artifacts / "panels-failure.png"), full_page=True)
         print(lab.log.read_text()[-3000:])
@@ -201,7 +233,7 @@ def test_upload_panel_gives_the_runbooks_outcome_on_a_missing_bucket_and_a_rerun
             keys = sorted(o.name for o in manager.list_objects(bucket).unwrap())
             assert keys == ["daily/2026-11-21.json", "daily/big.bin", "summary.csv"]
         # The runbook's call on the same folder now: the same outcome as the panel's click.
-        again = manager.upload_folder(exports, second).unwrap()
+        again = manager.upload_folder(exports, second, exclude=["*.tmp"]).unwrap()
         assert {r.status for r in again.results} == {"skipped"}
     finally:
         manager.delete_bucket(first, force=True)

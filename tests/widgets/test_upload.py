@@ -259,7 +259,7 @@ def test_panel_uploads_a_folder_and_shows_progress_and_the_summary(
     assert summary is not None and summary.ok
     assert panel.level == "ok", panel.message
     assert panel.message == f"3 of 3 file(s) uploaded to {bucket!r}"
-    assert panel.overall.value == 1.0
+    assert panel.overall.value == 1.0 and panel.overall.bar_style == "success"
     assert "3/3&nbsp;file(s)" in panel.overall_text.value  # a figure never wraps inside
     assert "MiB/s" in panel.overall_text.value
     assert "drop/daily/c.bin" in panel.files.value and "uploaded" in panel.files.value
@@ -286,6 +286,8 @@ def test_panel_shows_failures_and_their_reasons(
     # drawn as failed: a red row, an empty red bar, the reason in a wrapping cell
     assert "hk-row-failed" in panel.files.value and "hk-bar-failed" in panel.files.value
     assert "width:100%" not in panel.files.value
+    # ... and so is the overall bar: nothing stored, red
+    assert panel.overall.value == 0.0 and panel.overall.bar_style == "danger"
     assert "<td class='hk-detail'>ConflictError" in panel.files.value
 
 

@@ -283,10 +283,19 @@ class UploadJob:
 
     @property
     def done(self) -> int:
-        """Bytes done so far (finished and skipped files count whole)."""
+        """Bytes done so far: stored or skipped files whole, files in flight as far as sent.
+
+        A failed or cancelled file counts nothing, so the overall bar never shows
+        as complete what is not stored.
+        """
         with self._lock:
             return sum(
-                t.size if t.status in ("uploaded", "skipped") else t.done for t in self.tasks
+                t.size
+                if t.status in ("uploaded", "skipped")
+                else t.done
+                if t.status == "uploading"
+                else 0
+                for t in self.tasks
             )
 
     @property

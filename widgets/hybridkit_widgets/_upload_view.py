@@ -348,6 +348,14 @@ class UploadPanel(Panel):
             return
         total, done = job.total, job.done
         self.overall.value = (done / total) if total else (1.0 if job.finished else 0.0)
+        # Red once anything failed, amber when cancelled, green when all is stored,
+        # blue while it runs.
+        if job.count("failed") or job.error:
+            self.overall.bar_style = "danger"
+        elif job.count("cancelled"):
+            self.overall.bar_style = "warning"
+        else:
+            self.overall.bar_style = "success" if job.finished is not None else ""
         finished_files = job.count("uploaded") + job.count("failed") + job.count("cancelled")
         finished_files += job.count("skipped")
         elapsed = job.summary().duration
