@@ -334,3 +334,29 @@ def test_migration_dashboard_apply_flow_keeps_results_by_the_buttons(
             "select version from supabase_migrations.schema_migrations order by 1"
         ).fetchall()
     assert rows == [("20260101000000",), ("20260101000100",)]
+
+
+def test_health_check_runbook_shows_its_panel_and_one_verdict(
+    lab: Lab, browser_context: Any, browser_artifacts: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    notebook = _runbook_copy(lab, "health_check")
+    page = browser_context.new_page()
+    try:
+        _open_and_run(page, lab, notebook)
+        outputs = page.locator(".jp-OutputArea-output")
+        expect(outputs.filter(has_text="health check: OK")).to_have_count(1, timeout=TIMEOUT)
+        # The panel cell's comment promises a panel: it is there, with its probes.
+        health = page.locator(".hk-runbook-panels .hk-health")
+        expect(health).to_be_visible(timeout=TIMEOUT)
+        expect(health).to_contain_text("storage")
+        expect(health).to_contain_text("rest")
+        health.screenshot(path=str(browser_artifacts / "health-check-panel.png"))
+    except Exception:
+        page.screenshot(path=str(browser_artifacts / "health-failure.png"), full_page=True)
+        print(lab.log.read_text()[-3000:])
+        raise
+    finally:
+        page.close()
+        lab.shutdown_kernels()
