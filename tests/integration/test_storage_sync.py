@@ -331,3 +331,109 @@ def test_cp_names_one_project(
         assert f"{bucket}\tprivate" in capsys.readouterr().out
     finally:
         _cleanup(dst, bucket)
+
+
+def _raw_put(storage: StorageManager, bucket: str, key: str, data: bytes, **headers: str) -> None:
+    """Store an object as storage-js does (a raw body): the server keeps Cache-Control verbatim."""
+    import httpx
+
+    response = httpx.post(
+        f"{storage.storage_url}/object/{bucket}/{key}",
+        content=data,
+        headers={**storage.session.auth_headers, "x-upsert": "true", **headers},
+    )
+    assert response.status_code == 200, response.text
+
+
+def _sha(storage: StorageManager, bucket: str, key: str, into: Path) -> str:
+    import hashlib
+
+    storage.download(bucket, key, into)
+    digest = hashlib.sha256()
+    with into.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    into.unlink()
+    return digest.hexdigest()
+
+
+def test_a_change_of_metadata_alone_is_synced_and_cache_control_is_kept_whole(
+    profiles: tuple[StorageManager, StorageManager], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hybridkit.storage.sync import Remote, sync
+
+    src, dst = profiles
+    bucket = f"meta-{uuid.uuid4().hex[:8]}"
+    src.create_bucket(bucket)
+    try:
+        whole = {"Content-Type": "text/plain", "Cache-Control": "public, max-age=60, immutable"}
+        _raw_put(src, bucket, "whole.txt", b"kept whole", **whole)
+        _raw_put(src, bucket, "nocache.txt", b"no cache", **{"Content-Type": "text/plain"})
+        src.upload(_write(b"same bytes"), bucket, "meta.txt", content_type="text/plain",
+                   cache_control=60, metadata={"v": 1})  # fmt: skip
+        assert sync(Remote(src, bucket), Remote(dst, bucket)).ok
+        assert dst.info(bucket, "whole.txt").cache_control == "public, max-age=60, immutable"
+        assert dst.info(bucket, "nocache.txt").cache_control == "no-cache"
+        assert _state(dst, bucket) == _state(src, bucket)
+        assert sync(Remote(src, bucket), Remote(dst, bucket)).transfer.transferred == ()
+
+        # The same bytes with other user metadata, another type, another cache control.
+        src.upload(_write(b"same bytes"), bucket, "meta.txt", content_type="text/plain",
+                   cache_control=60, metadata={"v": 2}, upsert=True)  # fmt: skip
+        src.upload(_write(b"no cache"), bucket, "nocache.txt", content_type="text/csv",
+                   upsert=True)  # fmt: skip
+        assert main(["storage", "sync", "--dry-run", f"ss://src/{bucket}",
+                     f"ss://dst/{bucket}"]) == 0  # fmt: skip
+        plan = capsys.readouterr().out
+        assert "meta.txt (metadata changed)" in plan and "nocache.txt (changed)" in plan
+        assert "whole.txt" not in plan
+        report = sync(Remote(src, bucket), Remote(dst, bucket))
+        assert report.ok and len(report.transfer.transferred) == 2
+        assert dst.info(bucket, "meta.txt").user_metadata == {"v": 2}
+        assert dst.info(bucket, "nocache.txt").content_type == "text/csv"
+        assert _state(dst, bucket) == _state(src, bucket)
+    finally:
+        _cleanup(src, bucket)
+        _cleanup(dst, bucket)
+
+
+def test_a_50_mb_object_streams_between_projects_and_through_a_backup(
+    profiles: tuple[StorageManager, StorageManager], tmp_path: Path
+) -> None:
+    import os
+
+    from hybridkit.progress import Progress
+    from hybridkit.storage.backup import backup, restore, verify_backup
+    from hybridkit.storage.sync import Remote, sync
+
+    src, dst = profiles
+    bucket = f"big-{uuid.uuid4().hex[:8]}"
+    src.create_bucket(bucket)
+    big = tmp_path / "big.bin"
+    with big.open("wb") as fh:
+        for _ in range(50):
+            fh.write(os.urandom(1024 * 1024))
+    try:
+        src.upload(big, bucket, "dir/big file.bin", content_type="application/x-big",
+                   cache_control=120, metadata={"size": "50MB"})  # fmt: skip
+        seen: list[Progress] = []
+        report = sync(Remote(src, bucket), Remote(dst, bucket), progress=seen.append)
+        assert report.ok, report.transfer.failed
+        assert [r.status for r in report.transfer.results] == ["uploaded"]
+        assert seen[-1].finished and seen[-1].done == 50 * 1024 * 1024
+        assert seen[-1].files_done == seen[-1].files_total == 1
+        want = _sha(src, bucket, "dir/big file.bin", tmp_path / "a")
+        assert _sha(dst, bucket, "dir/big file.bin", tmp_path / "b") == want
+        assert _state(dst, bucket) == _state(src, bucket)
+
+        bak = tmp_path / "bak"
+        assert backup(Remote(src, bucket), bak).ok
+        assert verify_backup(bak).ok
+        dst.delete_bucket(bucket, force=True)
+        restored = restore(bak, Remote(dst))
+        assert restored.ok and len(restored.transferred) == 1
+        assert _sha(dst, bucket, "dir/big file.bin", tmp_path / "c") == want
+        assert _state(dst, bucket) == _state(src, bucket)
+    finally:
+        _cleanup(src, bucket)
+        _cleanup(dst, bucket)
