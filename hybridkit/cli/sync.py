@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 from hybridkit.errors import InvalidInputError
+from hybridkit.progress import ProgressCallback, TqdmProgress
 from hybridkit.storage import StorageManager, TransferReport
 from hybridkit.storage.sync import Remote, SyncReport, sync
 from hybridkit.target import profile_settings
@@ -68,6 +69,16 @@ def add_backup_parsers(actions: Any) -> list[argparse.ArgumentParser]:
     return [bak, ver, rst]
 
 
+@contextmanager
+def _progress(label: str) -> Iterator[ProgressCallback | None]:
+    """One bar for the whole job on a terminal (as ``storage cp``'s); nothing when piped."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with TqdmProgress(label, file=sys.stderr) as bar:
+        yield bar
+
+
 def run_backup(
     args: argparse.Namespace,
     *,
@@ -94,9 +105,12 @@ def run_backup(
         side = _side(text, parse, stack)
         if isinstance(side, Path):
             raise InvalidInputError(f"{text!r}: {args.action} takes an ss:// path")
-        if args.action == "backup":
-            return report(backup(side, args.dir, jobs=args.jobs), "backed up")
-        return report(restore(args.dir, side, jobs=args.jobs), "restored")
+        with _progress(args.action) as bar:
+            if args.action == "backup":
+                done = backup(side, args.dir, jobs=args.jobs, progress=bar)
+            else:
+                done = restore(args.dir, side, jobs=args.jobs, progress=bar)
+        return report(done, "backed up" if args.action == "backup" else "restored")
 
 
 def _say(text: str) -> None:
@@ -136,6 +150,7 @@ def run_sync(
         raise InvalidInputError("--deadline must be a positive number of seconds")
     with ExitStack() as stack:
         src, dst = _side(args.src, parse, stack), _side(args.dst, parse, stack)
+        bar = stack.enter_context(_progress("sync")) if not args.dry_run else None
         outcome: SyncReport = cancellable(
             lambda cancel: sync(
                 src,
@@ -145,6 +160,7 @@ def run_sync(
                 jobs=args.jobs,
                 deadline=args.deadline,
                 cancel=cancel,
+                progress=bar,
             )
         )
     if args.dry_run:

@@ -437,3 +437,31 @@ def test_a_50_mb_object_streams_between_projects_and_through_a_backup(
     finally:
         _cleanup(src, bucket)
         _cleanup(dst, bucket)
+
+
+def test_sync_backup_and_restore_show_one_bar_on_a_terminal(
+    profiles: tuple[StorageManager, StorageManager],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    src, dst = profiles
+    bucket = f"bar-{uuid.uuid4().hex[:8]}"
+    src.create_bucket(bucket)
+    try:
+        for i in range(3):
+            src.upload(_write(b"x" * 1000), bucket, f"k{i}.bin")
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+        for argv, label in (
+            (["storage", "sync", f"ss://src/{bucket}", f"ss://dst/{bucket}"], "sync"),
+            (["storage", "backup", f"ss://src/{bucket}", str(tmp_path / "bak")], "backup"),
+            (["storage", "restore", str(tmp_path / "bak"), f"ss://dst/{bucket}"], "restore"),
+        ):
+            assert main(argv) == 0
+            err = capsys.readouterr().err
+            assert f"{label}: 100%" in err and "2.93k/2.93k" in err, err
+    finally:
+        _cleanup(src, bucket)
+        _cleanup(dst, bucket)
