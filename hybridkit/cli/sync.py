@@ -38,6 +38,11 @@ def add_sync_parser(actions: Any) -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     parser.add_argument("-j", "--jobs", type=int, default=4, help="objects at once (default 4)")
     parser.add_argument(
+        "--with-policies",
+        action="store_true",
+        help="also copy the RLS policies on storage.objects/buckets (both profiles need DB_URL)",
+    )
+    parser.add_argument(
         "--deadline",
         type=float,
         default=None,
@@ -163,6 +168,8 @@ def run_sync(
                 progress=bar,
             )
         )
+    if getattr(args, "with_policies", False):
+        _policies(src, dst, dry_run=args.dry_run)
     if args.dry_run:
         for step in outcome.steps:
             if step.action == "skip":
@@ -179,3 +186,26 @@ def run_sync(
     status = report(outcome.transfer, "synced")
     _say(f"sync: {len(outcome.deleted)} deleted, {len(outcome.buckets_created)} bucket(s) created")
     return status
+
+
+def _policies(src: Remote | Path, dst: Remote | Path, *, dry_run: bool) -> None:
+    """``--with-policies``: print the SQL (dry run) or apply it on the destination."""
+    from hybridkit.database import Database
+    from hybridkit.storage.policies import apply_policies, plan_policies
+
+    if not isinstance(src, Remote) or not isinstance(dst, Remote):
+        raise InvalidInputError("--with-policies copies between two projects (ss:// on both sides)")
+    for side in (src, dst):
+        if side.storage.settings.db_url is None:
+            raise InvalidInputError(
+                f"--with-policies needs a database URL for {side.label or 'ss://'}: set "
+                "HYBRIDKIT_PROFILE_<NAME>_DB_URL (or db_url_env in the profiles file)"
+            )
+    target = Database(dst.storage.settings)
+    plan = plan_policies(Database(src.storage.settings), target)
+    if dry_run:
+        for statement in plan.statements:
+            print(statement + ";")
+    else:
+        apply_policies(plan, target)
+    _say(plan.summary())

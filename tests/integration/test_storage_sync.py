@@ -465,3 +465,67 @@ def test_sync_backup_and_restore_show_one_bar_on_a_terminal(
     finally:
         _cleanup(src, bucket)
         _cleanup(dst, bucket)
+
+
+def test_with_policies_copies_storage_rls_policies(
+    stack: Any,
+    second_stack: Any,
+    profiles: tuple[StorageManager, StorageManager],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import psycopg
+
+    src, dst = profiles
+    bucket = f"pol-{uuid.uuid4().hex[:8]}"
+    name = f'read {bucket} "quoted"'
+    src.create_bucket(bucket)
+    argv = ["storage", "sync", "--with-policies", f"ss://src/{bucket}", f"ss://dst/{bucket}"]
+    assert main(argv) == 1  # no DB_URL yet: said plainly
+    assert "needs a database URL" in capsys.readouterr().err
+    monkeypatch.setenv("HYBRIDKIT_PROFILE_SRC_DB_URL", stack.db_url)
+    monkeypatch.setenv("HYBRIDKIT_PROFILE_DST_DB_URL", second_stack.db_url)
+    quoted = '"' + name.replace('"', '""') + '"'
+    create = (
+        f"create policy {quoted} on storage.objects for select to authenticated, anon "
+        f"using (bucket_id = '{bucket}' and (storage.foldername(name))[1] = 'public')"
+    )
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute(create)
+    try:
+        assert main(["storage", "sync", "--dry-run", *argv[2:]]) == 0
+        out = capsys.readouterr().out
+        assert f'CREATE POLICY {quoted} ON storage."objects" AS PERMISSIVE FOR SELECT' in out
+        assert 'TO "anon", "authenticated" USING (' in out
+        with psycopg.connect(second_stack.db_url) as conn:  # a dry run changes nothing
+            rows = conn.execute("select 1 from pg_policies where policyname = %s", [name])
+            assert rows.fetchall() == []
+
+        assert main(argv) == 0
+        assert "policies: 1 to create, 0 to replace" in capsys.readouterr().err
+        assert main(argv) == 0
+        assert "policies: 0 to create, 0 to replace, " in capsys.readouterr().err
+        with psycopg.connect(second_stack.db_url) as conn:
+            got = conn.execute(
+                "select cmd, roles::text[], qual from pg_policies where policyname = %s", [name]
+            ).fetchall()
+        with psycopg.connect(stack.db_url) as conn:
+            want = conn.execute(
+                "select cmd, roles::text[], qual from pg_policies where policyname = %s", [name]
+            ).fetchall()
+        assert got == want and len(got) == 1
+
+        with psycopg.connect(stack.db_url, autocommit=True) as conn:  # changed at the source
+            conn.execute(f"drop policy {quoted} on storage.objects")
+            conn.execute(create.replace("'public'", "'shared'"))
+        assert main(argv) == 0
+        assert "policies: 0 to create, 1 to replace" in capsys.readouterr().err
+        with psycopg.connect(second_stack.db_url) as conn:
+            qual = conn.execute("select qual from pg_policies where policyname = %s", [name])
+            assert "shared" in qual.fetchone()[0]  # type: ignore[index]
+    finally:
+        for url in (stack.db_url, second_stack.db_url):
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f"drop policy if exists {quoted} on storage.objects")
+        _cleanup(src, bucket)
+        _cleanup(dst, bucket)
