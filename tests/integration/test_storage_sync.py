@@ -529,3 +529,48 @@ def test_with_policies_copies_storage_rls_policies(
                 conn.execute(f"drop policy if exists {quoted} on storage.objects")
         _cleanup(src, bucket)
         _cleanup(dst, bucket)
+
+
+def test_a_source_stream_that_breaks_is_read_on_with_range(
+    stack: Any, profiles: tuple[StorageManager, StorageManager], tmp_path: Path
+) -> None:
+    import os
+
+    from faultproxy import FaultProxy
+
+    from hybridkit.storage.sync import Remote, sync
+
+    src, dst = profiles
+    bucket = f"flt-{uuid.uuid4().hex[:8]}"
+    src.create_bucket(bucket)
+    data = {"big.bin": os.urandom(9 * 1024 * 1024), "small.bin": os.urandom(300_000)}
+    for key, body in data.items():
+        src.upload(_write(body), bucket, key, metadata={"k": key})
+
+    def downloads(method: str, path: str) -> bool:
+        return method == "GET" and f"/object/{bucket}/" in path
+
+    try:
+        with FaultProxy(stack.url, match=downloads) as proxy:
+            # Three faults in a row: within the default budget of 3 retries of one read.
+            proxy.script("reset_response", "status_503", "reset_response")
+            settings = settings_for_profile(
+                "src",
+                env={
+                    "HYBRIDKIT_PROFILE_SRC_URL": proxy.url,
+                    "HYBRIDKIT_PROFILE_SRC_SERVICE_ROLE_KEY": stack.service_role_key,
+                },
+                file=None,
+            )
+            with StorageManager(settings, resume_dir=None, sleep=lambda _s: None) as flaky:
+                report = sync(Remote(flaky, bucket), Remote(dst, bucket), jobs=1)
+        assert report.ok, report.transfer.failed
+        assert proxy.counts["reset_response"] == 2 and proxy.counts["status_503"] == 1
+        assert sum(r.retries for r in report.transfer.results) >= 3
+        for key, body in data.items():
+            dst.download(bucket, key, tmp_path / "got")
+            assert (tmp_path / "got").read_bytes() == body
+        assert _state(dst, bucket) == _state(src, bucket)
+    finally:
+        _cleanup(src, bucket)
+        _cleanup(dst, bucket)
