@@ -537,7 +537,7 @@ class Toolbox:
         book = find_runbook(catalogue_name(name), self.options.runbooks_dir)
         values = dict(parameters or {})
         for key in PATH_PARAMETERS.get(book.name, ()):
-            if values.get(key):
+            if values.get(key) and not str(values[key]).startswith("ss://"):
                 values[key] = str(self.root.resolve(str(values[key]), must_exist=False))
         typed = resolve_parameters(book, values)
         effect = judge(book, typed)

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hybridkit.errors import HybridError, InvalidInputError
+from hybridkit.errors import HybridError, InvalidInputError, NotFoundError
 from hybridkit.progress import ProgressCallback
 from hybridkit.storage.sync import (
     JobProgress,
@@ -47,7 +47,15 @@ from hybridkit.storage.sync import (
 from hybridkit.storage.transfer import check_key
 from hybridkit.storage.values import BucketInfo, FileResult, ObjectInfo, TransferReport
 
-__all__ = ["BackupCheck", "backup", "read_manifest", "restore", "verify_backup"]
+__all__ = [
+    "BackupCheck",
+    "backup",
+    "latest_backup",
+    "read_manifest",
+    "restore",
+    "taken_at",
+    "verify_backup",
+]
 
 MANIFEST = "manifest.jsonl"
 BUCKETS = "buckets.json"
@@ -238,6 +246,30 @@ def backup(
     return TransferReport(results, duration=time.monotonic() - started)
 
 
+def taken_at(folder: Path) -> datetime | None:
+    """When the backup in ``folder`` was taken (its recovery point), from ``backup.json``."""
+    try:
+        info = json.loads((folder / INFO).read_text(encoding="utf-8"))
+        return datetime.fromisoformat(str(info["taken_at"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def latest_backup(folder: Path) -> Path:
+    """``folder`` when it is a backup, else its newest backup subfolder (by ``taken_at``).
+
+    Raises:
+        NotFoundError: no backup there.
+    """
+    if (folder / MANIFEST).is_file():
+        return folder
+    found = [(t, d) for d in sorted(folder.glob("*/")) if (t := taken_at(d)) is not None]
+    found = [(t, d) for t, d in found if (d / MANIFEST).is_file()]
+    if not found:
+        raise NotFoundError(f"{folder}: no backup here (no {MANIFEST}, nor a folder holding one)")
+    return max(found)[1]
+
+
 def _files(folder: Path) -> Iterator[tuple[str, str]]:
     root = folder / "objects"
     if not root.is_dir():
@@ -249,8 +281,14 @@ def _files(folder: Path) -> Iterator[tuple[str, str]]:
             yield bucket, key
 
 
-def verify_backup(folder: Path, *, against: Remote | None = None) -> BackupCheck:
+def verify_backup(
+    folder: Path, *, against: Remote | None = None, deep: bool = False
+) -> BackupCheck:
     """Re-hash every file against the manifest; ``against`` compares with a live project.
+
+    The live comparison takes each bucket's configuration and each object's size,
+    MD5, content type and cache control from the listings; ``deep`` also reads
+    every object's user metadata (a request each).
 
     Raises:
         InvalidInputError: ``folder`` holds no manifest.
@@ -271,7 +309,7 @@ def verify_backup(folder: Path, *, against: Remote | None = None) -> BackupCheck
         if not key.endswith(".part"):
             problems.append(f"{bucket}/{key}: in the backup but not in the manifest")
     if against is not None:
-        problems.extend(_compare_live(folder, manifest, against))
+        problems.extend(_compare_live(folder, manifest, against, deep))
     taken = None
     if (folder / INFO).is_file():
         taken = json.loads((folder / INFO).read_text(encoding="utf-8")).get("taken_at")
@@ -279,7 +317,7 @@ def verify_backup(folder: Path, *, against: Remote | None = None) -> BackupCheck
 
 
 def _compare_live(
-    folder: Path, manifest: dict[tuple[str, str], dict[str, Any]], live: Remote
+    folder: Path, manifest: dict[tuple[str, str], dict[str, Any]], live: Remote, deep: bool
 ) -> list[str]:
     problems: list[str] = []
     configs: dict[str, Any] = json.loads((folder / BUCKETS).read_text(encoding="utf-8"))
@@ -305,6 +343,10 @@ def _compare_live(
                 problems.append(f"{bucket}/{key}: the live object differs")
             elif entry.content_type != row["content_type"]:
                 problems.append(f"{bucket}/{key}: the live content type differs")
+            elif entry.cache_control != row["cache_control"]:
+                problems.append(f"{bucket}/{key}: the live cache control differs")
+            elif deep and not same_metadata(live.storage.info(bucket, key), _row_info(row)):
+                problems.append(f"{bucket}/{key}: the live user metadata differs")
     return problems
 
 

@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, cast
@@ -69,6 +70,7 @@ __all__ = [
     "bucket_config",
     "list_remote",
     "max_age",
+    "open_location",
     "put_object",
     "same_metadata",
     "sync",
@@ -88,6 +90,29 @@ class Remote:
 
     def __str__(self) -> str:
         return self.label or f"{self.storage.url}/{self.bucket or ''}/{self.prefix}"
+
+
+def open_location(text: str, stack: ExitStack, *, profile: str = "") -> Remote | Path:
+    """A side of a sync from its text: ``ss://<profile>/[bucket[/prefix]]`` or a folder.
+
+    ``ss:///...`` (no profile) is ``profile`` when given, else the default project;
+    the storage manager it opens is closed with ``stack``.
+
+    Example:
+        >>> with ExitStack() as stack:
+        ...     side = open_location("ss://prod/photos/2026", stack)  # doctest: +SKIP
+        ...     (side.bucket, side.prefix)  # doctest: +SKIP
+        ('photos', '2026')
+    """
+    from hybridkit.target import profile_settings
+
+    if not text.startswith("ss://"):
+        return Path(text)
+    name, _, rest = text[len("ss://") :].partition("/")
+    bucket, _, prefix = rest.partition("/")
+    name = name or profile
+    storage = stack.enter_context(StorageManager(profile_settings(name or None)))
+    return Remote(storage, bucket or None, prefix, f"ss://{name}")
 
 
 @dataclass(frozen=True)
@@ -318,31 +343,43 @@ class JobProgress:
     """One progress for a job of many objects: bytes over all of them, and files.
 
     Each transfer's own progress (bytes of one object) feeds it through
-    :meth:`for_object`; skipped objects count as done without being throughput.
+    :meth:`for_object`, called in the thread that then calls :meth:`finished`;
+    an object's last bytes are counted once it is finished, so that a bar at
+    100 % also shows every file done. Skipped objects count as done without
+    being throughput.
     """
 
     def __init__(
         self, callback: ProgressCallback | None, total: int, files: int, *, label: str = ""
     ) -> None:
         self.tracker = ProgressTracker(total, callback, label=label, files=files)
+        self._local = threading.local()
 
     def for_object(self) -> Callable[[Progress], None]:
-        """A callback for one object's transfer; ``finished`` counts the file."""
+        """A callback for one object's transfer (in this thread)."""
         last = [0]
+        self._local.last = last
 
         def feed(snapshot: Progress) -> None:
-            self.tracker.advance(snapshot.done - last[0])
-            last[0] = snapshot.done
+            # The last byte waits for finished(): objects in flight together must
+            # not fill the bar while their files are still counted as not done.
+            done = snapshot.done if not snapshot.total else min(snapshot.done, snapshot.total - 1)
+            self.tracker.advance(done - last[0])
+            last[0] = done
 
         return feed
 
     def finished(self, result: FileResult) -> None:
-        """One object is done (copied, skipped or failed)."""
+        """One object is done (copied, skipped or failed), in the thread that moved it."""
+        last, self._local.last = getattr(self._local, "last", None), None
+        self.tracker.file_finished()
         if result.status == "skipped":
             self.tracker.skip(result.size)
-        self.tracker.file_finished()
+        elif last is not None and result.status in ("uploaded", "downloaded"):
+            self.tracker.advance(result.size - last[0])
 
     def close(self) -> None:
+        """Send the final update."""
         self.tracker.close()
 
 
