@@ -174,3 +174,29 @@ def test_storage_inventory_totals_charts_and_growth(
         assert record["summaries"][-1]["values"]["total objects"] == 4
     finally:
         _drop(src, bucket)
+
+
+def test_upload_and_download_take_a_profile(
+    run_book: RunBook, stack: Any, second: Any, dst_env: dict[str, str], bucket: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    dst = _storage(second.url, second.service_role_key)
+    here = _storage(stack.url, stack.service_role_key)
+    source = tmp_path / "src"
+    (source / "d").mkdir(parents=True)
+    (source / "d" / "one.csv").write_bytes(b"1,2\n")
+    try:
+        up = run_book("upload", env=dst_env, source=str(source), bucket=bucket, profile="dst")
+        assert up.ok, up.result.error
+        assert f"target      {second.url}" in up.text()
+        assert dst.from_(bucket).download("d/one.csv") == b"1,2\n"
+        assert bucket not in {b.name for b in here.list_buckets()}
+        down = run_book(
+            "download", env=dst_env, bucket=bucket, dest=str(tmp_path / "back"), profile="dst"
+        )
+        assert down.ok, down.result.error
+        assert (tmp_path / "back" / "d" / "one.csv").read_bytes() == b"1,2\n"
+        unknown = run_book("upload", env=dst_env, bucket=bucket, profile="nosuch")
+        assert unknown.result.outcome == "failed" and "nosuch" in unknown.text()
+    finally:
+        _drop(dst, bucket)
