@@ -65,6 +65,9 @@ def add_backup_parsers(actions: Any) -> list[argparse.ArgumentParser]:
     )
     ver.add_argument("dir", type=Path)
     ver.add_argument("--against", default=None, help="also compare with ss://<profile>/[bucket]")
+    ver.add_argument(
+        "--deep", action="store_true", help="with --against, also compare user metadata"
+    )
     rst: argparse.ArgumentParser = actions.add_parser(
         "restore", help="put a backup back (buckets included), skipping what is identical"
     )
@@ -98,7 +101,7 @@ def run_backup(
             against = _side(args.against, parse, stack) if args.against else None
             if isinstance(against, Path):
                 raise InvalidInputError("--against takes an ss:// path")
-            check = verify_backup(args.dir, against=against)
+            check = verify_backup(args.dir, against=against, deep=args.deep)
             for problem in check.problems:
                 print(problem)
             _say(

@@ -225,7 +225,7 @@ def test_backup_verify_restore(
             assert main(["storage", "restore", str(bak), f"ss://dst/{bucket}"]) == 0
         assert _config(dst, public) == _config(src, public)
         assert _state(dst, private) == _state(src, private)
-        assert main(["storage", "verify", str(bak), "--against", "ss://dst/"]) == 0
+        assert main(["storage", "verify", str(bak), "--against", "ss://dst/", "--deep"]) == 0
         # A deleted bucket comes back; what is identical is skipped.
         dst.delete_bucket(public, force=True)
         capsys.readouterr()
