@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 from hybridkit.errors import InvalidInputError
+from hybridkit.progress import ProgressCallback, TqdmProgress
 from hybridkit.storage import StorageManager, TransferReport
 from hybridkit.storage.sync import Remote, SyncReport, sync
 from hybridkit.target import profile_settings
@@ -36,6 +37,11 @@ def add_sync_parser(actions: Any) -> argparse.ArgumentParser:
     parser.add_argument("--delete", action="store_true", help="remove what SRC does not hold")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     parser.add_argument("-j", "--jobs", type=int, default=4, help="objects at once (default 4)")
+    parser.add_argument(
+        "--with-policies",
+        action="store_true",
+        help="also copy the RLS policies on storage.objects/buckets (both profiles need DB_URL)",
+    )
     parser.add_argument(
         "--deadline",
         type=float,
@@ -59,6 +65,9 @@ def add_backup_parsers(actions: Any) -> list[argparse.ArgumentParser]:
     )
     ver.add_argument("dir", type=Path)
     ver.add_argument("--against", default=None, help="also compare with ss://<profile>/[bucket]")
+    ver.add_argument(
+        "--deep", action="store_true", help="with --against, also compare user metadata"
+    )
     rst: argparse.ArgumentParser = actions.add_parser(
         "restore", help="put a backup back (buckets included), skipping what is identical"
     )
@@ -66,6 +75,16 @@ def add_backup_parsers(actions: Any) -> list[argparse.ArgumentParser]:
     rst.add_argument("dst", help="ss://<profile>/ or ss://<profile>/bucket")
     rst.add_argument("-j", "--jobs", type=int, default=4)
     return [bak, ver, rst]
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[ProgressCallback | None]:
+    """One bar for the whole job on a terminal (as ``storage cp``'s); nothing when piped."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with TqdmProgress(label, file=sys.stderr) as bar:
+        yield bar
 
 
 def run_backup(
@@ -82,7 +101,7 @@ def run_backup(
             against = _side(args.against, parse, stack) if args.against else None
             if isinstance(against, Path):
                 raise InvalidInputError("--against takes an ss:// path")
-            check = verify_backup(args.dir, against=against)
+            check = verify_backup(args.dir, against=against, deep=args.deep)
             for problem in check.problems:
                 print(problem)
             _say(
@@ -94,9 +113,12 @@ def run_backup(
         side = _side(text, parse, stack)
         if isinstance(side, Path):
             raise InvalidInputError(f"{text!r}: {args.action} takes an ss:// path")
-        if args.action == "backup":
-            return report(backup(side, args.dir, jobs=args.jobs), "backed up")
-        return report(restore(args.dir, side, jobs=args.jobs), "restored")
+        with _progress(args.action) as bar:
+            if args.action == "backup":
+                done = backup(side, args.dir, jobs=args.jobs, progress=bar)
+            else:
+                done = restore(args.dir, side, jobs=args.jobs, progress=bar)
+        return report(done, "backed up" if args.action == "backup" else "restored")
 
 
 def _say(text: str) -> None:
@@ -136,6 +158,7 @@ def run_sync(
         raise InvalidInputError("--deadline must be a positive number of seconds")
     with ExitStack() as stack:
         src, dst = _side(args.src, parse, stack), _side(args.dst, parse, stack)
+        bar = stack.enter_context(_progress("sync")) if not args.dry_run else None
         outcome: SyncReport = cancellable(
             lambda cancel: sync(
                 src,
@@ -145,8 +168,11 @@ def run_sync(
                 jobs=args.jobs,
                 deadline=args.deadline,
                 cancel=cancel,
+                progress=bar,
             )
         )
+    if getattr(args, "with_policies", False):
+        _policies(src, dst, dry_run=args.dry_run)
     if args.dry_run:
         for step in outcome.steps:
             if step.action == "skip":
@@ -163,3 +189,26 @@ def run_sync(
     status = report(outcome.transfer, "synced")
     _say(f"sync: {len(outcome.deleted)} deleted, {len(outcome.buckets_created)} bucket(s) created")
     return status
+
+
+def _policies(src: Remote | Path, dst: Remote | Path, *, dry_run: bool) -> None:
+    """``--with-policies``: print the SQL (dry run) or apply it on the destination."""
+    from hybridkit.database import Database
+    from hybridkit.storage.policies import apply_policies, plan_policies
+
+    if not isinstance(src, Remote) or not isinstance(dst, Remote):
+        raise InvalidInputError("--with-policies copies between two projects (ss:// on both sides)")
+    for side in (src, dst):
+        if side.storage.settings.db_url is None:
+            raise InvalidInputError(
+                f"--with-policies needs a database URL for {side.label or 'ss://'}: set "
+                "HYBRIDKIT_PROFILE_<NAME>_DB_URL (or db_url_env in the profiles file)"
+            )
+    target = Database(dst.storage.settings)
+    plan = plan_policies(Database(src.storage.settings), target)
+    if dry_run:
+        for statement in plan.statements:
+            print(statement + ";")
+    else:
+        apply_policies(plan, target)
+    _say(plan.summary())

@@ -24,6 +24,9 @@ PATH_PARAMETERS: Mapping[str, tuple[str, ...]] = {
     "upload": ("source",),
     "download": ("dest",),
     "migration_check": ("migrations_dir",),
+    "storage_sync": ("source", "destination"),  # when not an ss:// path
+    "restore_drill": ("backup_dir",),
+    "storage_inventory": ("runs_dir",),
 }
 
 
@@ -87,6 +90,19 @@ def judge(runbook: Runbook, typed: Mapping[str, Any]) -> RunbookEffect:
         bucket = _text(typed, runbook, "bucket")
         what = "uploads files to" + (" (overwriting changed objects in)" if upsert else "")
         return RunbookEffect(True, upsert, f"{what} bucket {bucket!r}")
+    if name in ("restore_drill", "storage_inventory"):
+        return RunbookEffect(False, False, f"{name} reads the project; changes nothing in it")
+    if name == "storage_sync":
+        if dry:
+            return RunbookEffect(False, False, "plans a storage sync (a dry run)")
+        where = _text(typed, runbook, "destination")
+        deletes = _flag(typed, runbook, "delete")
+        return RunbookEffect(
+            True,
+            deletes,
+            f"SYNCS storage into {where!r}"
+            + (" and DELETES what the source lacks" if deletes else ""),
+        )
     if runbook.param("dry_run") is not None and dry:
         return RunbookEffect(False, False, f"runs {name} as a dry run")
     return RunbookEffect(True, True, f"runs {name}, which may change the project")

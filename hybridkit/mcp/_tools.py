@@ -60,6 +60,12 @@ Confirm = Annotated[
     Field(description="leave empty to get the plan and a token; pass the token to act"),
 ]
 Bucket = Annotated[str, Field(description="the bucket's name (id)")]
+Profile = Annotated[
+    str,
+    Field(
+        description="another project, by profile name (see `hybridkit profiles`); empty: this one"
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,17 @@ class Toolbox:
         self.options = options
         self.root = Root(options.root)
         self.confirmations = Confirmations()
+        self._profiles: dict[str, HybridSupabaseManager] = {}
+
+    def _on(self, profile: str) -> HybridSupabaseManager:
+        """The manager of ``profile`` (built once; ``""``: the server's own project)."""
+        if not profile:
+            return self.manager
+        if profile not in self._profiles:
+            from hybridkit.target import profile_settings
+
+            self._profiles[profile] = HybridSupabaseManager(profile_settings(profile))
+        return self._profiles[profile]
 
     # ------------------------------------------------------------------ rules
 
@@ -170,9 +187,9 @@ class Toolbox:
 
     # ------------------------------------------------------------------ buckets
 
-    def list_buckets(self) -> dict[str, Any]:
+    def list_buckets(self, profile: Profile = "") -> dict[str, Any]:
         """List every storage bucket the configured key can see (name, public, limits)."""
-        buckets = _unwrap(self.manager.list_buckets())
+        buckets = _unwrap(self._on(profile).list_buckets())
         return {"count": len(buckets), "buckets": [_bucket(b) for b in buckets]}
 
     def create_bucket(
@@ -187,11 +204,12 @@ class Toolbox:
         allowed_mime_types: Annotated[
             list[str] | None, Field(description='e.g. ["image/*", "application/pdf"]')
         ] = None,
+        profile: Profile = "",
     ) -> dict[str, Any]:
         """Create a storage bucket (private unless public=true). Needs --allow-writes."""
         self._require_writes("create_bucket", "creates a bucket")
         info = _unwrap(
-            self.manager.create_bucket(
+            self._on(profile).create_bucket(
                 name,
                 public=public,
                 file_size_limit=file_size_limit,
@@ -200,9 +218,11 @@ class Toolbox:
         )
         return {"created": _bucket(info)}
 
-    def _bucket_plan(self, name: str) -> dict[str, Any]:
-        _unwrap(self.manager.get_bucket(name))  # a missing bucket is an error, not an empty plan
-        objects = _unwrap(self.manager.list_objects(name))
+    def _bucket_plan(self, name: str, profile: str) -> dict[str, Any]:
+        _unwrap(
+            self._on(profile).get_bucket(name)
+        )  # a missing bucket is an error, not an empty plan
+        objects = _unwrap(self._on(profile).list_objects(name))
         files = [o for o in objects if not o.is_folder]
         return {
             "bucket": name,
@@ -217,13 +237,14 @@ class Toolbox:
         empty_first: Annotated[
             bool, Field(description="delete the bucket's objects first (needed when not empty)")
         ] = False,
+        profile: Profile = "",
         confirm: Confirm = None,
     ) -> dict[str, Any]:
         """Delete a bucket. Destructive: the first call returns the plan (how many objects
         would go) and a confirmation token; only a second call with confirm=<token> deletes.
         Needs --allow-writes."""
         self._require_writes("delete_bucket", "deletes a bucket")
-        plan = self._bucket_plan(name)
+        plan = self._bucket_plan(name, profile)
         if plan["objects"] and not empty_first:
             raise ToolRefusal(
                 f"bucket {name!r} still holds {plan['objects']} object(s); nothing was deleted",
@@ -235,24 +256,29 @@ class Toolbox:
             else "delete the (empty) bucket"
         )
         answer = self._confirmed(
-            "delete_bucket", {"name": name, "empty_first": empty_first}, plan, confirm
+            "delete_bucket",
+            {"name": name, "empty_first": empty_first, "profile": profile},
+            plan,
+            confirm,
         )
         if answer is not None:
             return answer
-        _unwrap(self.manager.delete_bucket(name, force=empty_first))
+        _unwrap(self._on(profile).delete_bucket(name, force=empty_first))
         return {"status": "deleted", "bucket": name, "objects_deleted": plan["objects"]}
 
-    def empty_bucket(self, name: Bucket, confirm: Confirm = None) -> dict[str, Any]:
+    def empty_bucket(
+        self, name: Bucket, profile: Profile = "", confirm: Confirm = None
+    ) -> dict[str, Any]:
         """Delete every object in a bucket, keeping the bucket. Destructive: the first call
         returns the plan and a token; a second call with confirm=<token> empties it.
         Needs --allow-writes."""
         self._require_writes("empty_bucket", "deletes objects")
-        plan = self._bucket_plan(name)
+        plan = self._bucket_plan(name, profile)
         plan["action"] = f"delete all {plan['objects']} object(s); keep the bucket"
-        answer = self._confirmed("empty_bucket", {"name": name}, plan, confirm)
+        answer = self._confirmed("empty_bucket", {"name": name, "profile": profile}, plan, confirm)
         if answer is not None:
             return answer
-        _unwrap(self.manager.empty_bucket(name))
+        _unwrap(self._on(profile).empty_bucket(name))
         return {"status": "emptied", "bucket": name, "objects_deleted": plan["objects"]}
 
     # ------------------------------------------------------------------ objects
@@ -265,9 +291,10 @@ class Toolbox:
             bool, Field(description="walk sub-folders (false: one level, folders shown)")
         ] = False,
         limit: Annotated[int, Field(ge=1, le=MAX_OBJECTS, description="most entries shown")] = 100,
+        profile: Profile = "",
     ) -> dict[str, Any]:
         """List the objects in a bucket (name, size, type, time), one level or recursively."""
-        objects = _unwrap(self.manager.list_objects(bucket, prefix, recursive=recursive))
+        objects = _unwrap(self._on(profile).list_objects(bucket, prefix, recursive=recursive))
         shown = objects[:limit]
         out: dict[str, Any] = {
             "bucket": bucket,
@@ -288,6 +315,7 @@ class Toolbox:
         local_path: Annotated[str, Field(description="a file inside the server's root folder")],
         bucket: Bucket,
         path: Annotated[str, Field(description="the object key in the bucket, e.g. a/b.csv")],
+        profile: Profile = "",
     ) -> dict[str, Any]:
         """Upload one local file (inside the server's root folder) to bucket/path. Refuses to
         overwrite an existing object. Needs --allow-writes."""
@@ -297,7 +325,7 @@ class Toolbox:
             raise ToolRefusal(
                 f"{self.root.relative(source)} is not a file", hint="give one file's path"
             )
-        done = _unwrap(self.manager.upload_file(bucket, source, path, verify=True))
+        done = _unwrap(self._on(profile).upload_file(bucket, source, path, verify=True))
         return {
             "status": "uploaded",
             "bucket": done.bucket,
@@ -315,6 +343,7 @@ class Toolbox:
         path: Annotated[str, Field(description="the object key in the bucket")],
         local_path: Annotated[str, Field(description="where to save it, inside the root")],
         overwrite: Annotated[bool, Field(description="replace an existing local file")] = False,
+        profile: Profile = "",
     ) -> dict[str, Any]:
         """Download bucket/path to a local file inside the server's root folder (verified)."""
         target = self.root.resolve(local_path, must_exist=False, for_writing=True)
@@ -326,7 +355,7 @@ class Toolbox:
         if target.is_dir():
             raise ToolRefusal(f"{self.root.relative(target)} is a folder", hint="name a file")
         target.parent.mkdir(parents=True, exist_ok=True)
-        done = _unwrap(self.manager.download_file(bucket, path, target))
+        done = _unwrap(self._on(profile).download_file(bucket, path, target))
         return {
             "status": "downloaded",
             "bucket": bucket,
@@ -343,6 +372,7 @@ class Toolbox:
         paths: Annotated[
             list[str], Field(min_length=1, max_length=MAX_PATHS, description="exact object keys")
         ],
+        profile: Profile = "",
         confirm: Confirm = None,
     ) -> dict[str, Any]:
         """Delete objects by exact key. Destructive: the first call returns the plan (which
@@ -350,17 +380,19 @@ class Toolbox:
         Needs --allow-writes."""
         self._require_writes("remove_objects", "deletes objects")
         keys = list(dict.fromkeys(paths))
-        existing = [k for k in keys if _unwrap(self.manager.object_exists(bucket, k))]
+        existing = [k for k in keys if _unwrap(self._on(profile).object_exists(bucket, k))]
         plan = {
             "bucket": bucket,
             "delete": existing,
             "missing": [k for k in keys if k not in existing],
             "action": f"delete {len(existing)} object(s)",
         }
-        answer = self._confirmed("remove_objects", {"bucket": bucket, "paths": keys}, plan, confirm)
+        answer = self._confirmed(
+            "remove_objects", {"bucket": bucket, "paths": keys, "profile": profile}, plan, confirm
+        )
         if answer is not None:
             return answer
-        removed = _unwrap(self.manager.remove_objects(bucket, existing)) if existing else []
+        removed = _unwrap(self._on(profile).remove_objects(bucket, existing)) if existing else []
         return {"status": "removed", "bucket": bucket, "removed": list(removed)}
 
     def create_signed_url(
@@ -370,10 +402,11 @@ class Toolbox:
         expires_in: Annotated[
             int, Field(ge=1, le=MAX_EXPIRY, description="seconds the URL stays valid")
         ] = 3600,
+        profile: Profile = "",
     ) -> dict[str, Any]:
         """A time-limited download URL for one object, for sharing (anyone with it can read
         the object until it expires)."""
-        url = _unwrap(self.manager.signed_url(bucket, path, expires_in))
+        url = _unwrap(self._on(profile).signed_url(bucket, path, expires_in))
         return {"bucket": bucket, "path": path, "expires_in": expires_in, "signed_url": url}
 
     # ------------------------------------------------------------------ health, SQL
@@ -537,7 +570,7 @@ class Toolbox:
         book = find_runbook(catalogue_name(name), self.options.runbooks_dir)
         values = dict(parameters or {})
         for key in PATH_PARAMETERS.get(book.name, ()):
-            if values.get(key):
+            if values.get(key) and not str(values[key]).startswith("ss://"):
                 values[key] = str(self.root.resolve(str(values[key]), must_exist=False))
         typed = resolve_parameters(book, values)
         effect = judge(book, typed)

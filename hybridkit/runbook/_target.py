@@ -16,7 +16,7 @@ from hybridkit.config import Settings, kit_env, mask_url
 from hybridkit.runbook._display import TARGET_MIME, is_interactive
 from hybridkit.runbook._display import banner as _banner
 from hybridkit.runbook._errors import RunbookError
-from hybridkit.target import local_stack_dir, resolve
+from hybridkit.target import local_stack_dir, profile_settings, resolve
 
 __all__ = ["Connection", "connect", "local_stack_dir", "show_target"]
 
@@ -73,11 +73,13 @@ def _build_manager(settings: Settings) -> Any:
     return HybridSupabaseManager(settings)
 
 
-def connect(*, require_key: bool = True) -> Connection:
+def connect(*, require_key: bool = True, profile: str = "") -> Connection:
     """Resolve the target: ``SUPABASE_URL`` and keys from the environment, else the local stack.
 
     Args:
         require_key: fail (before anything happens) when no API key is configured.
+        profile: a profile's project instead (``HYBRIDKIT_PROFILE_<NAME>_*`` or the
+            profiles file, see docs/sync.md); ``local`` is the embedded local stack.
 
     Raises:
         RunbookError: settings are missing or malformed, or the local stack cannot start;
@@ -86,6 +88,12 @@ def connect(*, require_key: bool = True) -> Connection:
     from hybridkit.errors import ConfigError, LocalStackError
 
     try:
+        if profile:
+            from hybridkit.config import profiles
+
+            settings = profile_settings(profile)
+            local = profile == "local" and "local" not in profiles()
+            return Connection(settings, local, local_stack_dir() if local else None)
         target = resolve()
         if require_key:
             target.settings.require("supabase_url", "api_key")

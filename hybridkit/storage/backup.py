@@ -34,12 +34,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hybridkit.errors import HybridError, InvalidInputError
-from hybridkit.storage.sync import Remote, bucket_config, list_remote, max_age
+from hybridkit.errors import HybridError, InvalidInputError, NotFoundError
+from hybridkit.progress import ProgressCallback
+from hybridkit.storage.sync import (
+    JobProgress,
+    Remote,
+    bucket_config,
+    list_remote,
+    put_object,
+    same_metadata,
+)
 from hybridkit.storage.transfer import check_key
-from hybridkit.storage.values import BucketInfo, FileResult, TransferReport
+from hybridkit.storage.values import BucketInfo, FileResult, ObjectInfo, TransferReport
 
-__all__ = ["BackupCheck", "backup", "read_manifest", "restore", "verify_backup"]
+__all__ = [
+    "BackupCheck",
+    "backup",
+    "latest_backup",
+    "read_manifest",
+    "restore",
+    "taken_at",
+    "verify_backup",
+]
 
 MANIFEST = "manifest.jsonl"
 BUCKETS = "buckets.json"
@@ -104,8 +120,34 @@ def _buckets_of(src: Remote) -> list[BucketInfo]:
     return src.storage.list_buckets()
 
 
-def backup(src: Remote, folder: Path, *, jobs: int = 4) -> TransferReport:
+def _row_info(row: dict[str, Any]) -> ObjectInfo:
+    return ObjectInfo(
+        row["bucket"],
+        row["key"],
+        row["size"],
+        content_type=row["content_type"],
+        cache_control=row["cache_control"],
+        user_metadata=row["metadata"],
+    )
+
+
+def _meta(row: dict[str, Any], info: ObjectInfo) -> dict[str, Any]:
+    return {
+        **row,
+        "content_type": info.content_type,
+        "cache_control": info.cache_control,
+        "metadata": dict(info.user_metadata or {}),
+    }
+
+
+def backup(
+    src: Remote, folder: Path, *, jobs: int = 4, progress: ProgressCallback | None = None
+) -> TransferReport:
     """Back up ``src`` (a project or one bucket; a prefix is refused) into ``folder``.
+
+    An object whose bytes are already in the backup is not downloaded again; its
+    manifest line still takes the source's current content type, cache control
+    and user metadata (read per object: the listing has no user metadata).
 
     Raises:
         InvalidInputError: ``src`` names a prefix.
@@ -119,6 +161,7 @@ def backup(src: Remote, folder: Path, *, jobs: int = 4) -> TransferReport:
     work: list[tuple[str, str]] = []
     kept: dict[tuple[str, str], dict[str, Any]] = {}
     skipped: list[FileResult] = []
+    total = 0
     for b in buckets:
         for key, entry in list_remote(src.storage, b.id, "").items():
             row = old.get((b.id, key))
@@ -135,36 +178,51 @@ def backup(src: Remote, folder: Path, *, jobs: int = 4) -> TransferReport:
                 skipped.append(FileResult(f"{b.id}/{key}", str(path), "skipped", entry.size))
             else:
                 work.append((b.id, key))
+            total += entry.size
+    meter = JobProgress(progress, total, len(skipped) + len(work), label="backup")
+    for result in skipped:
+        meter.finished(result)
+
+    def refresh(key: tuple[str, str]) -> dict[str, Any]:
+        row = kept[key]
+        try:
+            info = src.storage.info(*key)
+        except HybridError:
+            return row  # the bytes are backed up; the next run reads its metadata again
+        return row if same_metadata(info, _row_info(row)) else _meta(row, info)
 
     def fetch(item: tuple[str, str]) -> tuple[FileResult, dict[str, Any] | None]:
+        result, row = _fetch(item)
+        meter.finished(result)
+        return result, row
+
+    def _fetch(item: tuple[str, str]) -> tuple[FileResult, dict[str, Any] | None]:
         bucket, key = item
         path = _object_path(folder, bucket, key)
         label = f"{bucket}/{key}"
         try:
             info = src.storage.info(bucket, key)
             path.parent.mkdir(parents=True, exist_ok=True)
-            got = src.storage.download(bucket, key, path)
+            got = src.storage.download(bucket, key, path, progress=meter.for_object())
         except HybridError as error:
             return FileResult(label, str(path), "failed", reason=str(error), error=error), None
         size, sha, md5 = _hashes(path)
-        row = {
-            "bucket": bucket,
-            "key": key,
-            "size": size,
-            "sha256": sha,
-            "md5": md5,
-            "content_type": info.content_type,
-            "cache_control": info.cache_control,
-            "metadata": dict(info.user_metadata or {}),
-        }
+        row = _meta({"bucket": bucket, "key": key, "size": size, "sha256": sha, "md5": md5}, info)
         result = FileResult(
             label, str(path), "downloaded", size, got.attempts, got.retries, got.bytes_received,
             landed=size,
         )  # fmt: skip
         return result, row
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="hybridkit-bak") as pool:
-        outcomes = list(pool.map(fetch, work))
+    try:
+        with ThreadPoolExecutor(
+            max_workers=max(1, jobs), thread_name_prefix="hybridkit-bak"
+        ) as pool:
+            keys = list(kept)
+            kept.update(zip(keys, pool.map(refresh, keys), strict=True))
+            outcomes = list(pool.map(fetch, work))
+    finally:
+        meter.close()
     for _, row in outcomes:
         if row is not None:
             kept[(row["bucket"], row["key"])] = row
@@ -188,6 +246,30 @@ def backup(src: Remote, folder: Path, *, jobs: int = 4) -> TransferReport:
     return TransferReport(results, duration=time.monotonic() - started)
 
 
+def taken_at(folder: Path) -> datetime | None:
+    """When the backup in ``folder`` was taken (its recovery point), from ``backup.json``."""
+    try:
+        info = json.loads((folder / INFO).read_text(encoding="utf-8"))
+        return datetime.fromisoformat(str(info["taken_at"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def latest_backup(folder: Path) -> Path:
+    """``folder`` when it is a backup, else its newest backup subfolder (by ``taken_at``).
+
+    Raises:
+        NotFoundError: no backup there.
+    """
+    if (folder / MANIFEST).is_file():
+        return folder
+    found = [(t, d) for d in sorted(folder.glob("*/")) if (t := taken_at(d)) is not None]
+    found = [(t, d) for t, d in found if (d / MANIFEST).is_file()]
+    if not found:
+        raise NotFoundError(f"{folder}: no backup here (no {MANIFEST}, nor a folder holding one)")
+    return max(found)[1]
+
+
 def _files(folder: Path) -> Iterator[tuple[str, str]]:
     root = folder / "objects"
     if not root.is_dir():
@@ -199,8 +281,14 @@ def _files(folder: Path) -> Iterator[tuple[str, str]]:
             yield bucket, key
 
 
-def verify_backup(folder: Path, *, against: Remote | None = None) -> BackupCheck:
+def verify_backup(
+    folder: Path, *, against: Remote | None = None, deep: bool = False
+) -> BackupCheck:
     """Re-hash every file against the manifest; ``against`` compares with a live project.
+
+    The live comparison takes each bucket's configuration and each object's size,
+    MD5, content type and cache control from the listings; ``deep`` also reads
+    every object's user metadata (a request each).
 
     Raises:
         InvalidInputError: ``folder`` holds no manifest.
@@ -221,7 +309,7 @@ def verify_backup(folder: Path, *, against: Remote | None = None) -> BackupCheck
         if not key.endswith(".part"):
             problems.append(f"{bucket}/{key}: in the backup but not in the manifest")
     if against is not None:
-        problems.extend(_compare_live(folder, manifest, against))
+        problems.extend(_compare_live(folder, manifest, against, deep))
     taken = None
     if (folder / INFO).is_file():
         taken = json.loads((folder / INFO).read_text(encoding="utf-8")).get("taken_at")
@@ -229,7 +317,7 @@ def verify_backup(folder: Path, *, against: Remote | None = None) -> BackupCheck
 
 
 def _compare_live(
-    folder: Path, manifest: dict[tuple[str, str], dict[str, Any]], live: Remote
+    folder: Path, manifest: dict[tuple[str, str], dict[str, Any]], live: Remote, deep: bool
 ) -> list[str]:
     problems: list[str] = []
     configs: dict[str, Any] = json.loads((folder / BUCKETS).read_text(encoding="utf-8"))
@@ -255,10 +343,16 @@ def _compare_live(
                 problems.append(f"{bucket}/{key}: the live object differs")
             elif entry.content_type != row["content_type"]:
                 problems.append(f"{bucket}/{key}: the live content type differs")
+            elif entry.cache_control != row["cache_control"]:
+                problems.append(f"{bucket}/{key}: the live cache control differs")
+            elif deep and not same_metadata(live.storage.info(bucket, key), _row_info(row)):
+                problems.append(f"{bucket}/{key}: the live user metadata differs")
     return problems
 
 
-def restore(folder: Path, dst: Remote, *, jobs: int = 4) -> TransferReport:
+def restore(
+    folder: Path, dst: Remote, *, jobs: int = 4, progress: ProgressCallback | None = None
+) -> TransferReport:
     """Put a backup into ``dst`` (a project, or one bucket of the backup): buckets first
     (created or updated to their configuration), then every object not already identical.
 
@@ -281,42 +375,56 @@ def restore(folder: Path, dst: Remote, *, jobs: int = 4) -> TransferReport:
         elif bucket_config(present[bucket]) != config:
             dst.storage.update_bucket(bucket, **config)
     live = {bucket: list_remote(dst.storage, bucket, "") for bucket in wanted}
-    todo, skipped = [], []
-    for (bucket, key), row in sorted(manifest.items()):
-        if bucket not in live:
-            continue
-        entry = live[bucket].get(key)
-        if (
-            entry is not None
-            and entry.size == row["size"]
-            and entry.md5 == row["md5"]
-            and entry.content_type == row["content_type"]
-            and entry.cache_control == row["cache_control"]
-        ):
-            skipped.append(FileResult(f"{bucket}/{key}", f"{bucket}/{key}", "skipped", row["size"]))
-        else:
-            todo.append(row)
+    rows = [row for (bucket, _key), row in sorted(manifest.items()) if bucket in live]
+
+    def identical(row: dict[str, Any]) -> bool:
+        entry = live[row["bucket"]].get(row["key"])
+        if entry is None or entry.size != row["size"] or entry.md5 != row["md5"]:
+            return False
+        try:  # the listing has no user metadata: read it
+            return same_metadata(dst.storage.info(row["bucket"], row["key"]), _row_info(row))
+        except HybridError:
+            return False
 
     def put(row: dict[str, Any]) -> FileResult:
         bucket, key = row["bucket"], row["key"]
         label = f"{bucket}/{key}"
         try:
-            sent = dst.storage.upload(
+            sent, _ = put_object(
+                dst.storage,
                 _object_path(folder, bucket, key),
                 bucket,
                 key,
                 content_type=row["content_type"],
-                cache_control=max_age(row["cache_control"]),
-                metadata=row["metadata"] or None,
-                upsert=True,
+                cache_control=row["cache_control"],
+                metadata=row["metadata"],
+                progress=meter.for_object(),
             )
         except HybridError as error:
-            return FileResult(label, label, "failed", row["size"], reason=str(error), error=error)
-        return FileResult(
-            label, label, "uploaded", sent.size, sent.attempts, sent.retries, sent.bytes_sent,
-            landed=sent.size,
-        )  # fmt: skip
+            result = FileResult(label, label, "failed", row["size"], reason=str(error), error=error)
+        else:
+            result = FileResult(
+                label, label, "uploaded", sent.size, sent.attempts, sent.retries, sent.bytes_sent,
+                landed=sent.size,
+            )  # fmt: skip
+        meter.finished(result)
+        return result
 
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="hybridkit-rst") as pool:
-        results = list(pool.map(put, todo))
+        same = list(pool.map(identical, rows))
+        skipped = [
+            FileResult(
+                f"{r['bucket']}/{r['key']}", f"{r['bucket']}/{r['key']}", "skipped", r["size"]
+            )
+            for r, s in zip(rows, same, strict=True)
+            if s
+        ]
+        todo = [r for r, s in zip(rows, same, strict=True) if not s]
+        meter = JobProgress(progress, sum(r["size"] for r in rows), len(rows), label="restore")
+        for result in skipped:
+            meter.finished(result)
+        try:
+            results = list(pool.map(put, todo))
+        finally:
+            meter.close()
     return TransferReport(tuple(skipped) + tuple(results), duration=time.monotonic() - started)

@@ -107,13 +107,17 @@ class Session:
 
 @contextlib.asynccontextmanager
 async def stdio_session(
-    stack: Any, root: Path, *args: str, log: Path | None = None
+    stack: Any,
+    root: Path,
+    *args: str,
+    log: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[Session]:
     """`python -m hybridkit mcp ARGS --root ROOT` as a subprocess, with the SDK's client."""
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "hybridkit", "mcp", "--root", str(root), *args],
-        env=server_env(stack),
+        env={**server_env(stack), **(env or {})},
         cwd=str(root),
     )
     log = log or root.parent / f"{root.name}-server.log"

@@ -226,7 +226,7 @@ def test_backup_verify_restore(
             assert main(["storage", "restore", str(bak), f"ss://dst/{bucket}"]) == 0
         assert _config(dst, public) == _config(src, public)
         assert _state(dst, private) == _state(src, private)
-        assert main(["storage", "verify", str(bak), "--against", "ss://dst/"]) == 0
+        assert main(["storage", "verify", str(bak), "--against", "ss://dst/", "--deep"]) == 0
         # A deleted bucket comes back; what is identical is skipped.
         dst.delete_bucket(public, force=True)
         capsys.readouterr()
@@ -331,4 +331,247 @@ def test_cp_names_one_project(
         assert main(["storage", "--profile", "dst", "buckets", "list"]) == 0
         assert f"{bucket}\tprivate" in capsys.readouterr().out
     finally:
+        _cleanup(dst, bucket)
+
+
+def _raw_put(storage: StorageManager, bucket: str, key: str, data: bytes, **headers: str) -> None:
+    """Store an object as storage-js does (a raw body): the server keeps Cache-Control verbatim."""
+    import httpx
+
+    response = httpx.post(
+        f"{storage.storage_url}/object/{bucket}/{key}",
+        content=data,
+        headers={**storage.session.auth_headers, "x-upsert": "true", **headers},
+    )
+    assert response.status_code == 200, response.text
+
+
+def _sha(storage: StorageManager, bucket: str, key: str, into: Path) -> str:
+    import hashlib
+
+    storage.download(bucket, key, into)
+    digest = hashlib.sha256()
+    with into.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    into.unlink()
+    return digest.hexdigest()
+
+
+def test_a_change_of_metadata_alone_is_synced_and_cache_control_is_kept_whole(
+    profiles: tuple[StorageManager, StorageManager], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hybridkit.storage.sync import Remote, sync
+
+    src, dst = profiles
+    bucket = f"meta-{uuid.uuid4().hex[:8]}"
+    src.create_bucket(bucket)
+    try:
+        whole = {"Content-Type": "text/plain", "Cache-Control": "public, max-age=60, immutable"}
+        _raw_put(src, bucket, "whole.txt", b"kept whole", **whole)
+        _raw_put(src, bucket, "nocache.txt", b"no cache", **{"Content-Type": "text/plain"})
+        src.upload(_write(b"same bytes"), bucket, "meta.txt", content_type="text/plain",
+                   cache_control=60, metadata={"v": 1})  # fmt: skip
+        assert sync(Remote(src, bucket), Remote(dst, bucket)).ok
+        assert dst.info(bucket, "whole.txt").cache_control == "public, max-age=60, immutable"
+        assert dst.info(bucket, "nocache.txt").cache_control == "no-cache"
+        assert _state(dst, bucket) == _state(src, bucket)
+        assert sync(Remote(src, bucket), Remote(dst, bucket)).transfer.transferred == ()
+
+        # The same bytes with other user metadata, another type, another cache control.
+        src.upload(_write(b"same bytes"), bucket, "meta.txt", content_type="text/plain",
+                   cache_control=60, metadata={"v": 2}, upsert=True)  # fmt: skip
+        src.upload(_write(b"no cache"), bucket, "nocache.txt", content_type="text/csv",
+                   upsert=True)  # fmt: skip
+        assert main(["storage", "sync", "--dry-run", f"ss://src/{bucket}",
+                     f"ss://dst/{bucket}"]) == 0  # fmt: skip
+        plan = capsys.readouterr().out
+        assert "meta.txt (metadata changed)" in plan and "nocache.txt (changed)" in plan
+        assert "whole.txt" not in plan
+        report = sync(Remote(src, bucket), Remote(dst, bucket))
+        assert report.ok and len(report.transfer.transferred) == 2
+        assert dst.info(bucket, "meta.txt").user_metadata == {"v": 2}
+        assert dst.info(bucket, "nocache.txt").content_type == "text/csv"
+        assert _state(dst, bucket) == _state(src, bucket)
+    finally:
+        _cleanup(src, bucket)
+        _cleanup(dst, bucket)
+
+
+def test_a_50_mb_object_streams_between_projects_and_through_a_backup(
+    profiles: tuple[StorageManager, StorageManager], tmp_path: Path
+) -> None:
+    import os
+
+    from hybridkit.progress import Progress
+    from hybridkit.storage.backup import backup, restore, verify_backup
+    from hybridkit.storage.sync import Remote, sync
+
+    src, dst = profiles
+    bucket = f"big-{uuid.uuid4().hex[:8]}"
+    src.create_bucket(bucket)
+    big = tmp_path / "big.bin"
+    with big.open("wb") as fh:
+        for _ in range(50):
+            fh.write(os.urandom(1024 * 1024))
+    try:
+        src.upload(big, bucket, "dir/big file.bin", content_type="application/x-big",
+                   cache_control=120, metadata={"size": "50MB"})  # fmt: skip
+        seen: list[Progress] = []
+        report = sync(Remote(src, bucket), Remote(dst, bucket), progress=seen.append)
+        assert report.ok, report.transfer.failed
+        assert [r.status for r in report.transfer.results] == ["uploaded"]
+        assert seen[-1].finished and seen[-1].done == 50 * 1024 * 1024
+        assert seen[-1].files_done == seen[-1].files_total == 1
+        want = _sha(src, bucket, "dir/big file.bin", tmp_path / "a")
+        assert _sha(dst, bucket, "dir/big file.bin", tmp_path / "b") == want
+        assert _state(dst, bucket) == _state(src, bucket)
+
+        bak = tmp_path / "bak"
+        assert backup(Remote(src, bucket), bak).ok
+        assert verify_backup(bak).ok
+        dst.delete_bucket(bucket, force=True)
+        restored = restore(bak, Remote(dst))
+        assert restored.ok and len(restored.transferred) == 1
+        assert _sha(dst, bucket, "dir/big file.bin", tmp_path / "c") == want
+        assert _state(dst, bucket) == _state(src, bucket)
+    finally:
+        _cleanup(src, bucket)
+        _cleanup(dst, bucket)
+
+
+def test_sync_backup_and_restore_show_one_bar_on_a_terminal(
+    profiles: tuple[StorageManager, StorageManager],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    src, dst = profiles
+    bucket = f"bar-{uuid.uuid4().hex[:8]}"
+    src.create_bucket(bucket)
+    try:
+        for i in range(3):
+            src.upload(_write(b"x" * 1000), bucket, f"k{i}.bin")
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+        for argv, label in (
+            (["storage", "sync", f"ss://src/{bucket}", f"ss://dst/{bucket}"], "sync"),
+            (["storage", "backup", f"ss://src/{bucket}", str(tmp_path / "bak")], "backup"),
+            (["storage", "restore", str(tmp_path / "bak"), f"ss://dst/{bucket}"], "restore"),
+        ):
+            assert main(argv) == 0
+            err = capsys.readouterr().err
+            assert f"{label}: 100%" in err and "2.93k/2.93k" in err, err
+    finally:
+        _cleanup(src, bucket)
+        _cleanup(dst, bucket)
+
+
+def test_with_policies_copies_storage_rls_policies(
+    stack: Any,
+    second_stack: Any,
+    profiles: tuple[StorageManager, StorageManager],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import psycopg
+
+    src, dst = profiles
+    bucket = f"pol-{uuid.uuid4().hex[:8]}"
+    name = f'read {bucket} "quoted"'
+    src.create_bucket(bucket)
+    argv = ["storage", "sync", "--with-policies", f"ss://src/{bucket}", f"ss://dst/{bucket}"]
+    assert main(argv) == 1  # no DB_URL yet: said plainly
+    assert "needs a database URL" in capsys.readouterr().err
+    monkeypatch.setenv("HYBRIDKIT_PROFILE_SRC_DB_URL", stack.db_url)
+    monkeypatch.setenv("HYBRIDKIT_PROFILE_DST_DB_URL", second_stack.db_url)
+    quoted = '"' + name.replace('"', '""') + '"'
+    create = (
+        f"create policy {quoted} on storage.objects for select to authenticated, anon "
+        f"using (bucket_id = '{bucket}' and (storage.foldername(name))[1] = 'public')"
+    )
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        conn.execute(create)
+    try:
+        assert main(["storage", "sync", "--dry-run", *argv[2:]]) == 0
+        out = capsys.readouterr().out
+        assert f'CREATE POLICY {quoted} ON storage."objects" AS PERMISSIVE FOR SELECT' in out
+        assert 'TO "anon", "authenticated" USING (' in out
+        with psycopg.connect(second_stack.db_url) as conn:  # a dry run changes nothing
+            rows = conn.execute("select 1 from pg_policies where policyname = %s", [name])
+            assert rows.fetchall() == []
+
+        assert main(argv) == 0
+        assert "policies: 1 to create, 0 to replace" in capsys.readouterr().err
+        assert main(argv) == 0
+        assert "policies: 0 to create, 0 to replace, " in capsys.readouterr().err
+        with psycopg.connect(second_stack.db_url) as conn:
+            got = conn.execute(
+                "select cmd, roles::text[], qual from pg_policies where policyname = %s", [name]
+            ).fetchall()
+        with psycopg.connect(stack.db_url) as conn:
+            want = conn.execute(
+                "select cmd, roles::text[], qual from pg_policies where policyname = %s", [name]
+            ).fetchall()
+        assert got == want and len(got) == 1
+
+        with psycopg.connect(stack.db_url, autocommit=True) as conn:  # changed at the source
+            conn.execute(f"drop policy {quoted} on storage.objects")
+            conn.execute(create.replace("'public'", "'shared'"))
+        assert main(argv) == 0
+        assert "policies: 0 to create, 1 to replace" in capsys.readouterr().err
+        with psycopg.connect(second_stack.db_url) as conn:
+            qual = conn.execute("select qual from pg_policies where policyname = %s", [name])
+            assert "shared" in qual.fetchone()[0]  # type: ignore[index]
+    finally:
+        for url in (stack.db_url, second_stack.db_url):
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f"drop policy if exists {quoted} on storage.objects")
+        _cleanup(src, bucket)
+        _cleanup(dst, bucket)
+
+
+def test_a_source_stream_that_breaks_is_read_on_with_range(
+    stack: Any, profiles: tuple[StorageManager, StorageManager], tmp_path: Path
+) -> None:
+    import os
+
+    from faultproxy import FaultProxy
+
+    from hybridkit.storage.sync import Remote, sync
+
+    src, dst = profiles
+    bucket = f"flt-{uuid.uuid4().hex[:8]}"
+    src.create_bucket(bucket)
+    data = {"big.bin": os.urandom(9 * 1024 * 1024), "small.bin": os.urandom(300_000)}
+    for key, body in data.items():
+        src.upload(_write(body), bucket, key, metadata={"k": key})
+
+    def downloads(method: str, path: str) -> bool:
+        return method == "GET" and f"/object/{bucket}/" in path
+
+    try:
+        with FaultProxy(stack.url, match=downloads) as proxy:
+            # Three faults in a row: within the default budget of 3 retries of one read.
+            proxy.script("reset_response", "status_503", "reset_response")
+            settings = settings_for_profile(
+                "src",
+                env={
+                    "HYBRIDKIT_PROFILE_SRC_URL": proxy.url,
+                    "HYBRIDKIT_PROFILE_SRC_SERVICE_ROLE_KEY": stack.service_role_key,
+                },
+                file=None,
+            )
+            with StorageManager(settings, resume_dir=None, sleep=lambda _s: None) as flaky:
+                report = sync(Remote(flaky, bucket), Remote(dst, bucket), jobs=1)
+        assert report.ok, report.transfer.failed
+        assert proxy.counts["reset_response"] == 2 and proxy.counts["status_503"] == 1
+        assert sum(r.retries for r in report.transfer.results) >= 3
+        for key, body in data.items():
+            dst.download(bucket, key, tmp_path / "got")
+            assert (tmp_path / "got").read_bytes() == body
+        assert _state(dst, bucket) == _state(src, bucket)
+    finally:
+        _cleanup(src, bucket)
         _cleanup(dst, bucket)

@@ -12,7 +12,7 @@ import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
-DESTRUCTIVE = {"bucket_admin", "storage_cleanup"}
+DESTRUCTIVE = {"bucket_admin", "storage_cleanup", "storage_sync"}
 SECRET_NAME = re.compile(r"key|token|secret|password|jwt|credential|db_url", re.I)
 
 
@@ -32,13 +32,16 @@ def parameters_cell(nb: dict[str, Any]) -> dict[str, Any]:
     return tagged[0]
 
 
-def test_there_are_six_runbooks() -> None:
+def test_there_are_nine_runbooks() -> None:
     assert [p.stem for p in PATHS] == [
         "bucket_admin",
         "download",
         "health_check",
         "migration_check",
+        "restore_drill",
         "storage_cleanup",
+        "storage_inventory",
+        "storage_sync",
         "upload",
     ]
 

@@ -20,6 +20,7 @@ REPO = HERE.parents[1]
 SANITIZE = HERE / "nbval_sanitize.cfg"
 # The order a newcomer would follow: upload creates what download and clean-up read.
 ORDER = ["health_check", "upload", "download", "bucket_admin", "storage_cleanup", "migration_check"]
+ORDER += ["storage_sync", "storage_inventory", "restore_drill"]
 
 pytest.importorskip("nbval")
 

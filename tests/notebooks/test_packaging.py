@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOKS = {"bucket_admin", "download", "health_check", "migration_check", "storage_cleanup"}
-RUNBOOKS |= {"upload"}
+RUNBOOKS |= {"upload", "storage_sync", "restore_drill", "storage_inventory"}
 
 
 @pytest.fixture(scope="module")

@@ -122,7 +122,10 @@ def test_the_committed_runbooks_are_found_by_name() -> None:
         "download",
         "health_check",
         "migration_check",
+        "restore_drill",
         "storage_cleanup",
+        "storage_inventory",
+        "storage_sync",
         "upload",
     ]
     with pytest.raises(InvalidInputError, match=r"no runbook named 'uplaod'.*known runbooks: "):
