@@ -482,7 +482,7 @@ def test_with_policies_copies_storage_rls_policies(
     name = f'read {bucket} "quoted"'
     src.create_bucket(bucket)
     argv = ["storage", "sync", "--with-policies", f"ss://src/{bucket}", f"ss://dst/{bucket}"]
-    assert main(argv) == 1  # no DB_URL yet: said plainly
+    assert main(argv) == 2  # no DB_URL yet: bad input, said plainly, exit 2
     assert "needs a database URL" in capsys.readouterr().err
     monkeypatch.setenv("HYBRIDKIT_PROFILE_SRC_DB_URL", stack.db_url)
     monkeypatch.setenv("HYBRIDKIT_PROFILE_DST_DB_URL", second_stack.db_url)
