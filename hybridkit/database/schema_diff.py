@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hybridkit._tables import text_table
@@ -380,14 +380,7 @@ class DriftRow:
     repair: str
 
     def to_dict(self) -> dict[str, str]:
-        return {
-            "kind": self.kind,
-            "object": self.object,
-            "change": self.change,
-            "expected": self.expected,
-            "live": self.live,
-            "repair": self.repair,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
