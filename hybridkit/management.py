@@ -21,12 +21,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import httpx
 
 from hybridkit import __version__
+from hybridkit._closing import Closing
 from hybridkit.config import Secret, Settings
 from hybridkit.errors import ConfigError, InvalidInputError
 from hybridkit.retry import Attempt, Retrier, RetryPolicy, classify_response, response_body
@@ -144,7 +144,7 @@ class Lint:
         )
 
 
-class ManagementClient:
+class ManagementClient(Closing):
     """The Management API for one project.
 
     Args:
@@ -216,17 +216,6 @@ class ManagementClient:
     def close(self) -> None:
         if self._owns_http:
             self._http.close()
-
-    def __enter__(self) -> ManagementClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- transport ---------------------------------------------------------------------
 

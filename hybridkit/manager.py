@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 import httpx
 
+from hybridkit._closing import Closing
 from hybridkit.config import Settings
 from hybridkit.database.operations import Folder, SqlOperations
 from hybridkit.errors import CancelledError, HybridError, MigrationError
@@ -150,7 +151,7 @@ class _OpCounters:
         self.duration = 0.0
 
 
-class HybridSupabaseManager:
+class HybridSupabaseManager(Closing):
     """The kit's facade over storage, REST, SQL and migrations, returning results.
 
     Args:
@@ -186,12 +187,6 @@ class HybridSupabaseManager:
         self.sql_ops.close()
         if self._owns_storage:
             self.storage.close()
-
-    def __enter__(self) -> HybridSupabaseManager:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ plumbing
 

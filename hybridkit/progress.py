@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hybridkit._closing import Closing
+
 __all__ = ["Progress", "ProgressCallback", "ProgressTracker", "TqdmProgress"]
 
 _log = logging.getLogger("hybridkit.progress")
@@ -247,7 +249,7 @@ class ProgressTracker:
                     )
 
 
-class TqdmProgress:
+class TqdmProgress(Closing):
     """A progress callback that drives a ``tqdm.auto`` bar (widgets in Jupyter).
 
     Args:
@@ -292,9 +294,3 @@ class TqdmProgress:
         """Close the bar (idempotent)."""
         with self._lock:
             self._bar.close()
-
-    def __enter__(self) -> TqdmProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -1,14 +1,74 @@
-"""What the CLI's commands share."""
+"""What the CLI's commands share: registering a command and its usual options, the target, a
+yes/no confirmation."""
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from hybridkit.config import Settings
+from hybridkit.errors import HybridError
 from hybridkit.target import resolve
 
-__all__ = ["target_settings"]
+__all__ = [
+    "add_action",
+    "add_command",
+    "add_db_options",
+    "add_yes",
+    "confirm",
+    "target_settings",
+]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def add_command(
+    commands: Any, name: str, help: str, description: str, *, actions: bool = False
+) -> Any:
+    """Register ``name`` on the top-level subparsers.
+
+    Returns its parser, or with ``actions=True`` the subparsers of its ACTION (required).
+    """
+    parser = commands.add_parser(name, help=help, description=description)
+    if not actions:
+        return parser
+    return parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+
+def add_action(
+    actions: Any, name: str, help: str, handler: Handler, *options: Callable[[Any], None]
+) -> argparse.ArgumentParser:
+    """Register one action run by ``handler``, with the options each of ``options`` adds."""
+    parser: argparse.ArgumentParser = actions.add_parser(name, help=help)
+    for add in options:
+        add(parser)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def add_yes(parser: Any, help: str = "do not ask for confirmation") -> None:
+    """``--yes``: go on without asking."""
+    parser.add_argument("--yes", action="store_true", help=help)
+
+
+def add_db_options(parser: Any, via_help: str) -> None:
+    """``--via`` (the direct connection or the Management API) and ``--db-url``."""
+    parser.add_argument(
+        "--via", choices=("auto", "sql", "management"), default="auto", help=via_help
+    )
+    parser.add_argument("--db-url", help="PostgreSQL URL (overrides SUPABASE_DB_URL)")
+
+
+def confirm(question: str, refusal: HybridError) -> bool:
+    """Ask ``question [y/N]`` on the terminal; True for y/yes.
+
+    Raises ``refusal`` when there is no terminal to ask on (a scheduler must pass --yes).
+    """
+    if not sys.stdin.isatty():
+        raise refusal
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
 def target_settings(**overrides: Any) -> Settings:

@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 from typing import Any
 
 from hybridkit._tables import text_table
+from hybridkit.cli._common import add_action, add_command, add_yes, confirm
 from hybridkit.config import Settings
 from hybridkit.errors import InvalidInputError
 
@@ -27,34 +27,38 @@ __all__ = ["add_parser"]
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser(
+    actions = add_command(
+        commands,
         "branches",
-        help="list, create, delete, diff and merge database branches (Management API)",
-        description="Branches through the Management API: needs SUPABASE_ACCESS_TOKEN and "
+        "list, create, delete, diff and merge database branches (Management API)",
+        "Branches through the Management API: needs SUPABASE_ACCESS_TOKEN and "
         "SUPABASE_PROJECT_REF (SUPABASE_MANAGEMENT_URL for the local stack).",
+        actions=True,
     )
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="every branch, the default one included")
-    listing.set_defaults(handler=_list)
-    create = actions.add_parser("create", help="create a branch (parent's migrations, no data)")
+    add_action(actions, "list", "every branch, the default one included", _list)
+    create = add_action(
+        actions, "create", "create a branch (parent's migrations, no data)", _create
+    )
     create.add_argument("name")
     create.add_argument("--git-branch", help="the git branch it follows")
     create.add_argument("--persistent", action="store_true", help="keep it when merged")
-    create.set_defaults(handler=_create)
-    delete = actions.add_parser("delete", help="delete a branch and its database")
-    delete.add_argument("branch", help="branch id, ref or name")
-    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    delete.set_defaults(handler=_delete)
-    diff = actions.add_parser("diff", help="what a branch changed against its parent's schema")
-    diff.add_argument("branch", help="branch id, ref or name")
-    diff.add_argument("--format", choices=("table", "json"), default="table")
-    diff.set_defaults(handler=_diff)
-    merge = actions.add_parser(
-        "merge", help="apply a branch's new migrations to its parent (a dry run without --yes)"
+    add_action(actions, "delete", "delete a branch and its database", _delete, _branch, add_yes)
+    diff = add_action(
+        actions, "diff", "what a branch changed against its parent's schema", _diff, _branch
     )
-    merge.add_argument("branch", help="branch id, ref or name")
-    merge.add_argument("--yes", action="store_true", help="merge (default: show what would)")
-    merge.set_defaults(handler=_merge)
+    diff.add_argument("--format", choices=("table", "json"), default="table")
+    merge = add_action(
+        actions,
+        "merge",
+        "apply a branch's new migrations to its parent (a dry run without --yes)",
+        _merge,
+        _branch,
+    )
+    add_yes(merge, "merge (default: show what would)")
+
+
+def _branch(parser: Any) -> None:
+    parser.add_argument("branch", help="branch id, ref or name")
 
 
 def _client() -> Any:
@@ -155,17 +159,13 @@ def _merge(args: argparse.Namespace) -> int:
 def _delete(args: argparse.Namespace) -> int:
     with _client() as client:
         branch = _find(client, args.branch)
-        if not args.yes:
-            if not sys.stdin.isatty():
-                raise InvalidInputError(
-                    f"deleting branch {branch.name} drops its database; pass --yes to confirm"
-                )
-            answer = input(
-                f"Delete branch {branch.name} ({branch.project_ref}) and its data? [y/N] "
-            )
-            if answer.strip().lower() not in ("y", "yes"):
-                print("cancelled; nothing changed")
-                return 1
+        refusal = InvalidInputError(
+            f"deleting branch {branch.name} drops its database; pass --yes to confirm"
+        )
+        question = f"Delete branch {branch.name} ({branch.project_ref}) and its data?"
+        if not args.yes and not confirm(question, refusal):
+            print("cancelled; nothing changed")
+            return 1
         client.delete_branch(branch.id)
     print(f"deleted branch {branch.name} ({branch.project_ref})")
     return 0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
+from hybridkit.cli._common import add_action, add_command, add_yes, confirm
 from hybridkit.errors import LocalStackError
 from hybridkit.local import DEFAULT_DIR, DEFAULT_PORT, LocalStack
 
@@ -25,24 +25,15 @@ def _port(text: str) -> int:
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser(
+    actions = add_command(
+        commands,
         "local",
-        help="run an embedded, Supabase-compatible local stack",
-        description="An embedded local stack: a private PostgreSQL plus a Supabase-compatible "
+        "run an embedded, Supabase-compatible local stack",
+        "An embedded local stack: a private PostgreSQL plus a Supabase-compatible "
         "API on 127.0.0.1, with the Supabase CLI's demo keys.",
+        actions=True,
     )
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-
-    def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument(
-            "--dir",
-            type=Path,
-            default=DEFAULT_DIR,
-            help=f"the stack's state folder (default: {DEFAULT_DIR})",
-        )
-
-    start = actions.add_parser("start", help="start the stack in the background")
-    common(start)
+    start = add_action(actions, "start", "start the stack in the background", _start, _dir)
     start.add_argument(
         "--port",
         type=_port,
@@ -56,24 +47,29 @@ def add_parser(commands: Any) -> None:
         help="sign the keys with a random JWT secret instead of the CLI's demo secret "
         "(first start only)",
     )
-    start.set_defaults(handler=_start)
+    add_action(actions, "stop", "stop the stack (data is kept)", _stop, _dir)
+    add_action(actions, "status", "say whether the stack runs, and where", _status, _dir)
+    add_action(actions, "env", "print shell exports of the stack's URL and keys", _env, _dir)
+    add_action(actions, "reset", "delete all buckets, objects and tables", _reset, _dir, add_yes)
 
-    stop = actions.add_parser("stop", help="stop the stack (data is kept)")
-    common(stop)
-    stop.set_defaults(handler=_stop)
 
-    status = actions.add_parser("status", help="say whether the stack runs, and where")
-    common(status)
-    status.set_defaults(handler=_status)
+def _dir(parser: Any) -> None:
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=DEFAULT_DIR,
+        help=f"the stack's state folder (default: {DEFAULT_DIR})",
+    )
 
-    env = actions.add_parser("env", help="print shell exports of the stack's URL and keys")
-    common(env)
-    env.set_defaults(handler=_env)
 
-    reset = actions.add_parser("reset", help="delete all buckets, objects and tables")
-    common(reset)
-    reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    reset.set_defaults(handler=_reset)
+def _existing(args: argparse.Namespace, none: str) -> LocalStack | None:
+    """The stack in ``--dir``; None, having said ``none: there is no local stack in …``,
+    when there is no such folder."""
+    stack = LocalStack(args.dir)
+    if stack.paths.root.is_dir():
+        return stack
+    print(f"{none}: there is no local stack in {stack.paths.root}")
+    return None
 
 
 def _start(args: argparse.Namespace) -> int:
@@ -90,9 +86,7 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    stack = LocalStack(args.dir)
-    if not stack.paths.root.is_dir():
-        print(f"not running: there is no local stack in {stack.paths.root}")
+    if (stack := _existing(args, "not running")) is None:
         return 0
     if stack.stop():
         print(f"stopped the local stack in {stack.paths.root} (data kept)")
@@ -118,20 +112,15 @@ def _env(args: argparse.Namespace) -> int:
 
 
 def _reset(args: argparse.Namespace) -> int:
-    stack = LocalStack(args.dir)
-    if not stack.paths.root.is_dir():
-        print(f"nothing to reset: there is no local stack in {stack.paths.root}")
+    if (stack := _existing(args, "nothing to reset")) is None:
         return 0
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise LocalStackError(
-                "reset deletes every bucket, object and table of the local stack; "
-                "pass --yes to confirm"
-            )
-        answer = input(f"Delete all data of the local stack in {stack.paths.root}? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("reset cancelled; nothing changed")
-            return 1
+    refusal = LocalStackError(
+        "reset deletes every bucket, object and table of the local stack; pass --yes to confirm"
+    )
+    question = f"Delete all data of the local stack in {stack.paths.root}?"
+    if not args.yes and not confirm(question, refusal):
+        print("reset cancelled; nothing changed")
+        return 1
     restarted = stack.reset()
     print("local stack reset" + (" and started again" if restarted else " (it is stopped)"))
     return 0

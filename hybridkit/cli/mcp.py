@@ -11,16 +11,18 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from hybridkit.cli._common import add_command
 from hybridkit.config import kit_env
 
 __all__ = ["add_parser"]
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "mcp",
-        help="serve storage, SQL, migrations and runbooks to AI assistants (MCP)",
-        description="An MCP server over the configured project (else the local stack): "
+        "serve storage, SQL, migrations and runbooks to AI assistants (MCP)",
+        "An MCP server over the configured project (else the local stack): "
         "read-only unless --allow-writes; destructive tools confirm with a token; local files "
         "stay inside --root. Stdio by default; --http for streamable HTTP.",
     )

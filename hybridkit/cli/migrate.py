@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hybridkit.cli._common import target_settings
+from hybridkit.cli._common import add_action, add_command, add_db_options, target_settings
 
 __all__ = ["add_parser"]
 
@@ -22,54 +22,33 @@ DEFAULT_DIR = Path("migrations")
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser(
+    actions = add_command(
+        commands,
         "migrate",
-        help="apply and check SQL migrations (Supabase CLI layout and ledger)",
-        description="Migrations in <version>_<name>.sql files, recorded in the Supabase CLI's "
+        "apply and check SQL migrations (Supabase CLI layout and ledger)",
+        "Migrations in <version>_<name>.sql files, recorded in the Supabase CLI's "
         "ledger (supabase_migrations.schema_migrations), over SUPABASE_DB_URL or the "
         "Management API (SUPABASE_ACCESS_TOKEN + SUPABASE_PROJECT_REF).",
+        actions=True,
     )
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-
-    def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument(
-            "--dir",
-            "--migrations",
-            dest="dir",
-            type=Path,
-            default=DEFAULT_DIR,
-            help=f"migrations folder, or a Supabase CLI project (its supabase/migrations) "
-            f"(default {DEFAULT_DIR})",
-        )
-        sub.add_argument(
-            "--via",
-            choices=("auto", "sql", "management"),
-            default="auto",
-            help="reach the database over SUPABASE_DB_URL (sql) or the Management API "
-            "(default: the DB URL when set)",
-        )
-        sub.add_argument("--db-url", help="PostgreSQL URL (overrides SUPABASE_DB_URL)")
-
-    status = actions.add_parser("status", help="applied, pending, changed, missing locally")
-    common(status)
-    status.set_defaults(handler=_status)
-
-    up = actions.add_parser("up", help="apply pending migrations, each in one transaction")
-    common(up)
+    add_action(actions, "status", "applied, pending, changed, missing locally", _status, _target)
+    up = add_action(
+        actions, "up", "apply pending migrations, each in one transaction", _up, _target
+    )
     up.add_argument("--dry-run", action="store_true", help="print the SQL; change nothing")
     up.add_argument(
         "--include-all",
         action="store_true",
         help="also apply files older than the newest applied migration",
     )
-    up.set_defaults(handler=_up)
-
-    check = actions.add_parser(
+    check = add_action(
+        actions,
         "check",
-        help="the live schema against a shadow database the migrations build; ledger, "
+        "the live schema against a shadow database the migrations build; ledger, "
         "extensions and security lints",
+        _check,
+        _target,
     )
-    common(check)
     check.add_argument("--checks", type=Path, help="expectations file (default: <dir>/checks.toml)")
     check.add_argument("--no-lints", action="store_true", help="skip the advisor lints")
     check.add_argument("--problems-only", action="store_true", help="list failing checks only")
@@ -86,14 +65,30 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="skip the schema comparison (ledger and lints only)",
     )
-    check.set_defaults(handler=_check)
 
-    new = actions.add_parser("new", help="create <timestamp>_<name>.sql and its rollback")
+    new = add_action(actions, "new", "create <timestamp>_<name>.sql and its rollback", _new)
     new.add_argument("name", help="letters, digits, '_' and '-'")
     new.add_argument(
         "--dir", type=Path, default=DEFAULT_DIR, help=f"migrations folder (default {DEFAULT_DIR})"
     )
-    new.set_defaults(handler=_new)
+
+
+def _target(parser: Any) -> None:
+    """The migrations folder and the database: the options of status, up and check."""
+    parser.add_argument(
+        "--dir",
+        "--migrations",
+        dest="dir",
+        type=Path,
+        default=DEFAULT_DIR,
+        help=f"migrations folder, or a Supabase CLI project (its supabase/migrations) "
+        f"(default {DEFAULT_DIR})",
+    )
+    add_db_options(
+        parser,
+        "reach the database over SUPABASE_DB_URL (sql) or the Management API "
+        "(default: the DB URL when set)",
+    )
 
 
 def _ledger(args: argparse.Namespace) -> Any:

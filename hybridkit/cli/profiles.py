@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from hybridkit._tables import text_table
+from hybridkit.cli._common import add_command
 from hybridkit.config import profile_file, profiles
 
 __all__ = ["add_parser", "run"]
@@ -13,13 +14,13 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(commands: Any) -> None:
     """Register ``profiles`` on the top-level subparsers."""
-    parser = commands.add_parser(
+    add_command(
+        commands,
         "profiles",
-        help="list the named projects (HYBRIDKIT_PROFILE_<NAME>_* and the profiles file)",
-        description="Profiles name projects for ss://<profile>/bucket/path (docs/sync.md). "
+        "list the named projects (HYBRIDKIT_PROFILE_<NAME>_* and the profiles file)",
+        "Profiles name projects for ss://<profile>/bucket/path (docs/sync.md). "
         "Keys are shown masked.",
-    )
-    parser.set_defaults(handler=run)
+    ).set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

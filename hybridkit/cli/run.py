@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridkit._tables import text_table
+from hybridkit.cli._common import add_command, add_yes, confirm
 from hybridkit.config import environment
 from hybridkit.errors import InvalidInputError
 from hybridkit.redact import known_secrets, redact_text
@@ -23,10 +24,11 @@ __all__ = ["add_parser"]
 
 
 def add_parser(commands: Any) -> None:
-    run = commands.add_parser(
+    run = add_command(
+        commands,
         "run",
-        help="run a runbook headless (papermill) and save its output notebook",
-        description="Run a runbook notebook headless with papermill. Parameters are converted to "
+        "run a runbook headless (papermill) and save its output notebook",
+        "Run a runbook notebook headless with papermill. Parameters are converted to "
         "the types the runbook declares; secrets come only from the environment. The output "
         "notebook and a JSON record go to OUTPUT/<runbook>/.",
     )
@@ -97,7 +99,7 @@ def add_parser(commands: Any) -> None:
         "--older-than", type=_days, metavar="DAYS", help="remove runs older than DAYS days"
     )
     prune.add_argument("--dry-run", action="store_true", help="list what would be removed")
-    prune.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    add_yes(prune)
     runs.set_defaults(handler=_runs)
 
 
@@ -293,18 +295,19 @@ def _prune(args: argparse.Namespace, words: list[str]) -> int:
     if args.dry_run:
         print(f"dry run: {len(planned)} run(s) would be removed; nothing changed", file=sys.stderr)
         return 0
-    if not args.yes:
-        if not sys.stdin.isatty():
-            print(
-                f"error: {len(planned)} run(s) would be removed; pass --yes to remove them "
-                "(or --dry-run to only list them)",
-                file=sys.stderr,
-            )
-            return 2
-        answer = input(f"Remove {len(planned)} run(s) and their notebooks? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("prune cancelled; nothing changed", file=sys.stderr)
-            return 1
+    refusal = InvalidInputError(
+        f"{len(planned)} run(s) would be removed; pass --yes to remove them "
+        "(or --dry-run to only list them)"
+    )
+    question = f"Remove {len(planned)} run(s) and their notebooks?"
+    try:
+        confirmed = args.yes or confirm(question, refusal)
+    except InvalidInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not confirmed:
+        print("prune cancelled; nothing changed", file=sys.stderr)
+        return 1
     removed = prune_runs(args.output, **rules)  # type: ignore[arg-type]
     print(f"removed {len(removed)} run(s) from {args.output}/", file=sys.stderr)
     return 0

@@ -13,17 +13,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hybridkit.cli._common import target_settings
+from hybridkit.cli._common import add_command, add_db_options, target_settings
 from hybridkit.errors import InvalidInputError
 
 __all__ = ["add_parser"]
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "sql",
-        help="run SQL against the project (read-only unless --write)",
-        description="Run SQL over SUPABASE_DB_URL, or over the Management API when only "
+        "run SQL against the project (read-only unless --write)",
+        "Run SQL over SUPABASE_DB_URL, or over the Management API when only "
         "SUPABASE_ACCESS_TOKEN and SUPABASE_PROJECT_REF are set. Read-only by default.",
     )
     parser.add_argument("query", nargs="?", help="the SQL (or use --file, or '-' for stdin)")
@@ -32,13 +33,7 @@ def add_parser(commands: Any) -> None:
         "--write", action="store_true", help="allow writes (one transaction, several statements)"
     )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
-    parser.add_argument(
-        "--via",
-        choices=("auto", "sql", "management"),
-        default="auto",
-        help="force the direct connection (sql) or the Management API",
-    )
-    parser.add_argument("--db-url", help="PostgreSQL URL (overrides SUPABASE_DB_URL)")
+    add_db_options(parser, "force the direct connection (sql) or the Management API")
     parser.set_defaults(handler=_run)
 
 

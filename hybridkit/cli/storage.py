@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from hybridkit.cli._common import target_settings
+from hybridkit.cli._common import add_command, add_yes, target_settings
 from hybridkit.cli.sync import add_backup_parsers, add_sync_parser, run_backup, run_sync
 from hybridkit.errors import CancelledError, HybridError, InvalidInputError
 from hybridkit.progress import ProgressCallback, TqdmProgress
@@ -94,10 +94,11 @@ def parse_remote(text: str) -> Remote | None:
 
 def add_parser(commands: Any) -> None:
     """Register ``storage`` and its actions on the top-level subparsers."""
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "storage",
-        help="list, copy, move and remove objects; manage buckets",
-        description="Storage objects and buckets, addressed as ss:///bucket/path "
+        "list, copy, move and remove objects; manage buckets",
+        "Storage objects and buckets, addressed as ss:///bucket/path "
         "(like `supabase storage`). Uses SUPABASE_URL and a key from the environment.",
     )
     parser.add_argument(
@@ -177,12 +178,12 @@ def add_parser(commands: Any) -> None:
         sub.set_defaults(handler=run)
     empty = verbs.add_parser("empty", help="delete every object in a bucket")
     empty.add_argument("name")
-    empty.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    add_yes(empty)
     empty.set_defaults(handler=run)
     delete = verbs.add_parser("delete", help="delete a bucket")
     delete.add_argument("name")
     delete.add_argument("--force", action="store_true", help="empty it first")
-    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    add_yes(delete)
     delete.set_defaults(handler=run)
 
 
@@ -332,9 +333,19 @@ def _cancellable(
     return cast(T, outcome["value"])
 
 
-def _progress_for(label: str) -> tuple[ProgressCallback | None, TqdmProgress | None]:
+def _with_bar(
+    label: str,
+    work: Callable[[ProgressCallback | None, threading.Event], T],
+    watch: Callable[[], None] | None = None,
+) -> T:
+    """Run ``work(progress, cancel)`` as :func:`_cancellable` does, behind a progress bar
+    labelled ``label`` (on a terminal), closed whatever the outcome."""
     bar = _bar(label)
-    return bar, bar
+    try:
+        return _cancellable(lambda cancel: work(bar, cancel), watch)
+    finally:
+        if bar:
+            bar.close()
 
 
 def _breaker_watch(storage: StorageManager) -> Callable[[], None]:
@@ -389,49 +400,44 @@ def _cp(storage: StorageManager, args: argparse.Namespace) -> int:
 
 
 def _upload(storage: StorageManager, args: argparse.Namespace, local: Path, dst: Remote) -> int:
+    # The cp flags a file and a folder upload share.
+    shared: dict[str, Any] = {
+        "upsert": args.upsert,
+        "cache_control": args.cache_control,
+        "deadline": _deadline(args),
+        "resumable": getattr(args, "resumable", None),
+    }
     if local.is_dir():
         if not args.recursive:
             raise InvalidInputError(f"{local} is a folder: use cp -r")
-        callback, bar = _progress_for(str(local))
-        deadline = _deadline(args)
-        try:
-            report = _cancellable(
-                lambda cancel: storage.upload_folder(
-                    local,
-                    dst.bucket,
-                    dst.path,
-                    jobs=args.jobs,
-                    upsert=args.upsert,
-                    cache_control=args.cache_control,
-                    progress=callback,
-                    cancel=cancel,
-                    deadline=deadline,
-                    resumable=getattr(args, "resumable", None),
-                ),
-                _breaker_watch(storage),
-            )
-        finally:
-            if bar:
-                bar.close()
+        report = _with_bar(
+            str(local),
+            lambda progress, cancel: storage.upload_folder(
+                local,
+                dst.bucket,
+                dst.path,
+                jobs=args.jobs,
+                progress=progress,
+                cancel=cancel,
+                **shared,
+            ),
+            _breaker_watch(storage),
+        )
         return _report(report, "uploaded")
     key = dst.path
     if not key or key.endswith("/"):
         key += local.name
-    callback, bar = _progress_for(local.name)
-    deadline = _deadline(args)
     try:
-        result = _cancellable(
-            lambda cancel: storage.upload(
+        result = _with_bar(
+            local.name,
+            lambda progress, cancel: storage.upload(
                 local,
                 dst.bucket,
                 key,
                 content_type=args.content_type,
-                cache_control=args.cache_control,
-                upsert=args.upsert,
-                progress=callback,
+                progress=progress,
                 cancel=cancel,
-                resumable=getattr(args, "resumable", None),
-                deadline=deadline,
+                **shared,
             ),
             _breaker_watch(storage),
         )
@@ -441,9 +447,6 @@ def _upload(storage: StorageManager, args: argparse.Namespace, local: Path, dst:
             "(a resumable upload resumes when this command is run again)"
         )
         return INTERRUPTED
-    finally:
-        if bar:
-            bar.close()
     resumed = f", resumed at {_human(result.resumed_from)}" if result.resumed_from else ""
     _say(
         f"uploaded {local} -> {SCHEME}/{dst.bucket}/{key} ({_human(result.size)}, "
@@ -455,15 +458,15 @@ def _upload(storage: StorageManager, args: argparse.Namespace, local: Path, dst:
 def _download(storage: StorageManager, args: argparse.Namespace, src: Remote, local: Path) -> int:
     if args.recursive:
         prefix = src.path if not src.path or src.path.endswith("/") else src.path + "/"
-        callback, bar = _progress_for(str(src))
         try:
-            report = _cancellable(
-                lambda cancel: storage.download_prefix(
+            report = _with_bar(
+                str(src),
+                lambda progress, cancel: storage.download_prefix(
                     src.bucket,
                     prefix,
                     local,
                     jobs=args.jobs,
-                    progress=callback,
+                    progress=progress,
                     cancel=cancel,
                     deadline=_deadline(args),
                 ),
@@ -472,25 +475,19 @@ def _download(storage: StorageManager, args: argparse.Namespace, src: Remote, lo
         except CancelledError:
             _say(f"cancelled: {src} before any file was downloaded")
             return INTERRUPTED
-        finally:
-            if bar:
-                bar.close()
         return _report(report, "downloaded")
     if not src.path:
         raise InvalidInputError(f"{src}: name an object, or use cp -r for a whole bucket")
-    callback, bar = _progress_for(src.path.rsplit("/", 1)[-1])
     try:
-        result = _cancellable(
-            lambda cancel: storage.download(
-                src.bucket, src.path, local, progress=callback, cancel=cancel
-            )
+        result = _with_bar(
+            src.path.rsplit("/", 1)[-1],
+            lambda progress, cancel: storage.download(
+                src.bucket, src.path, local, progress=progress, cancel=cancel
+            ),
         )
     except CancelledError:
         _say(f"cancelled: {src} was not downloaded (running this again resumes it)")
         return INTERRUPTED
-    finally:
-        if bar:
-            bar.close()
     _say(f"downloaded {src} -> {result.path} ({_human(result.size)}, {result.retries} retries)")
     return 0
 

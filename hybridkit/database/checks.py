@@ -288,6 +288,28 @@ _EXPOSED = """ARRAY(SELECT trim(s) FROM unnest(string_to_array(coalesce(
       AND c LIKE 'pgrst.db\\_schemas=%' LIMIT 1),
   'public'), ',')) s)"""
 _API_ROLES = "(SELECT array_agg(oid) FROM pg_roles WHERE rolname IN ('anon', 'authenticated'))"
+# The relation ``c`` is readable by the API's roles.
+_API_READABLE = """(has_table_privilege('anon', c.oid, 'SELECT')
+                  OR has_table_privilege('authenticated', c.oid, 'SELECT'))"""
+
+
+def _readable_in_api(relkind: str, noun: str) -> str:
+    """The exposed relations of one ``relkind`` the API's roles can read (they have no RLS)."""
+    return f"""SELECT n.nspname || '.' || c.relname AS subject,
+                  '{noun} is readable through the API (no RLS)' AS detail
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE c.relkind = '{relkind}' AND n.nspname = ANY({_EXPOSED})
+             AND {_API_READABLE}"""
+
+
+def _definer_callable_by(role: str, who: str) -> str:
+    """The exposed SECURITY DEFINER functions ``role`` may execute."""
+    return f"""SELECT n.nspname || '.' || p.proname AS subject,
+                  'SECURITY DEFINER function can be called by {who}' AS detail
+            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE p.prosecdef AND n.nspname = ANY({_EXPOSED})
+             AND has_function_privilege('{role}', p.oid, 'EXECUTE')"""
+
 
 # name -> (splinter level, SQL returning subject and detail). Written for hybridkit from
 # splinter's documented rules; each selects what the advisor would flag.
@@ -300,8 +322,7 @@ LINTS: dict[str, tuple[str, str]] = {
             JOIN pg_rewrite r ON r.ev_class = c.oid
             JOIN pg_depend d ON d.objid = r.oid AND d.refobjid = 'auth.users'::regclass
            WHERE c.relkind IN ('v', 'm') AND n.nspname = ANY({_EXPOSED})
-             AND (has_table_privilege('anon', c.oid, 'SELECT')
-                  OR has_table_privilege('authenticated', c.oid, 'SELECT'))""",
+             AND {_API_READABLE}""",
     ),
     "policy_exists_rls_disabled": (
         "ERROR",
@@ -346,8 +367,7 @@ LINTS: dict[str, tuple[str, str]] = {
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE c.relkind IN ('r', 'p') AND NOT c.relrowsecurity
              AND n.nspname = ANY({_EXPOSED})
-             AND (has_table_privilege('anon', c.oid, 'SELECT')
-                  OR has_table_privilege('authenticated', c.oid, 'SELECT'))""",
+             AND {_API_READABLE}""",
     ),
     "extension_in_public": (
         "WARN",
@@ -362,24 +382,8 @@ LINTS: dict[str, tuple[str, str]] = {
             FROM pg_policies
            WHERE coalesce(qual, '') || coalesce(with_check, '') ILIKE '%user_metadata%'""",
     ),
-    "materialized_view_in_api": (
-        "WARN",
-        f"""SELECT n.nspname || '.' || c.relname AS subject,
-                  'materialized view is readable through the API (no RLS)' AS detail
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind = 'm' AND n.nspname = ANY({_EXPOSED})
-             AND (has_table_privilege('anon', c.oid, 'SELECT')
-                  OR has_table_privilege('authenticated', c.oid, 'SELECT'))""",
-    ),
-    "foreign_table_in_api": (
-        "WARN",
-        f"""SELECT n.nspname || '.' || c.relname AS subject,
-                  'foreign table is readable through the API (no RLS)' AS detail
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind = 'f' AND n.nspname = ANY({_EXPOSED})
-             AND (has_table_privilege('anon', c.oid, 'SELECT')
-                  OR has_table_privilege('authenticated', c.oid, 'SELECT'))""",
-    ),
+    "materialized_view_in_api": ("WARN", _readable_in_api("m", "materialized view")),
+    "foreign_table_in_api": ("WARN", _readable_in_api("f", "foreign table")),
     "sensitive_columns_exposed": (
         "ERROR",
         f"""SELECT DISTINCT n.nspname || '.' || c.relname AS subject,
@@ -387,8 +391,7 @@ LINTS: dict[str, tuple[str, str]] = {
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
            WHERE c.relkind IN ('r', 'p') AND NOT c.relrowsecurity AND n.nspname = ANY({_EXPOSED})
-             AND (has_table_privilege('anon', c.oid, 'SELECT')
-                  OR has_table_privilege('authenticated', c.oid, 'SELECT'))
+             AND {_API_READABLE}
              AND lower(a.attname) ~ ('^(password|passwd|secret|api_key|apikey|access_token|'
                                      'refresh_token|ssn|social_security_number|credit_card|'
                                      'card_number|cvv|iban|tax_id)$')""",
@@ -424,21 +427,10 @@ LINTS: dict[str, tuple[str, str]] = {
                   OR regexp_replace(lower(p.qual), '[\\s()]', '', 'g')
                        = 'bucket_id=''' || lower(b.id) || '''::text')""",
     ),
-    "anon_security_definer_function_executable": (
-        "WARN",
-        f"""SELECT n.nspname || '.' || p.proname AS subject,
-                  'SECURITY DEFINER function can be called by anon' AS detail
-            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-           WHERE p.prosecdef AND n.nspname = ANY({_EXPOSED})
-             AND has_function_privilege('anon', p.oid, 'EXECUTE')""",
-    ),
+    "anon_security_definer_function_executable": ("WARN", _definer_callable_by("anon", "anon")),
     "authenticated_security_definer_function_executable": (
         "WARN",
-        f"""SELECT n.nspname || '.' || p.proname AS subject,
-                  'SECURITY DEFINER function can be called by authenticated users' AS detail
-            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-           WHERE p.prosecdef AND n.nspname = ANY({_EXPOSED})
-             AND has_function_privilege('authenticated', p.oid, 'EXECUTE')""",
+        _definer_callable_by("authenticated", "authenticated users"),
     ),
 }
 _LEVELS = {"ERROR": ERROR, "WARN": WARNING, "INFO": INFO}

@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hybridkit._tables import text_table
@@ -380,14 +380,7 @@ class DriftRow:
     repair: str
 
     def to_dict(self) -> dict[str, str]:
-        return {
-            "kind": self.kind,
-            "object": self.object,
-            "change": self.change,
-            "expected": self.expected,
-            "live": self.live,
-            "repair": self.repair,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -668,18 +661,19 @@ def _create(kind: str, e: Entry) -> str:
     return f"-- restore {kind} {e.key}"
 
 
+# How an extra object that belongs to a table is dropped: ``n`` its name, ``t`` the table.
+_DROP_ON_TABLE = {
+    "column": "ALTER TABLE {t} DROP COLUMN {n}",
+    "constraint": "ALTER TABLE {t} DROP CONSTRAINT {n}",
+    "trigger": "DROP TRIGGER {n} ON {t}",
+    "policy": "DROP POLICY {n} ON {t}",
+    "publication": "ALTER PUBLICATION {n} DROP TABLE {t}",
+}
+
+
 def _drop(kind: str, e: Entry) -> str:
-    n = e.extra.get("n", "")
-    if kind == "column":
-        return f"-- ALTER TABLE {e.table} DROP COLUMN {n};"
-    if kind == "constraint":
-        return f"-- ALTER TABLE {e.table} DROP CONSTRAINT {n};"
-    if kind == "trigger":
-        return f"-- DROP TRIGGER {n} ON {e.table};"
-    if kind == "policy":
-        return f"-- DROP POLICY {n} ON {e.table};"
-    if kind == "publication":
-        return f"-- ALTER PUBLICATION {n} DROP TABLE {e.table};"
+    if kind in _DROP_ON_TABLE:
+        return f"-- {_DROP_ON_TABLE[kind].format(n=e.extra.get('n', ''), t=e.table)};"
     if kind == "rls":
         return f"-- {e.key}: not created by the migrations"
     if kind == "view":

@@ -118,31 +118,10 @@ def segments(text: str) -> Iterator[Segment]:
         elif ch == "'":
             # E'...' strings allow backslash escapes; standard strings only ''.
             escapes = i > 0 and text[i - 1] in "eE" and (i < 2 or not _is_word(text[i - 2]))
-            j = i + 1
-            while j < n:
-                if escapes and text[j] == "\\":
-                    j += 2
-                    continue
-                if text[j] == "'":
-                    if j + 1 < n and text[j + 1] == "'":
-                        j += 2
-                        continue
-                    j += 1
-                    break
-                j += 1
-            end = min(j, n)
+            end = _quoted_end(text, i, escapes=escapes)
             kind = "string"
         elif ch == '"':
-            j = i + 1
-            while j < n:
-                if text[j] == '"':
-                    if j + 1 < n and text[j + 1] == '"':
-                        j += 2
-                        continue
-                    j += 1
-                    break
-                j += 1
-            end = min(j, n)
+            end = _quoted_end(text, i)
             kind = "ident"
         elif ch == "$" and (i == 0 or not _is_word(text[i - 1])):
             match = _DOLLAR_TAG.match(text, i)
@@ -161,6 +140,26 @@ def segments(text: str) -> Iterator[Segment]:
         start = end
     if start < n:
         yield Segment("code", text[start:])
+
+
+def _quoted_end(text: str, i: int, *, escapes: bool = False) -> int:
+    """Where the quote opened at ``text[i]`` ends (just past it; a doubled quote is kept,
+    and with ``escapes`` a backslash escapes the next character); at most ``len(text)``."""
+    quote = text[i]
+    n = len(text)
+    j = i + 1
+    while j < n:
+        if escapes and text[j] == "\\":
+            j += 2
+            continue
+        if text[j] == quote:
+            if j + 1 < n and text[j + 1] == quote:
+                j += 2
+                continue
+            j += 1
+            break
+        j += 1
+    return min(j, n)
 
 
 def _is_word(ch: str) -> bool:

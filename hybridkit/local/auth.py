@@ -16,7 +16,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import jwt
@@ -68,21 +68,11 @@ class Keys:
     access_token: str
 
     def to_json(self) -> dict[str, str]:
-        return {
-            "jwt_secret": self.jwt_secret,
-            "anon_key": self.anon_key,
-            "service_role_key": self.service_role_key,
-            "access_token": self.access_token,
-        }
+        return asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Keys:
-        return cls(
-            jwt_secret=str(data["jwt_secret"]),
-            anon_key=str(data["anon_key"]),
-            service_role_key=str(data["service_role_key"]),
-            access_token=str(data["access_token"]),
-        )
+        return cls(**{f.name: str(data[f.name]) for f in fields(cls)})
 
 
 def mint(secret: str, claims: Mapping[str, Any]) -> str:

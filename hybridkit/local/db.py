@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -75,16 +75,7 @@ class Identity:
 
     def with_settings(self, **settings: str) -> Identity:
         """A copy with more transaction-local settings (dots allowed via ``**{...}``)."""
-        merged = {**self.settings, **settings}
-        return Identity(
-            role=self.role,
-            claims=self.claims,
-            token=self.token,
-            method=self.method,
-            path=self.path,
-            headers=self.headers,
-            settings=merged,
-        )
+        return replace(self, settings={**self.settings, **settings})
 
     def config_pairs(self) -> list[tuple[str, str]]:
         """The ``(name, value)`` pairs to ``set_config`` at the start of a transaction."""

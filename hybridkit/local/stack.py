@@ -25,7 +25,6 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from hybridkit.errors import LocalStackError
 from hybridkit.local.state import StackConfig, StackState, StatePaths, pid_alive
@@ -227,12 +226,7 @@ class LocalStack:
         self.start(exit_with_this_process=True)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._started_here:
             self.stop()
         if self._ephemeral:

@@ -18,7 +18,6 @@ import sys
 import tempfile
 import threading
 import time
-from types import TracebackType
 from typing import IO, Any
 
 from hybridkit.runbook._bar import FEED_ENV, amount_text, files_text
@@ -98,12 +97,7 @@ class LiveProgress:
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
         self._poll()

@@ -34,6 +34,7 @@ from typing import IO, Any
 
 import httpx
 
+from hybridkit._closing import Closing
 from hybridkit.config import Settings
 from hybridkit.errors import (
     CancelledError,
@@ -65,7 +66,7 @@ __all__ = ["StorageManager"]
 REMOVE_BATCH = 1000
 
 
-class StorageManager:
+class StorageManager(Closing):
     """Buckets and objects of one Supabase project, with retries and streaming.
 
     Args:
@@ -140,12 +141,6 @@ class StorageManager:
     def close(self) -> None:
         """Close the shared connection pool."""
         self.session.close()
-
-    def __enter__(self) -> StorageManager:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def client(self) -> Any:

@@ -96,29 +96,22 @@ BEGIN
 END;
 $$;
 
+-- The storage triggers, each created once (PostgreSQL before 14 has no CREATE OR REPLACE TRIGGER).
 DO $$
+DECLARE
+  t record;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'update_objects_updated_at'
-                 AND tgrelid = 'storage.objects'::regclass) THEN
-    CREATE TRIGGER update_objects_updated_at BEFORE UPDATE ON storage.objects
-      FOR EACH ROW EXECUTE FUNCTION storage.update_updated_at_column();
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'enforce_bucket_name_length_trigger'
-                 AND tgrelid = 'storage.buckets'::regclass) THEN
-    CREATE TRIGGER enforce_bucket_name_length_trigger
-      BEFORE INSERT OR UPDATE OF name ON storage.buckets
-      FOR EACH ROW EXECUTE FUNCTION storage.enforce_bucket_name_length();
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'protect_buckets_delete'
-                 AND tgrelid = 'storage.buckets'::regclass) THEN
-    CREATE TRIGGER protect_buckets_delete BEFORE DELETE ON storage.buckets
-      FOR EACH STATEMENT EXECUTE FUNCTION storage.protect_delete();
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'protect_objects_delete'
-                 AND tgrelid = 'storage.objects'::regclass) THEN
-    CREATE TRIGGER protect_objects_delete BEFORE DELETE ON storage.objects
-      FOR EACH STATEMENT EXECUTE FUNCTION storage.protect_delete();
-  END IF;
+  FOR t IN SELECT * FROM (VALUES
+    ('update_objects_updated_at', 'storage.objects', 'BEFORE UPDATE', 'ROW', 'storage.update_updated_at_column'),
+    ('enforce_bucket_name_length_trigger', 'storage.buckets', 'BEFORE INSERT OR UPDATE OF name', 'ROW', 'storage.enforce_bucket_name_length'),
+    ('protect_buckets_delete', 'storage.buckets', 'BEFORE DELETE', 'STATEMENT', 'storage.protect_delete'),
+    ('protect_objects_delete', 'storage.objects', 'BEFORE DELETE', 'STATEMENT', 'storage.protect_delete')
+  ) AS v(name, tab, event, level, fn) LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = t.name AND tgrelid = t.tab::regclass) THEN
+      EXECUTE format('CREATE TRIGGER %I %s ON %s FOR EACH %s EXECUTE FUNCTION %s()',
+                     t.name, t.event, t.tab, t.level, t.fn);
+    END IF;
+  END LOOP;
 END
 $$;
 
