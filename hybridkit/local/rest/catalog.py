@@ -60,7 +60,11 @@ SELECT c.relkind::text AS kind,
      FROM pg_index i
      CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-    WHERE i.indrelid = c.oid AND i.indisprimary), '{}') AS pk
+    WHERE i.indrelid = c.oid AND i.indisprimary), '{}') AS pk,
+  coalesce((SELECT array_agg(DISTINCT p.proname::text)
+     FROM pg_proc p JOIN pg_type rt ON rt.oid = p.prorettype
+    WHERE p.pronamespace = c.relnamespace AND p.pronargs = 1 AND p.prokind = 'f'
+      AND p.proargtypes[0] = c.reltype AND rt.typrelid = 0), '{}') AS computed
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema)s AND c.relname = %(name)s AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
 """
@@ -161,7 +165,8 @@ async def find_relation(conn: AsyncConnection[DictRow], schema: str, name: str) 
     if row is None:
         return None
     columns = {str(c["name"]): str(c["type"]) for c in row["columns"]}
-    return Relation(schema, name, str(row["kind"]), columns, tuple(row["pk"]))
+    computed = tuple(str(n) for n in row["computed"] if n not in columns)
+    return Relation(schema, name, str(row["kind"]), columns, tuple(row["pk"]), computed)
 
 
 async def find_functions(conn: AsyncConnection[DictRow], schema: str, name: str) -> list[Function]:

@@ -126,6 +126,8 @@ class Relation:
             function's result set.
         columns: column name -> ``format_type`` text, in table order.
         pk: the primary key's columns.
+        computed: its computed fields, functions of its row type in its schema
+            (``select=full_name`` calls ``schema.full_name(row)``).
     """
 
     schema: str
@@ -133,6 +135,7 @@ class Relation:
     kind: str
     columns: Mapping[str, str]
     pk: tuple[str, ...] = ()
+    computed: tuple[str, ...] = ()
 
     @property
     def ident(self) -> sql.Identifier:
@@ -143,7 +146,7 @@ class Relation:
         return self.name
 
     def require(self, column: str) -> None:
-        if column not in self.columns:
+        if column not in self.columns and column not in self.computed:
             raise ApiError.undefined_column(column, self.name)
 
 
@@ -164,7 +167,14 @@ def field_sql(
 ) -> sql.Composable:
     """``qualifier.column`` followed by its JSON steps (keys bound, indexes as integers)."""
     rel.require(field.column)
-    expr: sql.Composable = sql.SQL("{}.{}").format(qualifier, sql.Identifier(field.column))
+    expr: sql.Composable
+    if field.column in rel.columns:
+        expr = sql.SQL("{}.{}").format(qualifier, sql.Identifier(field.column))
+    else:
+        # A computed field: the function of the row, as PostgREST calls it. The cast
+        # names the row type for a write's representation, whose rows are records.
+        function = sql.Identifier(rel.schema, field.column)
+        expr = sql.SQL("{}({}::{})").format(function, qualifier, rel.ident)
     for step in field.path:
         arrow = sql.SQL("->>") if step.arrow == "->>" else sql.SQL("->")
         if isinstance(step.key, int):

@@ -10,7 +10,8 @@ row through the foreign key the relationship stands for:
 * ``!inner`` turns the ``LEFT JOIN LATERAL`` into an ``INNER JOIN LATERAL`` that
   drops parents without a match; ``rel=is.null`` / ``rel=not.is.null`` filter the
   parent on the same test;
-* ``...rel(cols)`` (spread, to-one only) puts the columns into the parent object.
+* ``...rel(cols)`` (spread, to-one only) puts the columns into the parent object;
+* a computed relationship (a function of the parent row) is a lateral call of it.
 
 Options for an embedded resource come from query keys with a path:
 ``items.qty=gt.1``, ``items.or=(...)``, ``items.order=id.desc``, ``items.limit=2``,
@@ -266,7 +267,13 @@ def _subquery(plan: EmbedPlan, parent: sql.Composable, params: Params) -> sql.Co
     rel = plan.relationship
     source: sql.Composable = sql.SQL("{} AS {}").format(plan.rel.ident, here)
     terms: list[sql.Composable] = []
-    if rel.junction is not None:
+    if rel.function is not None:
+        # A computed relationship: the function of the parent row gives the rows.
+        function = sql.Identifier(plan.rel.schema, rel.function)
+        parent_type = sql.Identifier(plan.rel.schema, rel.table)
+        source = sql.SQL("{}({}::{}) AS {}").format(function, parent, parent_type, here)
+        terms.append(sql.SQL("TRUE"))
+    elif rel.junction is not None:
         junction = sql.Identifier(f"_pgrst_j{plan.index}")
         on = sql.SQL(" AND ").join(
             _equals(here, fcol, junction, jcol) for fcol, jcol in rel.junction.target

@@ -9,8 +9,11 @@ unique constraint of ``t``. A table whose primary key holds the columns of two
 foreign keys is a junction: it gives a many-to-many relationship between the
 two tables it points to.
 
-Only tables in the request's schema are related, as in PostgREST. Relationships
-through views and computed relationships (functions) are not detected.
+Only tables in the request's schema are related, as in PostgREST. A function of
+one table's row type that returns rows of a table (``SETOF t`` or ``t``) is a
+computed relationship, embedded by the function's name: to-one when it returns
+one row (not ``SETOF``, or ``ROWS 1``), else to-many. Relationships through views
+are not detected.
 
 Example:
     >>> rel = Relationship("orders", "customers", "m2o", "orders_customer_id_fkey",
@@ -64,6 +67,17 @@ WHERE c.contype = 'f' AND c.conparentid = 0 AND tn.nspname = %(schema)s AND fn.n
 ORDER BY c.conrelid, c.conname
 """
 
+_COMPUTED_SQL = """
+SELECT p.proname::text AS name, pt.relname::text AS table_name, rt.relname::text AS foreign_table,
+  (NOT p.proretset OR p.prorows = 1) AS to_one
+FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_class pt ON pt.reltype = p.proargtypes[0] AND pt.relnamespace = n.oid
+JOIN pg_class rt ON rt.reltype = p.prorettype AND rt.relnamespace = n.oid
+WHERE n.nspname = %(schema)s AND p.pronargs = 1 AND p.prokind = 'f'
+ORDER BY p.proname, pt.relname
+"""
+
 
 @dataclass(frozen=True)
 class Junction:
@@ -88,7 +102,8 @@ class Relationship:
     Attributes:
         cardinality: ``m2o``, ``o2m``, ``o2o`` or ``m2m``.
         constraint: the foreign key's name (for ``m2m``, the junction table's).
-        columns: (origin column, foreign column) pairs; empty for ``m2m``.
+        columns: (origin column, foreign column) pairs; empty for ``m2m`` and computed ones.
+        function: the function of a computed relationship (``constraint`` holds it too).
     """
 
     table: str
@@ -98,6 +113,7 @@ class Relationship:
     columns: tuple[tuple[str, str], ...]
     is_self: bool
     junction: Junction | None = None
+    function: str | None = None
 
     @property
     def to_one(self) -> bool:
@@ -181,7 +197,19 @@ async def load_relationships(conn: AsyncConnection[DictRow], schema: str) -> lis
         and r1.constraint != r2.constraint
         and {a for a, _ in r1.columns + r2.columns} <= pks.get(r1.table, set())
     ]
-    return sorted(direct + inverse + many, key=Relationship.sort_key)
+    computed = [
+        Relationship(
+            str(row["table_name"]),
+            str(row["foreign_table"]),
+            "m2o" if row["to_one"] else "o2m",
+            str(row["name"]),
+            (),
+            row["table_name"] == row["foreign_table"],
+            function=str(row["name"]),
+        )
+        for row in await (await conn.execute(_COMPUTED_SQL, {"schema": schema})).fetchall()
+    ]
+    return sorted(direct + inverse + many, key=Relationship.sort_key) + computed
 
 
 def find_relationship(
@@ -212,6 +240,8 @@ def find_relationship(
 
 
 def _matches(rel: Relationship, target: str, hint: str | None) -> bool:
+    if rel.function is not None:
+        return target == rel.function and hint in (None, rel.foreign_table)
     fk_col: str | None = None  # the origin's column of a single-column foreign key
     ref_col: str | None = None  # the foreign table's column
     if rel.junction is None and len(rel.columns) == 1:
