@@ -42,6 +42,7 @@ __all__ = [
     "Params",
     "Relation",
     "field_sql",
+    "grouping_sql",
     "order_sql",
     "page_sql",
     "select_list_sql",
@@ -262,30 +263,98 @@ def where_sql(
     return sql.SQL(" AND ").join(condition_sql(c, rel, qualifier, params) for c in conditions)
 
 
+def _cast(expr: sql.Composable, cast: str | None) -> sql.Composable:
+    if cast is None:
+        return expr
+    name = CASTS.get(cast.lower())
+    if name is None:
+        raise ApiError.parse(
+            f'"failed to parse select parameter (::{cast})"',
+            f"the local stack casts only to {', '.join(sorted(CASTS))}",
+        )
+    return sql.SQL("CAST({} AS {})").format(expr, sql.SQL(name))
+
+
+def _resolve(items: Sequence[SelectItem], rel: Relation) -> list[SelectItem]:
+    """Items as they run: a bare ``count`` of a relation without such a column is ``count()``."""
+    resolved: list[SelectItem] = []
+    for item in items:
+        if (
+            item.field is not None
+            and item.aggregate is None
+            and item.field == Field("count")
+            and "count" not in rel.columns
+            and "count" not in rel.computed
+        ):
+            item = SelectItem(None, item.alias, item.cast, "count")
+        resolved.append(item)
+    return resolved
+
+
+def _aggregated(
+    item: SelectItem, rel: Relation, qualifier: sql.Composable, params: Params
+) -> sql.Composable:
+    assert item.aggregate is not None
+    if item.field is None:
+        if item.aggregate != "count":
+            raise ApiError.parse(
+                f'"failed to parse select parameter ({item.aggregate}())"',
+                f"{item.aggregate}() needs a column: col.{item.aggregate}()",
+            )
+        return sql.SQL("count(*)")
+    value = _cast(field_sql(item.field, rel, qualifier, params), item.field_cast)
+    return sql.SQL("{}({})").format(sql.SQL(item.aggregate), value)
+
+
 def select_list_sql(
     items: Sequence[SelectItem],
     rel: Relation,
     qualifier: sql.Composable,
     params: Params,
 ) -> sql.Composable:
-    """The select list: ``qualifier.*`` or ``expr AS "alias"`` items."""
+    """The select list: ``qualifier.*``, ``expr AS "alias"`` or ``agg(expr) AS "alias"`` items.
+
+    With an aggregate, ``*`` is spelled out so that :func:`grouping_sql` can name
+    every other item by its position.
+    """
+    items = _resolve(items, rel)
+    grouped = any(item.aggregate for item in items)
     parts: list[sql.Composable] = []
     for item in items:
-        if item.field is None:
-            parts.append(sql.SQL("{}.*").format(qualifier))
+        if item.star:
+            if grouped:
+                parts += [
+                    sql.SQL("{}.{}").format(qualifier, sql.Identifier(c)) for c in rel.columns
+                ]
+            else:
+                parts.append(sql.SQL("{}.*").format(qualifier))
             continue
-        expr = field_sql(item.field, rel, qualifier, params)
-        if item.cast is not None:
-            cast = CASTS.get(item.cast.lower())
-            if cast is None:
-                raise ApiError.parse(
-                    f'"failed to parse select parameter (::{item.cast})"',
-                    f"the local stack casts only to {', '.join(sorted(CASTS))}",
-                )
-            expr = sql.SQL("CAST({} AS {})").format(expr, sql.SQL(cast))
-        alias = item.alias or item.field.default_alias
-        parts.append(sql.SQL("{} AS {}").format(expr, sql.Identifier(alias)))
+        if item.aggregate is not None:
+            expr = _aggregated(item, rel, qualifier, params)
+            alias = item.alias or item.aggregate
+        else:
+            assert item.field is not None
+            expr = field_sql(item.field, rel, qualifier, params)
+            alias = item.alias or item.field.default_alias
+        parts.append(sql.SQL("{} AS {}").format(_cast(expr, item.cast), sql.Identifier(alias)))
     return sql.SQL(", ").join(parts)
+
+
+def grouping_sql(items: Sequence[SelectItem], rel: Relation) -> sql.Composable:
+    """`` GROUP BY`` the positions of the items that are not aggregates, when some are."""
+    items = _resolve(items, rel)
+    if not any(item.aggregate for item in items):
+        return sql.SQL("")
+    positions: list[int] = []
+    position = 0
+    for item in items:
+        width = len(rel.columns) if item.star else 1
+        if item.aggregate is None:
+            positions += range(position + 1, position + width + 1)
+        position += width
+    if not positions:
+        return sql.SQL("")
+    return sql.SQL(" GROUP BY {}").format(sql.SQL(", ").join(sql.Literal(p) for p in positions))
 
 
 def order_sql(
@@ -315,9 +384,13 @@ def page_sql(
     qualifier: sql.Composable,
     limit: int | None,
     offset: int | None,
+    items: Sequence[SelectItem] = (),
 ) -> sql.Composable:
-    """`` ORDER BY ... LIMIT ... OFFSET ...`` (each part only when asked for)."""
-    parts: list[sql.Composable] = []
+    """`` GROUP BY ... ORDER BY ... LIMIT ... OFFSET ...`` (each part only when asked for).
+
+    ``items`` is the select list, grouped by its plain items when it aggregates.
+    """
+    parts: list[sql.Composable] = [grouping_sql(items, rel)]
     if order:
         parts.append(sql.SQL(" ORDER BY {}").format(order_sql(order, rel, qualifier, params)))
     if limit is not None:

@@ -297,7 +297,7 @@ def _subquery(plan: EmbedPlan, parent: sql.Composable, params: Params) -> sql.Co
         source,
         nested.joins,
         sql.SQL(" AND ").join(terms),
-        page_sql(params, plan.order, plan.rel, here, plan.limit, plan.offset),
+        page_sql(params, plan.order, plan.rel, here, plan.limit, plan.offset, plan.embed.items),
     )
 
 

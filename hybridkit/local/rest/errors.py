@@ -178,16 +178,47 @@ class ApiError(WireError):
         )
 
     @classmethod
-    def function_not_found(cls, schema: str, name: str, args: list[str]) -> ApiError:
-        """PGRST202: no function with that name and those argument names."""
+    def function_not_found(
+        cls,
+        schema: str,
+        name: str,
+        args: list[str],
+        *,
+        body: str | None = None,
+        suggestion: str | None = None,
+    ) -> ApiError:
+        """PGRST202: no function with that name and those argument names.
+
+        ``body`` is the kind of parameter a POST body could have been (``json``,
+        ``text``, ``xml``, ``bytea``); ``suggestion`` names a function to try.
+        """
+        function = f"{schema}.{name}"
         listed = ", ".join(args)
+        plural = "s" if len(args) > 1 else ""
+        searched = f" with parameter{plural} {listed}" if args else " without parameters"
+        shown = f"({listed})" if args else " without parameters"
+        if body == "json":
+            searched += " or with a single unnamed json/jsonb parameter"
+        elif body is not None:
+            searched, shown = f" with a single unnamed {body} parameter", ""
         return cls(
             404,
             "PGRST202",
-            f"Could not find the function {schema}.{name}({listed}) in the schema cache",
-            hint=None,
-            details="Searched for the function "
-            f"{schema}.{name}" + (f" with parameters {listed}" if args else " without parameters"),
+            f"Could not find the function {function}{shown} in the schema cache",
+            details=f"Searched for the function {function}{searched}, "
+            "but no matches were found in the schema cache.",
+            hint=f"Perhaps you meant to call the function {suggestion}" if suggestion else None,
+        )
+
+    @classmethod
+    def ambiguous_function(cls, signatures: list[str]) -> ApiError:
+        """PGRST203 (HTTP 300): several overloads fit the arguments."""
+        return cls(
+            300,
+            "PGRST203",
+            "Could not choose the best candidate function between: " + ", ".join(signatures),
+            hint="Try renaming the parameters or the function itself in the database so "
+            "function overloading can be resolved",
         )
 
     @classmethod

@@ -35,7 +35,13 @@ from psycopg.rows import DictRow
 
 from hybridkit.local.rest.errors import ApiError
 
-__all__ = ["Junction", "Relationship", "find_relationship", "load_relationships"]
+__all__ = [
+    "Junction",
+    "Relationship",
+    "closest",
+    "find_relationship",
+    "load_relationships",
+]
 
 _CARDINALITY_ORDER = {"o2m": 0, "m2o": 1, "o2o": 2, "m2m": 3}  # PostgREST's Ord on Cardinality
 _CARDINALITY_NAME = {
@@ -270,13 +276,13 @@ def _suggestion(relationships: Sequence[Relationship], origin: str, target: str)
     if children:
         if target in children:
             return None  # the tables are related: the hint is what did not match
-        best = _closest(target, children)
+        best = closest(target, children)
         return f"Perhaps you meant '{best}' instead of '{target}'." if best else None
-    best = _closest(origin, [r.table for r in relationships])
+    best = closest(origin, [r.table for r in relationships])
     return f"Perhaps you meant '{best}' instead of '{origin}'." if best else None
 
 
-def _closest(word: str, candidates: Sequence[str], minimum: float = 0.33) -> str | None:
+def closest(word: str, candidates: Sequence[str], minimum: float = 0.33) -> str | None:
     """The closest candidate as a fuzzy set would rank it (n-gram cosine, then edit distance)."""
     names = list(dict.fromkeys(candidates))
     for size in (3, 2):

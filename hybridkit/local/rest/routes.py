@@ -26,10 +26,12 @@ from starlette.routing import BaseRoute, Route
 from hybridkit.local.auth import JWTError, bearer_token, verify
 from hybridkit.local.db import Database, Identity
 from hybridkit.local.rest.catalog import (
+    SINGLE_UNNAMED_TYPES,
     Function,
     RequestContext,
     find_functions,
     find_relation,
+    function_names,
     request_context,
 )
 from hybridkit.local.rest.compose import Relation, filters_from_query
@@ -42,10 +44,10 @@ from hybridkit.local.rest.parsing import (
     parse_order,
     parse_prefer,
     parse_range,
-    parse_select,
     parse_select_tree,
     split_top_level,
 )
+from hybridkit.local.rest.relationships import closest
 from hybridkit.local.rest.statements import (
     Returning,
     RpcCall,
@@ -219,17 +221,7 @@ class RestRoutes:
         return ctx, schema
 
     async def _body(self, request: Request) -> Any:
-        content_type = request.headers.get("content-type", "application/json")
-        media = content_type.split(";")[0].strip().lower()
-        if media not in ("application/json", "", "application/vnd.pgrst.object+json"):
-            raise ApiError.unsupported_media_type(content_type)
-        raw = await request.body()
-        if not raw.strip():
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise ApiError.invalid_body("Empty or invalid json") from None
+        return await _json_body(request)
 
     # -- tables -----------------------------------------------------------------------------------
 
@@ -239,7 +231,7 @@ class RestRoutes:
         query = request.query_params
         items = list(query.multi_items())
         accept = _accept(request.headers.get("accept"))
-        prefer = parse_prefer(request.headers.getlist("prefer"))
+        prefer = _prefer(request)
         select, embeds = parse_select_tree(query.get("select"))
         root_items, embed_options = split_embed_options(items, _RESERVED)
         conditions = filters_from_query(root_items, _RESERVED)
@@ -258,7 +250,7 @@ class RestRoutes:
                 "limit/offset on PATCH and DELETE are not supported by the local stack",
                 "filter the rows to change instead",
             )
-        async with self.database.transaction(None) as conn:
+        async with self.database.transaction(None, rollback=prefer.tx == "rollback") as conn:
             ctx, schema = await self._begin(conn, request, caller, method in ("GET", "HEAD"))
             rel = await find_relation(conn, schema, name)
             if rel is None:
@@ -450,9 +442,7 @@ class RestRoutes:
         if total is not None and outcome.rows < total:
             status = 206
         text, media = self._render(outcome, accept)
-        headers = {"Content-Range": content_range}
-        if prefer.count:
-            headers["Preference-Applied"] = f"count={prefer.count}"
+        headers = {"Content-Range": content_range, **_applied(prefer)}
         if request.method == "HEAD":
             return Response(None, status_code=status, headers=headers, media_type=media)
         return Response(text, status_code=status, headers=headers, media_type=media)
@@ -461,14 +451,7 @@ class RestRoutes:
         self, outcome: Outcome, accept: Accept, prefer: Prefer, status: int, represent: bool
     ) -> Response:
         shown = str(outcome.total) if prefer.count and outcome.total is not None else "*"
-        headers = {"Content-Range": f"*/{shown}"}
-        applied = [f"return={prefer.return_}"] if prefer.return_ else []
-        if prefer.resolution:
-            applied.append(f"resolution={prefer.resolution}")
-        if prefer.count:
-            applied.append(f"count={prefer.count}")
-        if applied:
-            headers["Preference-Applied"] = ", ".join(applied)
+        headers = {"Content-Range": f"*/{shown}", **_applied(prefer)}
         if not represent:
             return Response(None, status_code=status, headers=headers)
         text, media = self._render(outcome, accept)
@@ -480,35 +463,57 @@ class RestRoutes:
         name = request.path_params["name"]
         method = request.method
         query = request.query_params
+        items = list(query.multi_items())
         accept = _accept(request.headers.get("accept"))
-        prefer = parse_prefer(request.headers.getlist("prefer"))
-        body = await self._body(request) if method == "POST" else None
-        if body is None and method == "POST":
-            body = {}
+        prefer = _prefer(request)
+        body = await _rpc_body(request) if method == "POST" else None
         limit = self._capped(non_negative_int("limit", query))
         offset = non_negative_int("offset", query)
-        async with self.database.transaction(None) as conn:
+        select, embeds = parse_select_tree(query.get("select"))
+        async with self.database.transaction(None, rollback=prefer.tx == "rollback") as conn:
             ctx, schema = await self._begin(conn, request, caller, method in ("GET", "HEAD"))
             functions = await find_functions(conn, schema, name)
-            call, filter_items = _choose(functions, schema, name, method, body, query, prefer)
-            select = parse_select(query.get("select"))
-            conditions = filters_from_query(filter_items, _RESERVED)
+            try:
+                call, filter_items = _choose(functions, method, body, items, prefer)
+            except _NoFunction as missing:
+                raise await _function_not_found(conn, schema, name, functions, missing) from None
+            fn = call.function
+            root_items, embed_options = split_embed_options(filter_items, _RESERVED)
+            conditions = filters_from_query(root_items, _RESERVED)
+            plans: list[EmbedPlan] = []
+            if embeds or embed_options:
+                if not fn.returns_rows:
+                    raise ApiError.embed_unsupported(embeds[0].target if embeds else name)
+                plans, conditions = await plan_embeds(
+                    conn, schema, fn.relation(), embeds, embed_options, conditions
+                )
             order = parse_order(query["order"]) if query.get("order") else ()
             await Database.set_identity(conn, self._identity(request, caller, ctx))
-            stmt, params = rpc_sql(call, select, conditions, order, limit=limit, offset=offset)
+            stmt, params = rpc_sql(
+                call, select, conditions, order, limit=limit, offset=offset, embeds=plans
+            )
             cursor = await conn.execute(stmt, params)
-            fn = call.function
             if fn.returns_void:
-                return Response(None, status_code=204)
+                return Response(None, status_code=204, headers=_applied(prefer))
             row = await cursor.fetchone()
             assert row is not None
             outcome = Outcome(str(row["body"]), int(row["n"]))
             if prefer.count and (fn.returns_set or fn.returns_rows):
                 count_stmt, count_params = rpc_sql(
-                    call, select, conditions, order, limit=None, offset=None, count=True
+                    call,
+                    select,
+                    conditions,
+                    order,
+                    limit=None,
+                    offset=None,
+                    count=True,
+                    embeds=plans,
                 )
                 counted = await (await conn.execute(count_stmt, count_params)).fetchone()
                 outcome.total = int(counted["total"]) if counted else 0
+            elif prefer.count:
+                outcome.total = 1
+            self._check_affected(outcome, prefer)
         return self._rpc_response(request, fn, outcome, accept, offset or 0, prefer)
 
     def _rpc_response(
@@ -527,9 +532,44 @@ class RestRoutes:
             rows = json.loads(text)
             text = json.dumps(rows[0] if rows else None)
         media = _OBJECT + "; charset=utf-8" if accept.kind == "object" else _JSON
-        if request.method == "HEAD":
-            return Response(None, status_code=200, media_type=media)
-        return Response(text, status_code=200, media_type=media)
+        headers = _applied(prefer)
+        if outcome.total is not None:
+            headers["Content-Range"] = f"0-0/{outcome.total}"
+        body = None if request.method == "HEAD" else text
+        return Response(body, status_code=200, headers=headers, media_type=media)
+
+
+def _prefer(request: Request) -> Prefer:
+    """``Prefer``; with ``handling=strict`` a preference not understood is PGRST122."""
+    prefer = parse_prefer(request.headers.getlist("prefer"))
+    if prefer.handling == "strict" and prefer.invalid:
+        raise ApiError(
+            400,
+            "PGRST122",
+            "Invalid preferences given with handling=strict",
+            details="Invalid preferences: " + ", ".join(prefer.invalid),
+        )
+    return prefer
+
+
+def _applied(prefer: Prefer) -> dict[str, str]:
+    applied = prefer.applied()
+    return {"Preference-Applied": applied} if applied else {}
+
+
+async def _json_body(request: Request) -> Any:
+    """The JSON body (``None`` when empty); another Content-Type is a 415."""
+    content_type = request.headers.get("content-type", "application/json")
+    media = content_type.split(";")[0].strip().lower()
+    if media not in ("application/json", "", "application/vnd.pgrst.object+json"):
+        raise ApiError.unsupported_media_type(content_type)
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ApiError.invalid_body("Empty or invalid json") from None
 
 
 def _column_list(text: str) -> list[str]:
@@ -545,60 +585,132 @@ def _column_list(text: str) -> list[str]:
     return names
 
 
+@dataclass(frozen=True)
+class RpcBody:
+    """A POST body for ``/rpc``: parsed JSON, or the raw text/xml/bytes for one parameter."""
+
+    kind: str  # "json" | "text" | "xml" | "bytea"
+    value: Any
+
+
+_RAW_MEDIA = {"text/plain": "text", "text/xml": "xml", "application/octet-stream": "bytea"}
+
+
+async def _rpc_body(request: Request) -> RpcBody:
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    kind = _RAW_MEDIA.get(media)
+    if kind is None:
+        value = await _json_body(request)
+        return RpcBody("json", {} if value is None else value)
+    raw = await request.body()
+    return RpcBody(kind, raw if kind == "bytea" else raw.decode("utf-8", "replace"))
+
+
+class _NoFunction(Exception):
+    """No overload fits: the argument names searched for, and the kind of body."""
+
+    def __init__(self, keys: list[str], body: str | None) -> None:
+        super().__init__(keys)
+        self.keys = keys
+        self.body = body
+
+
 def _choose(
     functions: Sequence[Function],
-    schema: str,
-    name: str,
     method: str,
-    body: Any,
-    query: Any,
+    body: RpcBody | None,
+    items: Sequence[tuple[str, str]],
     prefer: Prefer,
 ) -> tuple[RpcCall, list[tuple[str, str]]]:
-    """Pick the overload whose argument names fit the request, as PostgREST does."""
-    items: list[tuple[str, str]] = list(query.multi_items())
-    candidates = [k for k, _ in items if k not in _RESERVED]
-    if method == "POST":
-        if prefer.params == "single-object" or not isinstance(body, dict):
-            for fn in functions:
-                if len(fn.args) == 1 and fn.args[0].type_name in ("json", "jsonb"):
-                    return RpcCall(fn, single_json=body, use_single=True), items
-            raise ApiError.function_not_found(schema, name, [])
-        keys = list(body)
-        for fn in functions:
-            names = {a.name for a in fn.args}
-            required = {a.name for a in fn.args if not a.has_default}
-            if set(keys) <= names and required <= set(keys):
-                return RpcCall(fn, json_args=body), items
+    """Pick the overload whose argument names fit the request, as PostgREST does.
+
+    Raises:
+        ApiError: PGRST203 when several overloads fit.
+        _NoFunction: when none does.
+    """
+    if body is not None and body.kind != "json":
         for fn in functions:
             if (
                 len(fn.args) == 1
-                and fn.args[0].name == ""
-                and fn.args[0].type_name
-                in (
-                    "json",
-                    "jsonb",
-                )
+                and SINGLE_UNNAMED_TYPES.get(fn.args[0].type_name) == (_MEDIA_OF[body.kind])
             ):
-                return RpcCall(fn, single_json=body, use_single=True), items
-        raise ApiError.function_not_found(schema, name, sorted(keys))
-    best: tuple[Function, list[str]] | None = None
+                return RpcCall(fn, use_single=True, raw=body.value), list(items)
+        raise _NoFunction([], body.kind)
+    single = [
+        fn for fn in functions if len(fn.args) == 1 and fn.args[0].type_name in ("json", "jsonb")
+    ]
+    if body is not None:
+        value = body.value
+        if prefer.params == "single-object" or not isinstance(value, dict):
+            if single:
+                return RpcCall(single[0], single_json=value, use_single=True), list(items)
+            raise _NoFunction([], "json")
+        keys = list(value)
+        fits = [fn for fn in functions if _fits(fn, keys)]
+        if not fits and single:
+            return RpcCall(single[0], single_json=value, use_single=True), list(items)
+        return RpcCall(_one(fits, keys, "json"), json_args=value), list(items)
+    candidates = list(dict.fromkeys(k for k, _ in items if k not in _RESERVED))
+    best: list[Function] = []
+    best_used: list[str] = []
     for fn in functions:
         names = {a.name for a in fn.args}
-        required = {a.name for a in fn.args if not a.has_default}
-        used = [k for k in dict.fromkeys(candidates) if k in names]
-        if required <= set(used) and (best is None or len(used) > len(best[1])):
-            best = (fn, used)
-    if best is None:
-        raise ApiError.function_not_found(schema, name, sorted(set(candidates)))
-    fn, used = best
+        used = [k for k in candidates if k in names]
+        if not _fits(fn, used):
+            continue
+        if len(used) > len(best_used):
+            best, best_used = [fn], used
+        elif len(used) == len(best_used):
+            best.append(fn)
+    fn = _one(best, candidates, None)
     args: dict[str, str] = {}
     rest: list[tuple[str, str]] = []
-    for key, value in items:
-        if key in used and key not in args:
-            args[key] = value
+    for key, text in items:
+        if key in best_used and key not in args:
+            args[key] = text
         else:
-            rest.append((key, value))
+            rest.append((key, text))
     return RpcCall(fn, text_args=args), rest
+
+
+_MEDIA_OF = {"text": "text/plain", "xml": "text/xml", "bytea": "application/octet-stream"}
+
+
+def _fits(fn: Function, keys: Sequence[str]) -> bool:
+    """Every required argument given, every key an argument."""
+    names = {a.name for a in fn.args}
+    required = {a.name for a in fn.args if not a.has_default}
+    return set(keys) <= names and required <= set(keys)
+
+
+def _one(fits: Sequence[Function], keys: Sequence[str], body: str | None) -> Function:
+    if not fits:
+        raise _NoFunction(sorted(keys), body)
+    if len(fits) > 1:
+        ranked = sorted(fits, key=lambda f: (len(f.args), f.signature))
+        raise ApiError.ambiguous_function([f.signature for f in ranked])
+    return fits[0]
+
+
+async def _function_not_found(
+    conn: AsyncConnection[DictRow],
+    schema: str,
+    name: str,
+    overloads: Sequence[Function],
+    missing: _NoFunction,
+) -> ApiError:
+    """PGRST202, with PostgREST's hint: an overload's arguments, or a close name."""
+    suggestion: str | None = None
+    if overloads:
+        first = overloads[0]
+        suggestion = f"{schema}.{name}({', '.join(a.name for a in first.args)})"
+    else:
+        names = [n for n in await function_names(conn, schema) if n != name]
+        close = closest(name, names)
+        suggestion = f"{schema}.{close}" if close else None
+    return ApiError.function_not_found(
+        schema, name, missing.keys, body=missing.body, suggestion=suggestion
+    )
 
 
 def _strip_nulls(value: Any) -> Any:

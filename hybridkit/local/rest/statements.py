@@ -23,7 +23,7 @@ from typing import Any
 
 from psycopg import sql
 
-from hybridkit.local.rest.catalog import Function
+from hybridkit.local.rest.catalog import Argument, Function
 from hybridkit.local.rest.compose import (
     Params,
     Relation,
@@ -71,23 +71,39 @@ def read_sql(
 ) -> tuple[sql.Composed, dict[str, Any]]:
     """``GET /table``: one JSON array and its row count."""
     params = Params()
-    columns = select_list_sql(items, rel, TARGET, params) if items else sql.SQL("")
+    source = sql.SQL("{} AS {}").format(rel.ident, TARGET)
+    inner = _rows(source, TARGET, rel, items, conditions, order, limit, offset, embeds, params)
+    return _AGG.format(inner), params.values
+
+
+def _rows(
+    source: sql.Composable,
+    qualifier: sql.Identifier,
+    rel: Relation,
+    items: Sequence[SelectItem],
+    conditions: Sequence[Condition],
+    order: Sequence[OrderTerm],
+    limit: int | None,
+    offset: int | None,
+    embeds: Sequence[EmbedPlan],
+    params: Params,
+) -> sql.Composed:
+    """The selected rows of ``source`` (a table, or a function call) with their embeds."""
+    columns = select_list_sql(items, rel, qualifier, params) if items else sql.SQL("")
     joins: sql.Composable = sql.SQL("")
-    where = where_sql(conditions, rel, TARGET, params)
+    where = where_sql(conditions, rel, qualifier, params)
     if embeds:
-        extra = embed_sql(embeds, TARGET, params)
+        extra = embed_sql(embeds, qualifier, params)
         columns = sql.SQL(", ").join(([columns] if items else []) + extra.columns)
         joins = extra.joins
         where = sql.SQL(" AND ").join([where, *extra.filters])
-    inner = sql.SQL("SELECT {} FROM {} AS {}{} WHERE {}{}").format(
+    return sql.SQL("SELECT {} FROM {}{} WHERE {}{}").format(
         columns,
-        rel.ident,
-        TARGET,
+        source,
         joins,
         where,
-        _page(params, order, rel, TARGET, limit, offset),
+        _page(params, order, rel, qualifier, limit, offset, items),
     )
-    return _AGG.format(inner), params.values
 
 
 def count_sql(
@@ -98,12 +114,21 @@ def count_sql(
     Embeds that can drop a row (``!inner``, ``rel=is.null``) take part.
     """
     params = Params()
-    extra = embed_sql(embeds, TARGET, params, filtering_only=True)
-    where = sql.SQL(" AND ").join([where_sql(conditions, rel, TARGET, params), *extra.filters])
-    stmt = sql.SQL("SELECT count(*) AS total FROM {} AS {}{} WHERE {}").format(
-        rel.ident, TARGET, extra.joins, where
-    )
-    return stmt, params.values
+    source = sql.SQL("{} AS {}").format(rel.ident, TARGET)
+    return _count(source, TARGET, rel, conditions, embeds, params), params.values
+
+
+def _count(
+    source: sql.Composable,
+    qualifier: sql.Identifier,
+    rel: Relation,
+    conditions: Sequence[Condition],
+    embeds: Sequence[EmbedPlan],
+    params: Params,
+) -> sql.Composed:
+    extra = embed_sql(embeds, qualifier, params, filtering_only=True)
+    where = sql.SQL(" AND ").join([where_sql(conditions, rel, qualifier, params), *extra.filters])
+    return sql.SQL("SELECT count(*) AS total FROM {}{} WHERE {}").format(source, extra.joins, where)
 
 
 def _write(
@@ -138,7 +163,7 @@ def _representation(
         SOURCE,
         joins,
         where,
-        _page(params, returning.order, rel, SOURCE, None, None),
+        _page(params, returning.order, rel, SOURCE, None, None, returning.items),
     )
     return sql.SQL("WITH {} AS ({}) {}").format(SOURCE, mutation, _AGG.format(inner))
 
@@ -281,13 +306,26 @@ def delete_sql(
 
 @dataclass(frozen=True)
 class RpcCall:
-    """How to call a function: its arguments as JSON (POST) or as text (GET)."""
+    """How to call a function: its arguments as JSON (POST) or as text (GET).
+
+    ``use_single`` passes the whole body as the function's one parameter: the JSON
+    document (``single_json``) or, for a text/xml/bytea parameter, the raw body (``raw``).
+    """
 
     function: Function
     json_args: Mapping[str, Any] | None = None  # POST body, named
     text_args: Mapping[str, str] | None = None  # GET query string, named
-    single_json: Any = None  # the whole body for a single unnamed json/jsonb argument
+    single_json: Any = None
     use_single: bool = False
+    raw: str | bytes | None = None
+
+
+def _argument(arg: Argument, value: sql.Composable) -> sql.Composable:
+    """``[VARIADIC] name => value``, or the value alone for an unnamed parameter."""
+    variadic = sql.SQL("VARIADIC ") if arg.variadic else sql.SQL("")
+    if not arg.name:
+        return sql.SQL("{}{}").format(variadic, value)
+    return sql.SQL("{}{} => {}").format(variadic, sql.Identifier(arg.name), value)
 
 
 def _call(call: RpcCall, params: Params) -> tuple[sql.Composable, sql.Composable]:
@@ -296,43 +334,39 @@ def _call(call: RpcCall, params: Params) -> tuple[sql.Composable, sql.Composable
     name = sql.Identifier(fn.schema, fn.name)
     if call.use_single:
         arg = fn.args[0]
-        value = params.bind(json.dumps(call.single_json))
         cast = sql.Identifier(arg.type_schema, arg.type_name)
-        return sql.SQL("{}({}::json::{})").format(name, value, cast), sql.SQL("")
+        if call.raw is not None:
+            value = sql.SQL("{}::{}").format(params.bind(call.raw), cast)
+        else:
+            value = sql.SQL("{}::json::{}").format(params.bind(json.dumps(call.single_json)), cast)
+        return sql.SQL("{}({})").format(name, value), sql.SQL("")
     by_name = {a.name: a for a in fn.args}
     pieces: list[sql.Composable] = []
     sources: sql.Composable = sql.SQL("")
     if call.json_args:
+        # json_to_record converts each value with the parameter's own type; its columns
+        # are numbered, so an unnamed ("") parameter works too.
         used = [by_name[key] for key in call.json_args]
+        columns = [sql.Identifier(f"a{i}") for i in range(len(used))]
         definitions = sql.SQL(", ").join(
-            sql.SQL("{} {}").format(
-                sql.Identifier(a.name), sql.Identifier(a.type_schema, a.type_name)
-            )
-            for a in used
+            sql.SQL("{} {}").format(column, sql.Identifier(a.type_schema, a.type_name))
+            for column, a in zip(columns, used, strict=True)
         )
+        document = {f"a{i}": call.json_args[a.name] for i, a in enumerate(used)}
         sources = sql.SQL("json_to_record({}::json) AS {}({}), ").format(
-            params.bind(json.dumps(dict(call.json_args))), ARGS, definitions
+            params.bind(json.dumps(document)), ARGS, definitions
         )
-        for a in used:
-            pieces.append(
-                sql.SQL("{}{} => {}.{}").format(
-                    sql.SQL("VARIADIC ") if a.variadic else sql.SQL(""),
-                    sql.Identifier(a.name),
-                    ARGS,
-                    sql.Identifier(a.name),
-                )
-            )
+        pieces = [
+            _argument(a, sql.SQL("{}.{}").format(ARGS, column))
+            for column, a in zip(columns, used, strict=True)
+        ]
     elif call.text_args:
         for key, text in call.text_args.items():
             a = by_name[key]
-            pieces.append(
-                sql.SQL("{}{} => {}::{}").format(
-                    sql.SQL("VARIADIC ") if a.variadic else sql.SQL(""),
-                    sql.Identifier(a.name),
-                    params.bind(text),
-                    sql.Identifier(a.type_schema, a.type_name),
-                )
+            value = sql.SQL("{}::{}").format(
+                params.bind(text), sql.Identifier(a.type_schema, a.type_name)
             )
+            pieces.append(_argument(a, value))
     return sql.SQL("{}({})").format(name, sql.SQL(", ").join(pieces)), sources
 
 
@@ -345,8 +379,9 @@ def rpc_sql(
     limit: int | None,
     offset: int | None,
     count: bool = False,
+    embeds: Sequence[EmbedPlan] = (),
 ) -> tuple[sql.Composed, dict[str, Any]]:
-    """``/rpc/fn``: a scalar as JSON, or rows aggregated like a table read.
+    """``/rpc/fn``: a scalar as JSON, or rows aggregated like a table read (with embeds).
 
     With ``count`` the statement returns ``total`` (every row the filters match).
     """
@@ -361,7 +396,7 @@ def rpc_sql(
         return scalar.format(expr, sources), params.values
     if not fn.returns_rows:
         # SETOF a scalar: a JSON array of the values.
-        if conditions or order or any(i.field is not None for i in items):
+        if conditions or order or any(not i.star for i in items):
             raise ApiError.parse(
                 "filters, order and select need a function that returns rows",
                 f"{fn.schema}.{fn.name} returns a set of {fn.return_type}",
@@ -380,16 +415,8 @@ def rpc_sql(
         )
         return aggregate.format(inner), params.values
     rel = fn.relation()
+    source = sql.SQL("{}{} AS {}").format(sources, expr, RESULT)
     if count:
-        return sql.SQL("SELECT count(*) AS total FROM {}{} AS {} WHERE {}").format(
-            sources, expr, RESULT, where_sql(conditions, rel, RESULT, params)
-        ), params.values
-    inner = sql.SQL("SELECT {} FROM {}{} AS {} WHERE {}{}").format(
-        select_list_sql(items, rel, RESULT, params),
-        sources,
-        expr,
-        RESULT,
-        where_sql(conditions, rel, RESULT, params),
-        _page(params, order, rel, RESULT, limit, offset),
-    )
+        return _count(source, RESULT, rel, conditions, embeds, params), params.values
+    inner = _rows(source, RESULT, rel, items, conditions, order, limit, offset, embeds, params)
     return _AGG.format(inner), params.values
