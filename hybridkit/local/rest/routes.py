@@ -119,6 +119,7 @@ class Outcome:
     body: str | None
     rows: int
     total: int | None = None
+    inserted: int | None = None  # rows an upsert inserted (None: not an upsert)
 
 
 class RestRoutes:
@@ -256,9 +257,8 @@ class RestRoutes:
             if rel is None:
                 raise ApiError.table_not_found(schema, name)
             reading = method in ("GET", "HEAD")
-            represent = not (
-                prefer.return_ in ("minimal", "headers-only") and "select" not in query
-            )
+            # Without ``Prefer: return=representation`` a write answers no body, as PostgREST.
+            represent = prefer.return_ == "representation"
             plans: list[EmbedPlan] = []
             if reading:
                 plans, conditions = await plan_embeds(
@@ -283,7 +283,11 @@ class RestRoutes:
             self._check_affected(outcome, prefer)
             if accept.kind == "object" and returning is not None and outcome.rows != 1:
                 raise ApiError.singular(outcome.rows)  # rolls the write back, as PostgREST does
-        status = 201 if method == "POST" else (200 if returning is not None else 204)
+        if method == "POST":
+            # An upsert that inserted nothing updated rows: PostgREST answers 200.
+            status = 200 if outcome.inserted == 0 and outcome.rows else 201
+        else:
+            status = 200 if returning is not None else 204
         return self._write_response(outcome, accept, prefer, status, returning is not None)
 
     async def _read(
@@ -386,13 +390,12 @@ class RestRoutes:
         params: dict[str, Any],
         returning: Returning | None,
     ) -> Outcome:
-        cursor = await conn.execute(stmt, params)
-        if returning is None:
-            rows = max(cursor.rowcount, 0)
-            return Outcome(None, rows, rows)
-        row = await cursor.fetchone()
+        row = await (await conn.execute(stmt, params)).fetchone()
         assert row is not None
-        return Outcome(str(row["body"]), int(row["n"]), int(row["n"]))
+        rows = int(row["n"])
+        body = None if returning is None else str(row["body"])
+        inserted = None if row["inserted"] is None else int(row["inserted"])
+        return Outcome(body, rows, rows, inserted)
 
     @staticmethod
     def _check_affected(outcome: Outcome, prefer: Prefer) -> None:

@@ -51,6 +51,7 @@ BODY = sql.Identifier("_pgrst_body")
 ARGS = sql.Identifier("_pgrst_args")
 RESULT = sql.Identifier("_pgrst_f")
 SCALAR = sql.Identifier("_pgrst_scalar")
+_WRITTEN = sql.Identifier("_pgrst_written")
 _AGG = sql.SQL(
     "SELECT coalesce(json_agg(_pgrst_t), '[]')::text AS body, count(*) AS n FROM ({}) _pgrst_t"
 )
@@ -132,40 +133,48 @@ def _count(
 
 
 def _write(
-    statement: sql.Composable, params: Params, rel: Relation, returning: Returning | None
-) -> tuple[sql.Composed, dict[str, Any]]:
-    """A write as it runs: bare, or with ``RETURNING`` shaped by :func:`_representation`."""
-    if returning is None:
-        return sql.Composed([statement]), params.values
-    mutation = sql.SQL("{} RETURNING {}.*").format(statement, TARGET)
-    return _representation(mutation, params, rel, returning), params.values
-
-
-def _representation(
-    mutation: sql.Composable,
+    statement: sql.Composable,
     params: Params,
     rel: Relation,
-    returning: Returning,
-) -> sql.Composed:
-    columns = (
-        select_list_sql(returning.items, rel, SOURCE, params) if returning.items else sql.SQL("")
-    )
-    joins: sql.Composable = sql.SQL("")
-    where: sql.Composable = sql.SQL("")
-    if returning.embeds:
-        extra = embed_sql(returning.embeds, SOURCE, params)
-        columns = sql.SQL(", ").join(([columns] if returning.items else []) + extra.columns)
-        joins = extra.joins
-        if extra.filters:
-            where = sql.SQL(" WHERE {}").format(sql.SQL(" AND ").join(extra.filters))
-    inner = sql.SQL("SELECT {} FROM {}{}{}{}").format(
-        columns,
+    returning: Returning | None,
+    *,
+    upsert: bool = False,
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """A write as it runs, answering ``body`` (or NULL), ``n`` and ``inserted``.
+
+    ``inserted`` counts the rows an upsert inserted rather than updated (``xmax = 0``),
+    since PostgREST answers 200 to an upsert that only updated; other writes leave it NULL.
+    """
+    inserted: sql.Composable
+    if upsert:
+        mutation = sql.SQL(
+            "WITH {w} AS ({} RETURNING {t} AS _pgrst_row, ({t}.xmax = 0) AS _pgrst_new), "
+            "{s} AS (SELECT ({w}._pgrst_row).* FROM {w})"
+        ).format(statement, w=_WRITTEN, t=TARGET, s=SOURCE)
+        inserted = sql.SQL("(SELECT count(*) FILTER (WHERE _pgrst_new) FROM {})").format(_WRITTEN)
+    else:
+        mutation = sql.SQL("WITH {} AS ({} RETURNING {}.*)").format(SOURCE, statement, TARGET)
+        inserted = sql.SQL("NULL::int8")
+    if returning is None:
+        stmt = sql.SQL("{} SELECT NULL AS body, count(*) AS n, {} AS inserted FROM {}")
+        return stmt.format(mutation, inserted, SOURCE), params.values
+    inner = _rows(
         SOURCE,
-        joins,
-        where,
-        _page(params, returning.order, rel, SOURCE, None, None, returning.items),
+        SOURCE,
+        rel,
+        returning.items,
+        (),
+        returning.order,
+        None,
+        None,
+        returning.embeds,
+        params,
     )
-    return sql.SQL("WITH {} AS ({}) {}").format(SOURCE, mutation, _AGG.format(inner))
+    stmt = sql.SQL(
+        "{} SELECT coalesce(json_agg(_pgrst_t), '[]')::text AS body, count(*) AS n, "
+        "{} AS inserted FROM ({}) _pgrst_t"
+    )
+    return stmt.format(mutation, inserted, inner), params.values
 
 
 @dataclass(frozen=True)
@@ -230,6 +239,7 @@ def insert_sql(
             BODY,
         )
     conflict: sql.Composable = sql.SQL("")
+    conflict_updates = False
     if resolution is not None:
         target = list(on_conflict) or list(rel.pk)
         target_sql: sql.Composable = sql.SQL("")
@@ -253,10 +263,12 @@ def insert_sql(
                 for c in columns
             )
             conflict = sql.SQL(" ON CONFLICT{} DO UPDATE SET {}").format(target_sql, updates)
+            conflict_updates = True
     insert = sql.SQL("INSERT INTO {} AS {}{} {}{}").format(
         rel.ident, TARGET, column_list, body, conflict
     )
-    return _write(insert, params, rel, returning)
+    upsert = resolution == "merge-duplicates" and conflict_updates
+    return _write(insert, params, rel, returning, upsert=upsert)
 
 
 def update_sql(
