@@ -39,7 +39,10 @@ from hybridkit.local.rest.embed import EmbedPlan, plan_embeds, split_embed_optio
 from hybridkit.local.rest.errors import ApiError, from_pg_error
 from hybridkit.local.rest.parsing import (
     Condition,
+    Embed,
+    OrderTerm,
     Prefer,
+    SelectItem,
     non_negative_int,
     parse_order,
     parse_prefer,
@@ -227,18 +230,14 @@ class RestRoutes:
     # -- tables -----------------------------------------------------------------------------------
 
     async def _table(self, request: Request, caller: Caller) -> Response:
-        name = request.path_params["table"]
-        method = request.method
-        query = request.query_params
-        items = list(query.multi_items())
-        accept = _accept(request.headers.get("accept"))
-        prefer = _prefer(request)
-        select, embeds = parse_select_tree(query.get("select"))
-        root_items, embed_options = split_embed_options(items, _RESERVED)
+        name, method, query = request.path_params["table"], request.method, request.query_params
+        ask = _ask(request)
+        accept, prefer, select, embeds, order = (
+            ask.accept, ask.prefer, ask.select, ask.embeds, ask.order
+        )  # fmt: skip
+        limit, offset = ask.limit, ask.offset
+        root_items, embed_options = split_embed_options(ask.items, _RESERVED)
         conditions = filters_from_query(root_items, _RESERVED)
-        order = parse_order(query["order"]) if query.get("order") else ()
-        limit = non_negative_int("limit", query)
-        offset = non_negative_int("offset", query)
         if method in ("GET", "HEAD"):
             ranged = parse_range(request.headers.get("range"))
             if ranged is not None:
@@ -463,16 +462,13 @@ class RestRoutes:
     # -- rpc ---------------------------------------------------------------------------------------
 
     async def _rpc(self, request: Request, caller: Caller) -> Response:
-        name = request.path_params["name"]
-        method = request.method
-        query = request.query_params
-        items = list(query.multi_items())
-        accept = _accept(request.headers.get("accept"))
-        prefer = _prefer(request)
+        name, method = request.path_params["name"], request.method
+        ask = _ask(request)
+        items, accept, prefer, select, embeds, order = (
+            ask.items, ask.accept, ask.prefer, ask.select, ask.embeds, ask.order
+        )  # fmt: skip
+        limit, offset = self._capped(ask.limit), ask.offset
         body = await _rpc_body(request) if method == "POST" else None
-        limit = self._capped(non_negative_int("limit", query))
-        offset = non_negative_int("offset", query)
-        select, embeds = parse_select_tree(query.get("select"))
         async with self.database.transaction(None, rollback=prefer.tx == "rollback") as conn:
             ctx, schema = await self._begin(conn, request, caller, method in ("GET", "HEAD"))
             functions = await find_functions(conn, schema, name)
@@ -490,7 +486,6 @@ class RestRoutes:
                 plans, conditions = await plan_embeds(
                     conn, schema, fn.relation(), embeds, embed_options, conditions
                 )
-            order = parse_order(query["order"]) if query.get("order") else ()
             await Database.set_identity(conn, self._identity(request, caller, ctx))
             stmt, params = rpc_sql(
                 call, select, conditions, order, limit=limit, offset=offset, embeds=plans
@@ -540,6 +535,36 @@ class RestRoutes:
             headers["Content-Range"] = f"0-0/{outcome.total}"
         body = None if request.method == "HEAD" else text
         return Response(body, status_code=200, headers=headers, media_type=media)
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a request asks for in its query string and headers, parsed."""
+
+    items: list[tuple[str, str]]
+    accept: Accept
+    prefer: Prefer
+    select: tuple[SelectItem, ...]
+    embeds: tuple[Embed, ...]
+    order: tuple[OrderTerm, ...]
+    limit: int | None
+    offset: int | None
+
+
+def _ask(request: Request) -> Ask:
+    query = request.query_params
+    select, embeds = parse_select_tree(query.get("select"))
+    order = parse_order(query["order"]) if query.get("order") else ()
+    return Ask(
+        list(query.multi_items()),
+        _accept(request.headers.get("accept")),
+        _prefer(request),
+        select,
+        embeds,
+        order,
+        non_negative_int("limit", query),
+        non_negative_int("offset", query),
+    )
 
 
 def _prefer(request: Request) -> Prefer:

@@ -73,23 +73,27 @@ def read_sql(
     """``GET /table``: one JSON array and its row count."""
     params = Params()
     source = sql.SQL("{} AS {}").format(rel.ident, TARGET)
-    inner = _rows(source, TARGET, rel, items, conditions, order, limit, offset, embeds, params)
-    return _AGG.format(inner), params.values
+    shape = _Shape(items, conditions, order, limit, offset, embeds)
+    return _AGG.format(_rows(source, TARGET, rel, shape, params)), params.values
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What a read selects: items, filters, order, page and embeds."""
+
+    items: Sequence[SelectItem]
+    conditions: Sequence[Condition] = ()
+    order: Sequence[OrderTerm] = ()
+    limit: int | None = None
+    offset: int | None = None
+    embeds: Sequence[EmbedPlan] = ()
 
 
 def _rows(
-    source: sql.Composable,
-    qualifier: sql.Identifier,
-    rel: Relation,
-    items: Sequence[SelectItem],
-    conditions: Sequence[Condition],
-    order: Sequence[OrderTerm],
-    limit: int | None,
-    offset: int | None,
-    embeds: Sequence[EmbedPlan],
-    params: Params,
+    source: sql.Composable, qualifier: sql.Identifier, rel: Relation, shape: _Shape, params: Params
 ) -> sql.Composed:
     """The selected rows of ``source`` (a table, or a function call) with their embeds."""
+    items, conditions, order, embeds = shape.items, shape.conditions, shape.order, shape.embeds
     columns = select_list_sql(items, rel, qualifier, params) if items else sql.SQL("")
     joins: sql.Composable = sql.SQL("")
     where = where_sql(conditions, rel, qualifier, params)
@@ -103,7 +107,7 @@ def _rows(
         source,
         joins,
         where,
-        _page(params, order, rel, qualifier, limit, offset, items),
+        _page(params, order, rel, qualifier, shape.limit, shape.offset, items),
     )
 
 
@@ -158,18 +162,8 @@ def _write(
     if returning is None:
         stmt = sql.SQL("{} SELECT NULL AS body, count(*) AS n, {} AS inserted FROM {}")
         return stmt.format(mutation, inserted, SOURCE), params.values
-    inner = _rows(
-        SOURCE,
-        SOURCE,
-        rel,
-        returning.items,
-        (),
-        returning.order,
-        None,
-        None,
-        returning.embeds,
-        params,
-    )
+    shape = _Shape(returning.items, order=returning.order, embeds=returning.embeds)
+    inner = _rows(SOURCE, SOURCE, rel, shape, params)
     stmt = sql.SQL(
         "{} SELECT coalesce(json_agg(_pgrst_t), '[]')::text AS body, count(*) AS n, "
         "{} AS inserted FROM ({}) _pgrst_t"
@@ -430,5 +424,5 @@ def rpc_sql(
     source = sql.SQL("{}{} AS {}").format(sources, expr, RESULT)
     if count:
         return _count(source, RESULT, rel, conditions, embeds, params), params.values
-    inner = _rows(source, RESULT, rel, items, conditions, order, limit, offset, embeds, params)
-    return _AGG.format(inner), params.values
+    shape = _Shape(items, conditions, order, limit, offset, embeds)
+    return _AGG.format(_rows(source, RESULT, rel, shape, params)), params.values
