@@ -148,7 +148,7 @@ class Relation:
 
     def require(self, column: str) -> None:
         if column not in self.columns and column not in self.computed:
-            raise ApiError.undefined_column(column, self.name)
+            raise ApiError.of("undefined_column", column=column, table=self.name)
 
 
 class Params:
@@ -415,7 +415,7 @@ def filters_from_query(
         elif "." in key and not key.startswith('"'):
             # ``rel.col``, ``rel.order``, ``rel.limit``: options for an embedded resource,
             # which callers of this function (``/rpc``) do not have.
-            raise ApiError.not_embedded(key.split(".", 1)[0])
+            raise ApiError.of("not_embedded", resource=key.split(".", 1)[0])
         else:
             conditions.append(parse_condition(key, value))
     return conditions

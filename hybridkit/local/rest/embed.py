@@ -125,7 +125,7 @@ async def plan_embeds(
     """
     if not embeds:
         if options:
-            raise ApiError.not_embedded(options[0][0].split(".", 1)[0])
+            raise ApiError.of("not_embedded", resource=options[0][0].split(".", 1)[0])
         return [], list(conditions)
     relationships = await load_relationships(conn, schema)
     counter = itertools.count(1)
@@ -135,10 +135,10 @@ async def plan_embeds(
             relationships, schema, parent.name, embed.target, embed.hint
         )
         if embed.spread and not relationship.to_one:
-            raise ApiError.spread_not_to_one(parent.name, embed.target)
+            raise ApiError.of("spread_not_to_one", origin=parent.name, target=embed.target)
         target = await find_relation(conn, schema, relationship.foreign_table)
         if target is None:  # dropped since the relationships were read
-            raise ApiError.table_not_found(schema, relationship.foreign_table)
+            raise ApiError.of("table_not_found", schema=schema, name=relationship.foreign_table)
         plan = EmbedPlan(embed, target, relationship, next(counter))
         for child in embed.embeds:
             plan.children.append(await build(target, child))
@@ -178,10 +178,10 @@ def _find(plans: Sequence[EmbedPlan], path: Sequence[str]) -> EmbedPlan:
     for name in path:
         found = next((p for p in nodes if name in (p.embed.target, p.embed.alias)), None)
         if found is None:
-            raise ApiError.not_embedded(name)
+            raise ApiError.of("not_embedded", resource=name)
         nodes = found.children
     if found is None:
-        raise ApiError.not_embedded("")
+        raise ApiError.of("not_embedded", resource="")
     return found
 
 
@@ -195,7 +195,7 @@ def _take_null_filters(
             child = next((c for c in children if c.embed.label == cond.field.column), None)
             if child is not None:
                 if cond.op != "is" or cond.value not in ("null", "not_null") or child.embed.spread:
-                    raise ApiError.bad_embed_filter(child.embed.target)
+                    raise ApiError.of("bad_embed_filter", target=child.embed.target)
                 child.null_filter = (cond.value == "null") != cond.negate
                 continue
         kept.append(cond)

@@ -305,11 +305,12 @@ def parse_field(text: str) -> Field:
 def parse_select(text: str | None) -> tuple[SelectItem, ...]:
     """``select=`` without embedded resources (``None`` or empty means ``*``).
 
-    Used where the local subset cannot embed (``/rpc`` results): an embed is refused.
+    Used where nothing can be embedded: an embed is refused.
 
     Example:
-        >>> parse_select("id,label:name::text")[1]
-        SelectItem(field=Field(column='name', path=()), alias='label', cast='text')
+        >>> item = parse_select("id,label:name::text,n:count()")[1]
+        >>> item.field, item.alias, item.cast
+        (Field(column='name', path=()), 'label', 'text')
     """
     items, embeds = parse_select_tree(text)
     if embeds:
@@ -689,7 +690,9 @@ def parse_range(header: str | None) -> tuple[int, int | None] | None:
         return first, None
     last = int(match.group(2))
     if last < first:
-        raise ApiError.invalid_range(f"{header!r}: the last item comes before the first")
+        raise ApiError.of(
+            "invalid_range", details=f"{header!r}: the last item comes before the first"
+        )
     return first, last - first + 1
 
 

@@ -107,7 +107,7 @@ def _accept(header: str | None) -> Accept:
             return Accept("array")
         if media == _CSV:
             return Accept("csv")
-    raise ApiError.not_acceptable(header)
+    raise ApiError.of("not_acceptable", accept=header)
 
 
 async def _root(request: Request) -> Response:
@@ -221,7 +221,7 @@ class RestRoutes:
         header = "accept-profile" if request.method in ("GET", "HEAD") else "content-profile"
         schema = request.headers.get(header) or ctx.exposed_schemas[0]
         if schema not in ctx.exposed_schemas:
-            raise ApiError.schema_not_exposed(list(ctx.exposed_schemas))
+            raise ApiError.of("schema_not_exposed", schemas=", ".join(ctx.exposed_schemas))
         return ctx, schema
 
     async def _body(self, request: Request) -> Any:
@@ -254,7 +254,7 @@ class RestRoutes:
             ctx, schema = await self._begin(conn, request, caller, method in ("GET", "HEAD"))
             rel = await find_relation(conn, schema, name)
             if rel is None:
-                raise ApiError.table_not_found(schema, name)
+                raise ApiError.of("table_not_found", schema=schema, name=name)
             reading = method in ("GET", "HEAD")
             # Without ``Prefer: return=representation`` a write answers no body, as PostgREST.
             represent = prefer.return_ == "representation"
@@ -281,7 +281,9 @@ class RestRoutes:
                 outcome = await self._delete(conn, rel, conditions, returning)
             self._check_affected(outcome, prefer)
             if accept.kind == "object" and returning is not None and outcome.rows != 1:
-                raise ApiError.singular(outcome.rows)  # rolls the write back, as PostgREST does
+                raise ApiError.of(
+                    "singular", rows=outcome.rows
+                )  # rolls the write back, as PostgREST does
         if method == "POST":
             # An upsert that inserted nothing updated rows: PostgREST answers 200.
             status = 200 if outcome.inserted == 0 and outcome.rows else 201
@@ -418,7 +420,7 @@ class RestRoutes:
             return _to_csv(json.loads(text)), "text/csv; charset=utf-8"
         if accept.kind == "object":
             if outcome.rows != 1:
-                raise ApiError.singular(outcome.rows)
+                raise ApiError.of("singular", rows=outcome.rows)
             value = json.loads(text)[0]
             if accept.strip_nulls:
                 value = _strip_nulls(value)
@@ -432,8 +434,9 @@ class RestRoutes:
     ) -> Response:
         total = outcome.total
         if total is not None and offset > total:
-            raise ApiError.invalid_range(
-                f"An offset of {offset} was requested, but there are only {total} rows."
+            raise ApiError.of(
+                "invalid_range",
+                details=f"An offset of {offset} was requested, but there are only {total} rows.",
             )
         shown = "*" if total is None else str(total)
         if outcome.rows == 0:
@@ -716,7 +719,7 @@ def _one(fits: Sequence[Function], keys: Sequence[str], body: str | None) -> Fun
         raise _NoFunction(sorted(keys), body)
     if len(fits) > 1:
         ranked = sorted(fits, key=lambda f: (len(f.args), f.signature))
-        raise ApiError.ambiguous_function([f.signature for f in ranked])
+        raise ApiError.of("ambiguous_function", signatures=", ".join(f.signature for f in ranked))
     return fits[0]
 
 

@@ -197,7 +197,7 @@ def insert_sql(
     """``POST /table``: insert, or upsert with ``ON CONFLICT``."""
     for column in list(columns) + list(on_conflict):
         if column not in rel.columns:
-            raise ApiError.column_not_found(column, rel.name)
+            raise ApiError.of("column_not_found", column=column, table=rel.name)
     params = Params()
     if not columns:
         if len(rows) != 1:
@@ -276,7 +276,7 @@ def update_sql(
     """``PATCH /table?filters``: set the payload's columns on the matching rows."""
     for column in columns:
         if column not in rel.columns:
-            raise ApiError.column_not_found(column, rel.name)
+            raise ApiError.of("column_not_found", column=column, table=rel.name)
     params = Params()
     assignments = sql.SQL(", ").join(
         sql.SQL("{} = {}.{}").format(sql.Identifier(c), BODY, sql.Identifier(c)) for c in columns
