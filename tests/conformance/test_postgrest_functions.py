@@ -313,3 +313,42 @@ def test_write_without_return_preference_has_no_body(stack: Target, library: Non
         headers={"Prefer": "tx=rollback"},
     )  # fmt: skip
     assert answer.status_code == 201 and answer.content == b""
+
+
+# --------------------------------------------------------------------------- explain
+
+
+def test_explain_json_and_text_with_options(stack: Target, library: None) -> None:
+    params = {"select": f"name, {BOOKS}!inner(title)", f"{BOOKS}.or": "(pages.eq.100,genre.eq.x)"}
+    plan = _request(
+        stack, "GET", AUTHORS, params=params,
+        headers={"Accept": "application/vnd.pgrst.plan+json; options=analyze"},
+    )  # fmt: skip
+    assert plan.status_code == 200
+    assert plan.headers["content-type"].startswith("application/vnd.pgrst.plan+json")
+    assert plan.json()[0]["Plan"]["Node Type"] == "Aggregate"
+    assert "Actual Rows" in plan.json()[0]["Plan"]
+    text = _request(
+        stack, "GET", AUTHORS, params=params,
+        headers={"Accept": "application/vnd.pgrst.plan+text; options=analyze|verbose|buffers"},
+    )  # fmt: skip
+    # Aliases as PostgREST's: the table's name, and the embed's name with its number.
+    assert (
+        f"(({BOOKS}_1.author_id = {AUTHORS}.id) AND "
+        f"(({BOOKS}_1.pages = 100) OR ({BOOKS}_1.genre = 'x'::text)))"
+    ) in text.text, [line for line in text.text.splitlines() if "Filter" in line]
+
+
+def test_explain_rpc_and_refused_write(stack: Target, library: None) -> None:
+    plan = _request(
+        stack, "POST", f"rpc/{ALL_BOOKS}", json={"min_pages": 100},
+        headers={"Accept": "application/vnd.pgrst.plan+json"},
+    )  # fmt: skip
+    assert plan.status_code == 200 and plan.json()[0]["Plan"]["Node Type"] == "Aggregate"
+    # The local stack does not explain writes: 406, and nothing is written.
+    write = _request(
+        stack, "POST", AUTHORS, json={"id": 93, "name": "planned"},
+        headers={"Accept": "application/vnd.pgrst.plan+text; options=analyze"},
+    )  # fmt: skip
+    assert write.status_code == 406 and write.json()["code"] == "PGRST107"
+    assert _request(stack, "GET", AUTHORS, params={"id": "eq.93"}).json() == []

@@ -72,7 +72,8 @@ class EmbedPlan:
 
     @property
     def qualifier(self) -> sql.Identifier:
-        return sql.Identifier(f"_pgrst_{self.index}")
+        # PostgREST's alias (``cities_1``), which an execution plan shows.
+        return sql.Identifier(f"{self.rel.name}_{self.index}")
 
     @property
     def join_alias(self) -> sql.Identifier:

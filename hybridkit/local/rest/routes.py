@@ -88,8 +88,10 @@ class Caller:
 class Accept:
     """The representation asked for in ``Accept``."""
 
-    kind: str  # "array" | "object" | "csv"
+    kind: str  # "array" | "object" | "csv" | "plan"
     strip_nulls: bool = False
+    plan_format: str = "text"  # "text" | "json", for "plan"
+    plan_options: tuple[str, ...] = ()  # analyze, verbose, settings, buffers, wal
 
 
 def _accept(header: str | None) -> Accept:
@@ -107,7 +109,47 @@ def _accept(header: str | None) -> Accept:
             return Accept("array")
         if media == _CSV:
             return Accept("csv")
+        if media.startswith(_PLAN):
+            return _plan_accept(media, options)
     raise ApiError.of("not_acceptable", accept=header)
+
+
+_PLAN = "application/vnd.pgrst.plan"
+_PLAN_OPTIONS = ("analyze", "verbose", "settings", "buffers", "wal")
+
+
+def _plan_accept(media: str, parameters: str) -> Accept:
+    """``application/vnd.pgrst.plan[+json|+text]; options=analyze|verbose|...``."""
+    suffix = media[len(_PLAN) :]
+    if suffix not in ("", "+json", "+text"):
+        raise ApiError.of("not_acceptable", accept=media)
+    options: tuple[str, ...] = ()
+    for parameter in parameters.split(";"):
+        key, _, value = parameter.strip().partition("=")
+        if key.strip().lower() == "options":
+            chosen = {o.strip().lower() for o in value.split("|")}
+            options = tuple(o for o in _PLAN_OPTIONS if o in chosen)
+    return Accept("plan", plan_format="json" if suffix == "+json" else "text", plan_options=options)
+
+
+async def _explain(
+    conn: AsyncConnection[DictRow], stmt: sql.Composed, params: dict[str, Any], accept: Accept
+) -> Response:
+    """``EXPLAIN`` the statement a request would run, as PostgREST answers a plan media type.
+
+    With ``analyze`` the statement runs; the caller rolls back what it wrote.
+    """
+    options = [sql.SQL(o.upper()) for o in accept.plan_options]
+    options.append(sql.SQL("FORMAT JSON" if accept.plan_format == "json" else "FORMAT TEXT"))
+    explain = sql.SQL("EXPLAIN ({}) {}").format(sql.SQL(", ").join(options), stmt)
+    rows = await (await conn.execute(explain, params)).fetchall()
+    plan = [next(iter(row.values())) for row in rows]
+    if accept.plan_format == "json":
+        text = json.dumps(plan[0] if len(plan) == 1 else plan)
+    else:
+        text = "\n".join(str(line) for line in plan)
+    media = f'{_PLAN}+{accept.plan_format}; for="application/json"; charset=utf-8'
+    return Response(text, status_code=200, media_type=media)
 
 
 async def _root(request: Request) -> Response:
@@ -245,6 +287,9 @@ class RestRoutes:
                 limit = ranged[1] if limit is None else limit
             limit = self._capped(limit)
         body = await self._body(request) if method in ("POST", "PATCH") else None
+        if accept.kind == "plan" and method not in ("GET", "HEAD"):
+            # Explaining a write would need it run and rolled back: not done locally.
+            raise ApiError.of("not_acceptable", accept=request.headers.get("accept", ""))
         if method in ("PATCH", "DELETE") and (limit is not None or offset):
             raise ApiError.parse(
                 "limit/offset on PATCH and DELETE are not supported by the local stack",
@@ -267,6 +312,11 @@ class RestRoutes:
                 # Embeds and their options shape the representation only, never the write.
                 plans, _ = await plan_embeds(conn, schema, rel, embeds, embed_options, ())
             await Database.set_identity(conn, self._identity(request, caller, ctx))
+            if reading and accept.kind == "plan":
+                stmt, params = read_sql(
+                    rel, select, conditions, order, limit=limit, offset=offset, embeds=plans
+                )
+                return await _explain(conn, stmt, params, accept)
             if reading:
                 outcome = await self._read(
                     conn, rel, select, conditions, order, limit, offset, prefer, plans
@@ -472,7 +522,9 @@ class RestRoutes:
         )  # fmt: skip
         limit, offset = self._capped(ask.limit), ask.offset
         body = await _rpc_body(request) if method == "POST" else None
-        async with self.database.transaction(None, rollback=prefer.tx == "rollback") as conn:
+        # An explained call (with ``analyze`` it runs) keeps nothing it wrote.
+        rollback = prefer.tx == "rollback" or accept.kind == "plan"
+        async with self.database.transaction(None, rollback=rollback) as conn:
             ctx, schema = await self._begin(conn, request, caller, method in ("GET", "HEAD"))
             functions = await find_functions(conn, schema, name)
             try:
@@ -493,6 +545,8 @@ class RestRoutes:
             stmt, params = rpc_sql(
                 call, select, conditions, order, limit=limit, offset=offset, embeds=plans
             )
+            if accept.kind == "plan":
+                return await _explain(conn, stmt, params, accept)
             cursor = await conn.execute(stmt, params)
             if fn.returns_void:
                 return Response(None, status_code=204, headers=_applied(prefer))

@@ -72,9 +72,11 @@ def read_sql(
 ) -> tuple[sql.Composed, dict[str, Any]]:
     """``GET /table``: one JSON array and its row count."""
     params = Params()
-    source = sql.SQL("{} AS {}").format(rel.ident, TARGET)
+    # Named as the table, as PostgREST names it (an execution plan shows it).
+    alias = sql.Identifier(rel.name)
+    source = sql.SQL("{} AS {}").format(rel.ident, alias)
     shape = _Shape(items, conditions, order, limit, offset, embeds)
-    return _AGG.format(_rows(source, TARGET, rel, shape, params)), params.values
+    return _AGG.format(_rows(source, alias, rel, shape, params)), params.values
 
 
 @dataclass(frozen=True)
@@ -119,8 +121,9 @@ def count_sql(
     Embeds that can drop a row (``!inner``, ``rel=is.null``) take part.
     """
     params = Params()
-    source = sql.SQL("{} AS {}").format(rel.ident, TARGET)
-    return _count(source, TARGET, rel, conditions, embeds, params), params.values
+    alias = sql.Identifier(rel.name)
+    source = sql.SQL("{} AS {}").format(rel.ident, alias)
+    return _count(source, alias, rel, conditions, embeds, params), params.values
 
 
 def _count(
