@@ -352,3 +352,31 @@ def test_explain_rpc_and_refused_write(stack: Target, library: None) -> None:
     )  # fmt: skip
     assert write.status_code == 406 and write.json()["code"] == "PGRST107"
     assert _request(stack, "GET", AUTHORS, params={"id": "eq.93"}).json() == []
+
+
+# --------------------------------------------------------------------------- counts and CSV
+
+
+def test_planned_count_is_the_planners_and_estimated_is_exact_when_small(
+    stack: Target, library: None
+) -> None:
+    planned = _request(stack, "HEAD", BOOKS, headers={"Prefer": "count=planned"})
+    assert planned.status_code in (200, 206)
+    total = int(planned.headers["content-range"].split("/")[1])
+    assert total > 0  # an estimate: the planner's, not a count of the five rows
+    estimated = _request(stack, "HEAD", BOOKS, headers={"Prefer": "count=estimated"})
+    assert estimated.headers["content-range"] == "0-4/5"
+
+
+def test_csv_quotes_commas_quotes_and_spaces(stack: Target, library: None) -> None:
+    plain = _request(
+        stack, "GET", BOOKS, params={"select": f"id,title,{LABEL}", "id": "eq.10"},
+        headers={"Accept": "text/csv"},
+    )  # fmt: skip
+    assert plain.text == f"id,title,{LABEL}\n10,alpha,ALPHA/100"
+    written = _request(
+        stack, "POST", AUTHORS, params={"select": "id,name"},
+        json=[{"id": 94, "name": 'say "hi", then go'}, {"id": 95, "name": "two words"}],
+        headers={"Accept": "text/csv", "Prefer": "return=representation, tx=rollback"},
+    )  # fmt: skip
+    assert written.text == 'id,name\n94,"say ""hi"", then go"\n95,"two words"'

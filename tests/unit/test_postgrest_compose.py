@@ -177,7 +177,7 @@ def test_read_statement_shape() -> None:
     )
     sql = text(stmt)
     assert sql.startswith("SELECT coalesce(json_agg(_pgrst_t), '[]')::text AS body")
-    assert 'FROM "public"."items" AS "_pgrst_target"' in sql
+    assert 'FROM "public"."items" AS "items" WHERE "items"."id" > %(p1)s' in sql
     assert params == {"p1": "1", "p2": 5, "p3": 10}
 
 

@@ -9,8 +9,6 @@ with its status; a failure after a write rolls the write back.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -130,6 +128,17 @@ def _plan_accept(media: str, parameters: str) -> Accept:
             chosen = {o.strip().lower() for o in value.split("|")}
             options = tuple(o for o in _PLAN_OPTIONS if o in chosen)
     return Accept("plan", plan_format="json" if suffix == "+json" else "text", plan_options=options)
+
+
+async def _planned_rows(
+    conn: AsyncConnection[DictRow], count_stmt: sql.Composed, params: dict[str, Any]
+) -> int:
+    """The planner's estimate of the rows a count statement counts."""
+    explain = sql.SQL("EXPLAIN (FORMAT JSON) {}").format(count_stmt)
+    row = await (await conn.execute(explain, params)).fetchone()
+    assert row is not None
+    plan = next(iter(row.values()))[0]["Plan"]
+    return int(plan.get("Plans", [plan])[0]["Plan Rows"])
 
 
 async def _explain(
@@ -360,10 +369,15 @@ class RestRoutes:
         assert row is not None
         total: int | None = None
         if prefer.count is not None:
-            # planned and estimated are answered exactly: the local tables are small.
             count_stmt, count_params = count_sql(rel, conditions, embeds)
-            counted = await (await conn.execute(count_stmt, count_params)).fetchone()
-            total = int(counted["total"]) if counted else 0
+            if prefer.count != "planned":
+                counted = await (await conn.execute(count_stmt, count_params)).fetchone()
+                total = int(counted["total"]) if counted else 0
+            # planned is the planner's estimate; estimated is exact below max-rows (PostgREST)
+            if prefer.count == "planned" or (
+                self.max_rows is not None and total is not None and total > self.max_rows
+            ):
+                total = await _planned_rows(conn, count_stmt, count_params)
         return Outcome(str(row["body"]), int(row["n"]), total)
 
     async def _insert(
@@ -807,19 +821,25 @@ def _strip_nulls(value: Any) -> Any:
 
 
 def _to_csv(rows: Any) -> str:
+    """Rows as PostgREST's CSV: a header, then values; one with a comma, quote, space or
+    line break is quoted (quotes doubled), JSON values are written as JSON."""
     if not isinstance(rows, list) or not rows:
         return ""
-    out = io.StringIO()
     names = list(rows[0])
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(names)
-    for row in rows:
-        writer.writerow(
-            [
-                ""
-                if row.get(n) is None
-                else (json.dumps(row[n]) if isinstance(row[n], dict | list) else row[n])
-                for n in names
-            ]
-        )
-    return out.getvalue().rstrip("\n")
+    lines = [",".join(_csv_field(n) for n in names)]
+    lines += [",".join(_csv_field(row.get(n)) for n in names) for row in rows]
+    return "\n".join(lines)
+
+
+def _csv_field(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, dict | list):
+        text = json.dumps(value)
+    else:
+        text = str(value)
+    if any(ch in text for ch in ',"\r\n '):
+        return '"' + text.replace('"', '""') + '"'
+    return text
