@@ -188,6 +188,14 @@ def test_aggregates_inside_embeds(client: SyncPostgrestClient) -> None:
     ]
 
 
+def test_aggregates_group_by_a_spread_embed(client: SyncPostgrestClient) -> None:
+    rows = client.table(BOOKS).select(f"count(), pages.sum(), ...{AUTHORS}(name)").execute().data
+    assert sorted(rows, key=lambda r: r["name"]) == [
+        {"count": 2, "sum": 400, "name": "ann"},
+        {"count": 3, "sum": 260, "name": "bob"},
+    ]
+
+
 def test_aggregate_of_an_unknown_column_is_42703(stack: Target, library: None) -> None:
     answer = _request(stack, "GET", BOOKS, params={"select": "nope.sum()"})
     assert answer.status_code == 400

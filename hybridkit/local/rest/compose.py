@@ -41,10 +41,12 @@ __all__ = [
     "CASTS",
     "Params",
     "Relation",
+    "aggregates",
     "field_sql",
     "grouping_sql",
     "order_sql",
     "page_sql",
+    "resolve_items",
     "select_list_sql",
     "where_sql",
 ]
@@ -275,7 +277,7 @@ def _cast(expr: sql.Composable, cast: str | None) -> sql.Composable:
     return sql.SQL("CAST({} AS {})").format(expr, sql.SQL(name))
 
 
-def _resolve(items: Sequence[SelectItem], rel: Relation) -> list[SelectItem]:
+def resolve_items(items: Sequence[SelectItem], rel: Relation) -> list[SelectItem]:
     """Items as they run: a bare ``count`` of a relation without such a column is ``count()``."""
     resolved: list[SelectItem] = []
     for item in items:
@@ -317,7 +319,7 @@ def select_list_sql(
     With an aggregate, ``*`` is spelled out so that :func:`grouping_sql` can name
     every other item by its position.
     """
-    items = _resolve(items, rel)
+    items = resolve_items(items, rel)
     grouped = any(item.aggregate for item in items)
     parts: list[sql.Composable] = []
     for item in items:
@@ -340,9 +342,19 @@ def select_list_sql(
     return sql.SQL(", ").join(parts)
 
 
-def grouping_sql(items: Sequence[SelectItem], rel: Relation) -> sql.Composable:
-    """`` GROUP BY`` the positions of the items that are not aggregates, when some are."""
-    items = _resolve(items, rel)
+def aggregates(items: Sequence[SelectItem], rel: Relation) -> bool:
+    """Whether the select list aggregates (so its other items group)."""
+    return any(item.aggregate for item in resolve_items(items, rel))
+
+
+def grouping_sql(
+    items: Sequence[SelectItem], rel: Relation, extra: Sequence[sql.Composable] = ()
+) -> sql.Composable:
+    """`` GROUP BY`` the positions of the items that are not aggregates, when some are.
+
+    ``extra`` are more expressions to group by (a spread embed's plain columns).
+    """
+    items = resolve_items(items, rel)
     if not any(item.aggregate for item in items):
         return sql.SQL("")
     positions: list[int] = []
@@ -352,9 +364,11 @@ def grouping_sql(items: Sequence[SelectItem], rel: Relation) -> sql.Composable:
         if item.aggregate is None:
             positions += range(position + 1, position + width + 1)
         position += width
-    if not positions:
+    terms: list[sql.Composable] = [sql.Literal(p) for p in positions]
+    terms += extra
+    if not terms:
         return sql.SQL("")
-    return sql.SQL(" GROUP BY {}").format(sql.SQL(", ").join(sql.Literal(p) for p in positions))
+    return sql.SQL(" GROUP BY {}").format(sql.SQL(", ").join(terms))
 
 
 def order_sql(
@@ -385,12 +399,14 @@ def page_sql(
     limit: int | None,
     offset: int | None,
     items: Sequence[SelectItem] = (),
+    groups: Sequence[sql.Composable] = (),
 ) -> sql.Composable:
     """`` GROUP BY ... ORDER BY ... LIMIT ... OFFSET ...`` (each part only when asked for).
 
-    ``items`` is the select list, grouped by its plain items when it aggregates.
+    ``items`` is the select list, grouped by its plain items (and ``groups``) when it
+    aggregates.
     """
-    parts: list[sql.Composable] = [grouping_sql(items, rel)]
+    parts: list[sql.Composable] = [grouping_sql(items, rel, groups)]
     if order:
         parts.append(sql.SQL(" ORDER BY {}").format(order_sql(order, rel, qualifier, params)))
     if limit is not None:

@@ -34,7 +34,15 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow
 
 from hybridkit.local.rest.catalog import find_relation
-from hybridkit.local.rest.compose import Params, Relation, page_sql, select_list_sql, where_sql
+from hybridkit.local.rest.compose import (
+    Params,
+    Relation,
+    aggregates,
+    page_sql,
+    resolve_items,
+    select_list_sql,
+    where_sql,
+)
 from hybridkit.local.rest.errors import ApiError
 from hybridkit.local.rest.parsing import (
     Condition,
@@ -213,6 +221,7 @@ class EmbedSql:
     columns: list[sql.Composable]
     joins: sql.Composable
     filters: list[sql.Composable]
+    groups: list[sql.Composable] = field(default_factory=list)  # for an aggregating parent
 
 
 def embed_sql(
@@ -221,15 +230,18 @@ def embed_sql(
     params: Params,
     *,
     filtering_only: bool = False,
+    grouped: bool = False,
 ) -> EmbedSql:
     """The lateral joins for ``plans`` under the parent row named ``parent``.
 
     With ``filtering_only`` (for counting) only embeds that can drop a parent row
-    (``!inner`` or a null filter) are joined.
+    (``!inner`` or a null filter) are joined. When the parent aggregates (``grouped``), a
+    spread's plain columns group it and its aggregates are aggregated again over the group.
     """
     columns: list[sql.Composable] = []
     joins: list[sql.Composable] = []
     filters: list[sql.Composable] = []
+    groups: list[sql.Composable] = []
     for plan in plans:
         if filtering_only and not (plan.inner or plan.null_filter is not None):
             continue
@@ -240,7 +252,13 @@ def embed_sql(
             joins.append(
                 sql.SQL(" {} JOIN LATERAL ({}) AS {} ON TRUE").format(kind, subquery, alias)
             )
-            if not plan.empty:
+            if plan.empty:
+                continue
+            if grouped:
+                hoisted, plain = _spread_columns(plan, alias)
+                columns += hoisted
+                groups += plain
+            else:
                 columns.append(sql.SQL("{}.*").format(alias))
             continue
         value = sql.SQL("{}.{}").format(alias, _VALUE)
@@ -259,7 +277,36 @@ def embed_sql(
         if plan.null_filter is not None:
             test = sql.SQL("IS NULL" if plan.null_filter else "IS NOT NULL")
             filters.append(sql.SQL("{} {}").format(value, test))
-    return EmbedSql(columns, sql.Composed(joins), filters)
+    return EmbedSql(columns, sql.Composed(joins), filters, groups)
+
+
+# An aggregate of per-row aggregates: what the parent's group adds up.
+_REAGGREGATE = {"count": "sum", "sum": "sum", "avg": "avg", "min": "min", "max": "max"}
+
+
+def _spread_columns(
+    plan: EmbedPlan, alias: sql.Composable
+) -> tuple[list[sql.Composable], list[sql.Composable]]:
+    """A spread's columns in an aggregating parent, and the plain ones to group by."""
+    columns: list[sql.Composable] = []
+    plain: list[sql.Composable] = []
+    for item in resolve_items(plan.embed.items, plan.rel):
+        if item.star:
+            names = list(plan.rel.columns)
+        elif item.aggregate is not None:
+            name = item.alias or item.aggregate
+            value = sql.SQL("{}.{}").format(alias, sql.Identifier(name))
+            again = sql.SQL(_REAGGREGATE[item.aggregate])
+            columns.append(sql.SQL("{}({}) AS {}").format(again, value, sql.Identifier(name)))
+            continue
+        else:
+            assert item.field is not None
+            names = [item.alias or item.field.default_alias]
+        for name in names:
+            value = sql.SQL("{}.{}").format(alias, sql.Identifier(name))
+            columns.append(sql.SQL("{} AS {}").format(value, sql.Identifier(name)))
+            plain.append(value)
+    return columns, plain
 
 
 def _subquery(plan: EmbedPlan, parent: sql.Composable, params: Params) -> sql.Composable:
@@ -288,7 +335,8 @@ def _subquery(plan: EmbedPlan, parent: sql.Composable, params: Params) -> sql.Co
     selected: list[sql.Composable] = []
     if plan.embed.items:
         selected.append(select_list_sql(plan.embed.items, plan.rel, here, params))
-    nested = embed_sql(plan.children, here, params)
+    grouped = aggregates(plan.embed.items, plan.rel)
+    nested = embed_sql(plan.children, here, params, grouped=grouped)
     selected += nested.columns
     if plan.conditions:
         terms.append(where_sql(plan.conditions, plan.rel, here, params))
@@ -298,7 +346,16 @@ def _subquery(plan: EmbedPlan, parent: sql.Composable, params: Params) -> sql.Co
         source,
         nested.joins,
         sql.SQL(" AND ").join(terms),
-        page_sql(params, plan.order, plan.rel, here, plan.limit, plan.offset, plan.embed.items),
+        page_sql(
+            params,
+            plan.order,
+            plan.rel,
+            here,
+            plan.limit,
+            plan.offset,
+            plan.embed.items,
+            nested.groups,
+        ),
     )
 
 

@@ -27,6 +27,7 @@ from hybridkit.local.rest.catalog import Argument, Function
 from hybridkit.local.rest.compose import (
     Params,
     Relation,
+    aggregates,
     page_sql,
     select_list_sql,
     where_sql,
@@ -99,17 +100,19 @@ def _rows(
     columns = select_list_sql(items, rel, qualifier, params) if items else sql.SQL("")
     joins: sql.Composable = sql.SQL("")
     where = where_sql(conditions, rel, qualifier, params)
+    groups: list[sql.Composable] = []
     if embeds:
-        extra = embed_sql(embeds, qualifier, params)
+        extra = embed_sql(embeds, qualifier, params, grouped=aggregates(items, rel))
         columns = sql.SQL(", ").join(([columns] if items else []) + extra.columns)
         joins = extra.joins
         where = sql.SQL(" AND ").join([where, *extra.filters])
+        groups = extra.groups
     return sql.SQL("SELECT {} FROM {}{} WHERE {}{}").format(
         columns,
         source,
         joins,
         where,
-        _page(params, order, rel, qualifier, shape.limit, shape.offset, items),
+        _page(params, order, rel, qualifier, shape.limit, shape.offset, items, groups),
     )
 
 
