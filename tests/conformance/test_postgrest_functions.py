@@ -28,7 +28,7 @@ S = uuid.uuid4().hex[:8]
 AUTHORS, BOOKS = f"authors_{S}", f"books_{S}"
 LABEL, WRITTEN, WRITER = f"label_{S}", f"written_{S}", f"writer_{S}"
 PICK, ECHO, SHOUT, LOOSE = f"pick_{S}", f"echo_{S}", f"shout_{S}", f"loose_{S}"
-ALL_BOOKS, TITLE = f"all_books_{S}", f"title_{S}"
+ALL_BOOKS, TITLE, LONG = f"all_books_{S}", f"title_{S}", f"long_{S}"
 
 SCHEMA = """
 CREATE TABLE {a} (id int PRIMARY KEY, name text NOT NULL);
@@ -52,6 +52,7 @@ CREATE FUNCTION {shout}(text) RETURNS text LANGUAGE sql AS $$ SELECT upper($1) $
 CREATE FUNCTION {loose}(int) RETURNS int LANGUAGE sql AS $$ SELECT $1 $$;
 CREATE FUNCTION {all_books}(min_pages int) RETURNS SETOF {b} LANGUAGE sql
   AS $$ SELECT * FROM {b} WHERE pages >= min_pages $$;
+CREATE VIEW {long} AS SELECT * FROM {b} WHERE pages >= 100;
 CREATE FUNCTION {title}(book_id int) RETURNS text LANGUAGE sql STABLE
   AS $$ SELECT title FROM {b} WHERE id = book_id $$;
 """
@@ -64,7 +65,7 @@ def library(stack: Target) -> Iterator[None]:
     names = {
         "a": AUTHORS, "b": BOOKS, "label": LABEL, "written": WRITTEN, "writer": WRITER,
         "pick": PICK, "echo": ECHO, "shout": SHOUT, "loose": LOOSE, "all_books": ALL_BOOKS,
-        "title": TITLE,
+        "title": TITLE, "long": LONG,
     }  # fmt: skip
     with psycopg.connect(stack.db_url, autocommit=True) as db:
         try:
@@ -77,6 +78,7 @@ def library(stack: Target) -> Iterator[None]:
             ).fetchall()
             for (signature,) in overloads:
                 db.execute(sql.SQL("DROP FUNCTION IF EXISTS {} CASCADE").format(sql.SQL(signature)))
+            db.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(LONG)))
             for table in (BOOKS, AUTHORS):
                 db.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(table)))
 
@@ -148,6 +150,17 @@ def test_computed_relationship_inner_nesting_and_fields(client: SyncPostgrestCli
 def test_a_function_of_no_row_is_not_a_relationship(stack: Target, library: None) -> None:
     answer = _request(stack, "GET", AUTHORS, params={"select": f"id, x:{TITLE}(*)"})
     assert answer.status_code == 400 and answer.json()["code"] == "PGRST200"
+
+
+def test_a_view_over_one_table_embeds_through_its_foreign_keys(client: SyncPostgrestClient) -> None:
+    rows = client.table(LONG).select(f"title, {AUTHORS}(name)").order("id").execute().data
+    assert rows == [
+        {"title": "alpha", AUTHORS: {"name": "ann"}},
+        {"title": "beta", AUTHORS: {"name": "ann"}},
+        {"title": "gamma", AUTHORS: {"name": "bob"}},
+    ]
+    back = client.table(AUTHORS).select(f"name, {LONG}(title)").eq("id", 2).execute().data
+    assert back == [{"name": "bob", LONG: [{"title": "gamma"}]}]
 
 
 # --------------------------------------------------------------------------- aggregates

@@ -12,8 +12,9 @@ two tables it points to.
 Only tables in the request's schema are related, as in PostgREST. A function of
 one table's row type that returns rows of a table (``SETOF t`` or ``t``) is a
 computed relationship, embedded by the function's name: to-one when it returns
-one row (not ``SETOF``, or ``ROWS 1``), else to-many. Relationships through views
-are not detected.
+one row (not ``SETOF``, or ``ROWS 1``), else to-many. A view over a single table
+that shows a foreign key's columns under their names takes that table's
+relationships (embedded by the view's name only); other views have none.
 
 Example:
     >>> rel = Relationship("orders", "customers", "m2o", "orders_customer_id_fkey",
@@ -27,7 +28,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -84,6 +85,21 @@ WHERE n.nspname = %(schema)s AND p.pronargs = 1 AND p.prokind = 'f'
 ORDER BY p.proname, pt.relname
 """
 
+_VIEWS_SQL = """
+SELECT v.relname::text AS view_name, min(t.relname::text) AS base_table,
+  (SELECT array_agg(a.attname::text) FROM pg_attribute a
+    WHERE a.attrelid = v.oid AND a.attnum > 0 AND NOT a.attisdropped) AS cols
+FROM pg_class v
+JOIN pg_namespace n ON n.oid = v.relnamespace
+JOIN pg_rewrite r ON r.ev_class = v.oid
+JOIN pg_depend d ON d.objid = r.oid AND d.classid = 'pg_rewrite'::regclass
+  AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> v.oid
+JOIN pg_class t ON t.oid = d.refobjid AND t.relkind IN ('r', 'p') AND t.relnamespace = n.oid
+WHERE n.nspname = %(schema)s AND v.relkind IN ('v', 'm')
+GROUP BY v.oid, v.relname
+HAVING count(DISTINCT t.oid) = 1
+"""
+
 
 @dataclass(frozen=True)
 class Junction:
@@ -120,6 +136,7 @@ class Relationship:
     is_self: bool
     junction: Junction | None = None
     function: str | None = None
+    through_view: bool = False
 
     @property
     def to_one(self) -> bool:
@@ -203,6 +220,16 @@ async def load_relationships(conn: AsyncConnection[DictRow], schema: str) -> lis
         and r1.constraint != r2.constraint
         and {a for a, _ in r1.columns + r2.columns} <= pks.get(r1.table, set())
     ]
+    views = [
+        _on_view(r, side, str(row["view_name"]))
+        for row in await (await conn.execute(_VIEWS_SQL, {"schema": schema})).fetchall()
+        for r in direct + inverse
+        for side, columns in (
+            ("table", [a for a, _ in r.columns]),
+            ("foreign_table", [b for _, b in r.columns]),
+        )
+        if getattr(r, side) == row["base_table"] and set(columns) <= set(row["cols"] or ())
+    ]
     computed = [
         Relationship(
             str(row["table_name"]),
@@ -215,7 +242,14 @@ async def load_relationships(conn: AsyncConnection[DictRow], schema: str) -> lis
         )
         for row in await (await conn.execute(_COMPUTED_SQL, {"schema": schema})).fetchall()
     ]
-    return sorted(direct + inverse + many, key=Relationship.sort_key) + computed
+    return sorted(direct + inverse + many, key=Relationship.sort_key) + views + computed
+
+
+def _on_view(rel: Relationship, side: str, view: str) -> Relationship:
+    """``rel`` with ``view`` in place of its base table on ``side`` (table or foreign_table)."""
+    if side == "table":
+        return replace(rel, table=view, through_view=True, is_self=False)
+    return replace(rel, foreign_table=view, through_view=True, is_self=False)
 
 
 def find_relationship(
@@ -248,6 +282,8 @@ def find_relationship(
 def _matches(rel: Relationship, target: str, hint: str | None) -> bool:
     if rel.function is not None:
         return target == rel.function and hint in (None, rel.foreign_table)
+    if rel.through_view:
+        return target == rel.foreign_table and hint in (None, rel.constraint)
     fk_col: str | None = None  # the origin's column of a single-column foreign key
     ref_col: str | None = None  # the foreign table's column
     if rel.junction is None and len(rel.columns) == 1:
