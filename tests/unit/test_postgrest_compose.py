@@ -177,7 +177,7 @@ def test_read_statement_shape() -> None:
     )
     sql = text(stmt)
     assert sql.startswith("SELECT coalesce(json_agg(_pgrst_t), '[]')::text AS body")
-    assert 'FROM "public"."items" AS "_pgrst_target"' in sql
+    assert 'FROM "public"."items" AS "items" WHERE "items"."id" > %(p1)s' in sql
     assert params == {"p1": "1", "p2": 5, "p3": 10}
 
 
@@ -199,7 +199,13 @@ def test_insert_upsert_update_delete_shapes() -> None:
         REL, [{"name": "a"}], ["name"], resolution="ignore-duplicates", on_conflict=["name"],
         returning=None,
     )  # fmt: skip
-    assert text(stmt).endswith('ON CONFLICT ("name") DO NOTHING')
+    assert 'ON CONFLICT ("name") DO NOTHING RETURNING' in text(stmt)
+    assert "_pgrst_new" not in text(stmt)  # only an upsert that updates counts insertions
+    stmt, _ = insert_sql(
+        REL, [{"id": 1, "name": "a"}], ["id", "name"], resolution="merge-duplicates",
+        on_conflict=[], returning=None,
+    )  # fmt: skip
+    assert '("_pgrst_target".xmax = 0) AS _pgrst_new' in text(stmt)
 
     with pytest.raises(ApiError) as unknown:
         insert_sql(REL, [{"x": 1}], ["x"], resolution=None, on_conflict=[], returning=None)
@@ -208,11 +214,12 @@ def test_insert_upsert_update_delete_shapes() -> None:
     stmt, _ = update_sql(
         REL, {"name": "b"}, ["name"], [parse_condition("id", "eq.1")], returning=None
     )
-    assert text(stmt).startswith('UPDATE "public"."items" AS "_pgrst_target" SET "name" = ')
+    assert 'AS (UPDATE "public"."items" AS "_pgrst_target" SET "name" = ' in text(stmt)
     stmt, _ = delete_sql(REL, [parse_condition("id", "eq.1")], returning=None)
-    assert text(stmt) == (
-        'DELETE FROM "public"."items" AS "_pgrst_target" WHERE "_pgrst_target"."id" = %(p1)s'
-    )
+    assert (
+        '(DELETE FROM "public"."items" AS "_pgrst_target" WHERE "_pgrst_target"."id" = %(p1)s '
+        'RETURNING "_pgrst_target".*)'
+    ) in text(stmt)
 
 
 def test_missing_default_uses_default_keyword() -> None:

@@ -23,11 +23,13 @@ from hybridkit.local.rest.compose import Relation
 
 __all__ = [
     "DEFAULT_SCHEMAS",
+    "SINGLE_UNNAMED_TYPES",
     "Argument",
     "Function",
     "RequestContext",
     "find_functions",
     "find_relation",
+    "function_names",
     "request_context",
 ]
 
@@ -60,7 +62,11 @@ SELECT c.relkind::text AS kind,
      FROM pg_index i
      CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-    WHERE i.indrelid = c.oid AND i.indisprimary), '{}') AS pk
+    WHERE i.indrelid = c.oid AND i.indisprimary), '{}') AS pk,
+  coalesce((SELECT array_agg(DISTINCT p.proname::text)
+     FROM pg_proc p JOIN pg_type rt ON rt.oid = p.prorettype
+    WHERE p.pronamespace = c.relnamespace AND p.pronargs = 1 AND p.prokind = 'f'
+      AND p.proargtypes[0] = c.reltype AND rt.typrelid = 0), '{}') AS computed
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema)s AND c.relname = %(name)s AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
 """
@@ -72,7 +78,8 @@ SELECT p.oid::int8 AS oid, p.proretset AS returns_set, p.pronargdefaults AS defa
   rt.typrelid::int8 AS return_relid,
   coalesce(p.proargnames, '{}') AS arg_names,
   coalesce(p.proargmodes::text[], '{}') AS arg_modes,
-  coalesce((SELECT json_agg(json_build_object('schema', tn.nspname, 'name', ty.typname)
+  coalesce((SELECT json_agg(json_build_object('schema', tn.nspname, 'name', ty.typname,
+                                              'display', format_type(u.t, NULL))
                    ORDER BY u.ord)
      FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) WITH ORDINALITY AS u(t, ord)
      JOIN pg_type ty ON ty.oid = u.t JOIN pg_namespace tn ON tn.oid = ty.typnamespace),
@@ -87,7 +94,23 @@ FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_type rt ON rt.oid = p.prorettype
 WHERE n.nspname = %(schema)s AND p.proname = %(name)s AND p.prokind IN ('f')
+ORDER BY p.oid
 """
+
+_FUNCTION_NAMES_SQL = """
+SELECT DISTINCT p.proname::text AS name FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = %(schema)s AND p.prokind = 'f'
+"""
+# A function whose only parameter is unnamed is callable when the body can be that
+# parameter (PostgREST's "single unnamed parameter"); other unnamed parameters are not.
+# The type -> the Content-Type whose body it takes.
+SINGLE_UNNAMED_TYPES = {
+    "json": "application/json",
+    "jsonb": "application/json",
+    "text": "text/plain",
+    "xml": "text/xml",
+    "bytea": "application/octet-stream",
+}
 
 
 @dataclass(frozen=True)
@@ -107,6 +130,7 @@ class Argument:
     type_name: str
     has_default: bool
     variadic: bool = False
+    type_display: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,12 +162,29 @@ class Function:
         return bool(self.columns)
 
     @property
+    def callable(self) -> bool:
+        """Whether PostgREST can call it: named arguments, or one unnamed body argument."""
+        if all(a.name for a in self.args):
+            return True
+        return len(self.args) == 1 and self.args[0].type_name in SINGLE_UNNAMED_TYPES
+
+    @property
+    def signature(self) -> str:
+        """``schema.name(a => integer, b => text)``, as PGRST203 lists candidates."""
+        args = ", ".join(f"{a.name} => {a.type_display}" for a in self.args)
+        return f"{self.schema}.{self.name}({args})"
+
+    @property
     def returns_void(self) -> bool:
         return self.return_type == "void" and not self.returns_set
 
     def relation(self) -> Relation:
-        """The result as a relation, so select/filter/order apply to it."""
-        return Relation(self.schema, self.name, "F", dict(self.columns))
+        """The result as a relation, so select/filter/order apply to it.
+
+        A result of a table's row type is named after the table, so embeds start there.
+        """
+        name = self.return_type if self.return_kind == "c" else self.name
+        return Relation(self.schema, name, "F", dict(self.columns))
 
 
 async def request_context(conn: AsyncConnection[DictRow], role: str) -> RequestContext:
@@ -161,13 +202,20 @@ async def find_relation(conn: AsyncConnection[DictRow], schema: str, name: str) 
     if row is None:
         return None
     columns = {str(c["name"]): str(c["type"]) for c in row["columns"]}
-    return Relation(schema, name, str(row["kind"]), columns, tuple(row["pk"]))
+    computed = tuple(str(n) for n in row["computed"] if n not in columns)
+    return Relation(schema, name, str(row["kind"]), columns, tuple(row["pk"]), computed)
 
 
 async def find_functions(conn: AsyncConnection[DictRow], schema: str, name: str) -> list[Function]:
-    """Every overload of ``schema.name``."""
+    """Every overload of ``schema.name`` that PostgREST can call."""
     rows = await (await conn.execute(_FUNCTIONS_SQL, {"schema": schema, "name": name})).fetchall()
-    return [_function(schema, name, row) for row in rows]
+    return [f for f in (_function(schema, name, row) for row in rows) if f.callable]
+
+
+async def function_names(conn: AsyncConnection[DictRow], schema: str) -> list[str]:
+    """The names of the functions of ``schema`` (for PGRST202's hint)."""
+    rows = await (await conn.execute(_FUNCTION_NAMES_SQL, {"schema": schema})).fetchall()
+    return sorted(str(row["name"]) for row in rows)
 
 
 def _function(schema: str, name: str, row: dict[str, Any]) -> Function:
@@ -189,6 +237,7 @@ def _function(schema: str, name: str, row: dict[str, Any]) -> Function:
                 type_name=type_names[index]["name"],
                 has_default=position >= len(inputs) - defaults,
                 variadic=modes[index] == "v",
+                type_display=type_names[index]["display"],
             )
         )
     outputs = [

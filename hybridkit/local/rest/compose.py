@@ -41,9 +41,12 @@ __all__ = [
     "CASTS",
     "Params",
     "Relation",
+    "aggregates",
     "field_sql",
+    "grouping_sql",
     "order_sql",
     "page_sql",
+    "resolve_items",
     "select_list_sql",
     "where_sql",
 ]
@@ -126,6 +129,8 @@ class Relation:
             function's result set.
         columns: column name -> ``format_type`` text, in table order.
         pk: the primary key's columns.
+        computed: its computed fields, functions of its row type in its schema
+            (``select=full_name`` calls ``schema.full_name(row)``).
     """
 
     schema: str
@@ -133,6 +138,7 @@ class Relation:
     kind: str
     columns: Mapping[str, str]
     pk: tuple[str, ...] = ()
+    computed: tuple[str, ...] = ()
 
     @property
     def ident(self) -> sql.Identifier:
@@ -143,8 +149,8 @@ class Relation:
         return self.name
 
     def require(self, column: str) -> None:
-        if column not in self.columns:
-            raise ApiError.undefined_column(column, self.name)
+        if column not in self.columns and column not in self.computed:
+            raise ApiError.of("undefined_column", column=column, table=self.name)
 
 
 class Params:
@@ -164,7 +170,14 @@ def field_sql(
 ) -> sql.Composable:
     """``qualifier.column`` followed by its JSON steps (keys bound, indexes as integers)."""
     rel.require(field.column)
-    expr: sql.Composable = sql.SQL("{}.{}").format(qualifier, sql.Identifier(field.column))
+    expr: sql.Composable
+    if field.column in rel.columns:
+        expr = sql.SQL("{}.{}").format(qualifier, sql.Identifier(field.column))
+    else:
+        # A computed field: the function of the row, as PostgREST calls it. The cast
+        # names the row type for a write's representation, whose rows are records.
+        function = sql.Identifier(rel.schema, field.column)
+        expr = sql.SQL("{}({}::{})").format(function, qualifier, rel.ident)
     for step in field.path:
         arrow = sql.SQL("->>") if step.arrow == "->>" else sql.SQL("->")
         if isinstance(step.key, int):
@@ -252,30 +265,110 @@ def where_sql(
     return sql.SQL(" AND ").join(condition_sql(c, rel, qualifier, params) for c in conditions)
 
 
+def _cast(expr: sql.Composable, cast: str | None) -> sql.Composable:
+    if cast is None:
+        return expr
+    name = CASTS.get(cast.lower())
+    if name is None:
+        raise ApiError.parse(
+            f'"failed to parse select parameter (::{cast})"',
+            f"the local stack casts only to {', '.join(sorted(CASTS))}",
+        )
+    return sql.SQL("CAST({} AS {})").format(expr, sql.SQL(name))
+
+
+def resolve_items(items: Sequence[SelectItem], rel: Relation) -> list[SelectItem]:
+    """Items as they run: a bare ``count`` of a relation without such a column is ``count()``."""
+    resolved: list[SelectItem] = []
+    for item in items:
+        if (
+            item.field is not None
+            and item.aggregate is None
+            and item.field == Field("count")
+            and "count" not in rel.columns
+            and "count" not in rel.computed
+        ):
+            item = SelectItem(None, item.alias, item.cast, "count")
+        resolved.append(item)
+    return resolved
+
+
+def _aggregated(
+    item: SelectItem, rel: Relation, qualifier: sql.Composable, params: Params
+) -> sql.Composable:
+    assert item.aggregate is not None
+    if item.field is None:
+        if item.aggregate != "count":
+            raise ApiError.parse(
+                f'"failed to parse select parameter ({item.aggregate}())"',
+                f"{item.aggregate}() needs a column: col.{item.aggregate}()",
+            )
+        return sql.SQL("count(*)")
+    value = _cast(field_sql(item.field, rel, qualifier, params), item.field_cast)
+    return sql.SQL("{}({})").format(sql.SQL(item.aggregate), value)
+
+
 def select_list_sql(
     items: Sequence[SelectItem],
     rel: Relation,
     qualifier: sql.Composable,
     params: Params,
 ) -> sql.Composable:
-    """The select list: ``qualifier.*`` or ``expr AS "alias"`` items."""
+    """The select list: ``qualifier.*``, ``expr AS "alias"`` or ``agg(expr) AS "alias"`` items.
+
+    With an aggregate, ``*`` is spelled out so that :func:`grouping_sql` can name
+    every other item by its position.
+    """
+    items = resolve_items(items, rel)
+    grouped = any(item.aggregate for item in items)
     parts: list[sql.Composable] = []
     for item in items:
-        if item.field is None:
-            parts.append(sql.SQL("{}.*").format(qualifier))
+        if item.star:
+            if grouped:
+                parts += [
+                    sql.SQL("{}.{}").format(qualifier, sql.Identifier(c)) for c in rel.columns
+                ]
+            else:
+                parts.append(sql.SQL("{}.*").format(qualifier))
             continue
-        expr = field_sql(item.field, rel, qualifier, params)
-        if item.cast is not None:
-            cast = CASTS.get(item.cast.lower())
-            if cast is None:
-                raise ApiError.parse(
-                    f'"failed to parse select parameter (::{item.cast})"',
-                    f"the local stack casts only to {', '.join(sorted(CASTS))}",
-                )
-            expr = sql.SQL("CAST({} AS {})").format(expr, sql.SQL(cast))
-        alias = item.alias or item.field.default_alias
-        parts.append(sql.SQL("{} AS {}").format(expr, sql.Identifier(alias)))
+        if item.aggregate is not None:
+            expr = _aggregated(item, rel, qualifier, params)
+            alias = item.alias or item.aggregate
+        else:
+            assert item.field is not None
+            expr = field_sql(item.field, rel, qualifier, params)
+            alias = item.alias or item.field.default_alias
+        parts.append(sql.SQL("{} AS {}").format(_cast(expr, item.cast), sql.Identifier(alias)))
     return sql.SQL(", ").join(parts)
+
+
+def aggregates(items: Sequence[SelectItem], rel: Relation) -> bool:
+    """Whether the select list aggregates (so its other items group)."""
+    return any(item.aggregate for item in resolve_items(items, rel))
+
+
+def grouping_sql(
+    items: Sequence[SelectItem], rel: Relation, extra: Sequence[sql.Composable] = ()
+) -> sql.Composable:
+    """`` GROUP BY`` the positions of the items that are not aggregates, when some are.
+
+    ``extra`` are more expressions to group by (a spread embed's plain columns).
+    """
+    items = resolve_items(items, rel)
+    if not any(item.aggregate for item in items):
+        return sql.SQL("")
+    positions: list[int] = []
+    position = 0
+    for item in items:
+        width = len(rel.columns) if item.star else 1
+        if item.aggregate is None:
+            positions += range(position + 1, position + width + 1)
+        position += width
+    terms: list[sql.Composable] = [sql.Literal(p) for p in positions]
+    terms += extra
+    if not terms:
+        return sql.SQL("")
+    return sql.SQL(" GROUP BY {}").format(sql.SQL(", ").join(terms))
 
 
 def order_sql(
@@ -305,9 +398,15 @@ def page_sql(
     qualifier: sql.Composable,
     limit: int | None,
     offset: int | None,
+    items: Sequence[SelectItem] = (),
+    groups: Sequence[sql.Composable] = (),
 ) -> sql.Composable:
-    """`` ORDER BY ... LIMIT ... OFFSET ...`` (each part only when asked for)."""
-    parts: list[sql.Composable] = []
+    """`` GROUP BY ... ORDER BY ... LIMIT ... OFFSET ...`` (each part only when asked for).
+
+    ``items`` is the select list, grouped by its plain items (and ``groups``) when it
+    aggregates.
+    """
+    parts: list[sql.Composable] = [grouping_sql(items, rel, groups)]
     if order:
         parts.append(sql.SQL(" ORDER BY {}").format(order_sql(order, rel, qualifier, params)))
     if limit is not None:
@@ -332,7 +431,7 @@ def filters_from_query(
         elif "." in key and not key.startswith('"'):
             # ``rel.col``, ``rel.order``, ``rel.limit``: options for an embedded resource,
             # which callers of this function (``/rpc``) do not have.
-            raise ApiError.not_embedded(key.split(".", 1)[0])
+            raise ApiError.of("not_embedded", resource=key.split(".", 1)[0])
         else:
             conditions.append(parse_condition(key, value))
     return conditions

@@ -10,7 +10,8 @@ row through the foreign key the relationship stands for:
 * ``!inner`` turns the ``LEFT JOIN LATERAL`` into an ``INNER JOIN LATERAL`` that
   drops parents without a match; ``rel=is.null`` / ``rel=not.is.null`` filter the
   parent on the same test;
-* ``...rel(cols)`` (spread, to-one only) puts the columns into the parent object.
+* ``...rel(cols)`` (spread, to-one only) puts the columns into the parent object;
+* a computed relationship (a function of the parent row) is a lateral call of it.
 
 Options for an embedded resource come from query keys with a path:
 ``items.qty=gt.1``, ``items.or=(...)``, ``items.order=id.desc``, ``items.limit=2``,
@@ -33,7 +34,15 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow
 
 from hybridkit.local.rest.catalog import find_relation
-from hybridkit.local.rest.compose import Params, Relation, page_sql, select_list_sql, where_sql
+from hybridkit.local.rest.compose import (
+    Params,
+    Relation,
+    aggregates,
+    page_sql,
+    resolve_items,
+    select_list_sql,
+    where_sql,
+)
 from hybridkit.local.rest.errors import ApiError
 from hybridkit.local.rest.parsing import (
     Condition,
@@ -71,7 +80,8 @@ class EmbedPlan:
 
     @property
     def qualifier(self) -> sql.Identifier:
-        return sql.Identifier(f"_pgrst_{self.index}")
+        # PostgREST's alias (``cities_1``), which an execution plan shows.
+        return sql.Identifier(f"{self.rel.name}_{self.index}")
 
     @property
     def join_alias(self) -> sql.Identifier:
@@ -124,7 +134,7 @@ async def plan_embeds(
     """
     if not embeds:
         if options:
-            raise ApiError.not_embedded(options[0][0].split(".", 1)[0])
+            raise ApiError.of("not_embedded", resource=options[0][0].split(".", 1)[0])
         return [], list(conditions)
     relationships = await load_relationships(conn, schema)
     counter = itertools.count(1)
@@ -134,10 +144,10 @@ async def plan_embeds(
             relationships, schema, parent.name, embed.target, embed.hint
         )
         if embed.spread and not relationship.to_one:
-            raise ApiError.spread_not_to_one(parent.name, embed.target)
+            raise ApiError.of("spread_not_to_one", origin=parent.name, target=embed.target)
         target = await find_relation(conn, schema, relationship.foreign_table)
         if target is None:  # dropped since the relationships were read
-            raise ApiError.table_not_found(schema, relationship.foreign_table)
+            raise ApiError.of("table_not_found", schema=schema, name=relationship.foreign_table)
         plan = EmbedPlan(embed, target, relationship, next(counter))
         for child in embed.embeds:
             plan.children.append(await build(target, child))
@@ -177,10 +187,10 @@ def _find(plans: Sequence[EmbedPlan], path: Sequence[str]) -> EmbedPlan:
     for name in path:
         found = next((p for p in nodes if name in (p.embed.target, p.embed.alias)), None)
         if found is None:
-            raise ApiError.not_embedded(name)
+            raise ApiError.of("not_embedded", resource=name)
         nodes = found.children
     if found is None:
-        raise ApiError.not_embedded("")
+        raise ApiError.of("not_embedded", resource="")
     return found
 
 
@@ -194,7 +204,7 @@ def _take_null_filters(
             child = next((c for c in children if c.embed.label == cond.field.column), None)
             if child is not None:
                 if cond.op != "is" or cond.value not in ("null", "not_null") or child.embed.spread:
-                    raise ApiError.bad_embed_filter(child.embed.target)
+                    raise ApiError.of("bad_embed_filter", target=child.embed.target)
                 child.null_filter = (cond.value == "null") != cond.negate
                 continue
         kept.append(cond)
@@ -211,6 +221,7 @@ class EmbedSql:
     columns: list[sql.Composable]
     joins: sql.Composable
     filters: list[sql.Composable]
+    groups: list[sql.Composable] = field(default_factory=list)  # for an aggregating parent
 
 
 def embed_sql(
@@ -219,15 +230,18 @@ def embed_sql(
     params: Params,
     *,
     filtering_only: bool = False,
+    grouped: bool = False,
 ) -> EmbedSql:
     """The lateral joins for ``plans`` under the parent row named ``parent``.
 
     With ``filtering_only`` (for counting) only embeds that can drop a parent row
-    (``!inner`` or a null filter) are joined.
+    (``!inner`` or a null filter) are joined. When the parent aggregates (``grouped``), a
+    spread's plain columns group it and its aggregates are aggregated again over the group.
     """
     columns: list[sql.Composable] = []
     joins: list[sql.Composable] = []
     filters: list[sql.Composable] = []
+    groups: list[sql.Composable] = []
     for plan in plans:
         if filtering_only and not (plan.inner or plan.null_filter is not None):
             continue
@@ -238,7 +252,13 @@ def embed_sql(
             joins.append(
                 sql.SQL(" {} JOIN LATERAL ({}) AS {} ON TRUE").format(kind, subquery, alias)
             )
-            if not plan.empty:
+            if plan.empty:
+                continue
+            if grouped:
+                hoisted, plain = _spread_columns(plan, alias)
+                columns += hoisted
+                groups += plain
+            else:
                 columns.append(sql.SQL("{}.*").format(alias))
             continue
         value = sql.SQL("{}.{}").format(alias, _VALUE)
@@ -257,7 +277,36 @@ def embed_sql(
         if plan.null_filter is not None:
             test = sql.SQL("IS NULL" if plan.null_filter else "IS NOT NULL")
             filters.append(sql.SQL("{} {}").format(value, test))
-    return EmbedSql(columns, sql.Composed(joins), filters)
+    return EmbedSql(columns, sql.Composed(joins), filters, groups)
+
+
+# An aggregate of per-row aggregates: what the parent's group adds up.
+_REAGGREGATE = {"count": "sum", "sum": "sum", "avg": "avg", "min": "min", "max": "max"}
+
+
+def _spread_columns(
+    plan: EmbedPlan, alias: sql.Composable
+) -> tuple[list[sql.Composable], list[sql.Composable]]:
+    """A spread's columns in an aggregating parent, and the plain ones to group by."""
+    columns: list[sql.Composable] = []
+    plain: list[sql.Composable] = []
+    for item in resolve_items(plan.embed.items, plan.rel):
+        if item.star:
+            names = list(plan.rel.columns)
+        elif item.aggregate is not None:
+            name = item.alias or item.aggregate
+            value = sql.SQL("{}.{}").format(alias, sql.Identifier(name))
+            again = sql.SQL(_REAGGREGATE[item.aggregate])
+            columns.append(sql.SQL("{}({}) AS {}").format(again, value, sql.Identifier(name)))
+            continue
+        else:
+            assert item.field is not None
+            names = [item.alias or item.field.default_alias]
+        for name in names:
+            value = sql.SQL("{}.{}").format(alias, sql.Identifier(name))
+            columns.append(sql.SQL("{} AS {}").format(value, sql.Identifier(name)))
+            plain.append(value)
+    return columns, plain
 
 
 def _subquery(plan: EmbedPlan, parent: sql.Composable, params: Params) -> sql.Composable:
@@ -266,7 +315,13 @@ def _subquery(plan: EmbedPlan, parent: sql.Composable, params: Params) -> sql.Co
     rel = plan.relationship
     source: sql.Composable = sql.SQL("{} AS {}").format(plan.rel.ident, here)
     terms: list[sql.Composable] = []
-    if rel.junction is not None:
+    if rel.function is not None:
+        # A computed relationship: the function of the parent row gives the rows.
+        function = sql.Identifier(plan.rel.schema, rel.function)
+        parent_type = sql.Identifier(plan.rel.schema, rel.table)
+        source = sql.SQL("{}({}::{}) AS {}").format(function, parent, parent_type, here)
+        terms.append(sql.SQL("TRUE"))
+    elif rel.junction is not None:
         junction = sql.Identifier(f"_pgrst_j{plan.index}")
         on = sql.SQL(" AND ").join(
             _equals(here, fcol, junction, jcol) for fcol, jcol in rel.junction.target
@@ -280,7 +335,8 @@ def _subquery(plan: EmbedPlan, parent: sql.Composable, params: Params) -> sql.Co
     selected: list[sql.Composable] = []
     if plan.embed.items:
         selected.append(select_list_sql(plan.embed.items, plan.rel, here, params))
-    nested = embed_sql(plan.children, here, params)
+    grouped = aggregates(plan.embed.items, plan.rel)
+    nested = embed_sql(plan.children, here, params, grouped=grouped)
     selected += nested.columns
     if plan.conditions:
         terms.append(where_sql(plan.conditions, plan.rel, here, params))
@@ -290,7 +346,16 @@ def _subquery(plan: EmbedPlan, parent: sql.Composable, params: Params) -> sql.Co
         source,
         nested.joins,
         sql.SQL(" AND ").join(terms),
-        page_sql(params, plan.order, plan.rel, here, plan.limit, plan.offset),
+        page_sql(
+            params,
+            plan.order,
+            plan.rel,
+            here,
+            plan.limit,
+            plan.offset,
+            plan.embed.items,
+            nested.groups,
+        ),
     )
 
 

@@ -14,7 +14,7 @@ import psycopg
 
 from hybridkit.local.errors import WireError
 
-__all__ = ["ApiError", "from_pg_error", "pg_status"]
+__all__ = ["ERRORS", "ApiError", "from_pg_error", "pg_status"]
 
 
 class ApiError(WireError):
@@ -32,11 +32,8 @@ class ApiError(WireError):
         hint: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.http_status = status
-        self.code = code
-        self.message = message
-        self.details = details
-        self.hint = hint
+        self.http_status, self.code, self.message = status, code, message
+        self.details, self.hint = details, hint
 
     @property
     def status(self) -> int:
@@ -54,6 +51,21 @@ class ApiError(WireError):
             "message": self.message,
         }
 
+    @classmethod
+    def of(cls, kind: str, **fields: str | int) -> ApiError:
+        """The error ``kind`` of :data:`ERRORS`, its texts filled in with ``fields``.
+
+        Example:
+            >>> ApiError.of("table_not_found", schema="public", name="nope").code
+            'PGRST205'
+        """
+        status, code, message, details, hint = ERRORS[kind]
+
+        def fill(text: str | None) -> str | None:
+            return None if text is None else text.format(**fields)
+
+        return cls(status, code, message.format(**fields), details=fill(details), hint=fill(hint))
+
     # -- PostgREST's own codes -------------------------------------------------------
 
     @classmethod
@@ -67,68 +79,8 @@ class ApiError(WireError):
         return cls(400, "PGRST102", message)
 
     @classmethod
-    def invalid_range(cls, details: str) -> ApiError:
-        """PGRST103: the requested range cannot be satisfied."""
-        return cls(416, "PGRST103", "Requested range not satisfiable", details=details)
-
-    @classmethod
-    def schema_not_exposed(cls, schemas: list[str]) -> ApiError:
-        """PGRST106: Accept-Profile/Content-Profile names a schema that is not exposed."""
-        return cls(
-            406,
-            "PGRST106",
-            f"The schema must be one of the following: {', '.join(schemas)}",
-        )
-
-    @classmethod
-    def not_acceptable(cls, accept: str) -> ApiError:
-        """PGRST107: no representation for the requested media type."""
-        return cls(406, "PGRST107", "None of these media types are available", details=accept)
-
-    @classmethod
     def unsupported_media_type(cls, content_type: str) -> ApiError:
         return cls(415, "PGRST107", f"Content-Type not acceptable: {content_type}")
-
-    @classmethod
-    def singular(cls, rows: int) -> ApiError:
-        """PGRST116: ``vnd.pgrst.object+json`` with zero or several rows."""
-        return cls(
-            406,
-            "PGRST116",
-            "JSON object requested, multiple (or no) rows returned",
-            details=f"The result contains {rows} rows",
-        )
-
-    @classmethod
-    def not_embedded(cls, resource: str) -> ApiError:
-        """PGRST108: a ``rel.col=...`` option names a resource ``select`` does not embed."""
-        return cls(
-            400,
-            "PGRST108",
-            f"'{resource}' is not an embedded resource in this request",
-            hint=f"Verify that '{resource}' is included in the 'select' query parameter.",
-        )
-
-    @classmethod
-    def spread_not_to_one(cls, origin: str, target: str) -> ApiError:
-        """PGRST119: ``...rel(cols)`` on a to-many relationship (PostgREST v12)."""
-        return cls(
-            400,
-            "PGRST119",
-            f"A spread operation on '{target}' is not possible",
-            details=f"'{origin}' and '{target}' do not form a many-to-one or one-to-one "
-            "relationship",
-        )
-
-    @classmethod
-    def bad_embed_filter(cls, target: str) -> ApiError:
-        """PGRST120: a filter on an embedded resource itself other than ``is.null``."""
-        return cls(
-            400,
-            "PGRST120",
-            f"Bad operator on the '{target}' embedded resource",
-            details="Only is null or not is null filters are allowed on embedded resources",
-        )
 
     @classmethod
     def no_relationship(
@@ -178,39 +130,36 @@ class ApiError(WireError):
         )
 
     @classmethod
-    def function_not_found(cls, schema: str, name: str, args: list[str]) -> ApiError:
-        """PGRST202: no function with that name and those argument names."""
+    def function_not_found(
+        cls,
+        schema: str,
+        name: str,
+        args: list[str],
+        *,
+        body: str | None = None,
+        suggestion: str | None = None,
+    ) -> ApiError:
+        """PGRST202: no function with that name and those argument names.
+
+        ``body`` is the kind of parameter a POST body could have been (``json``,
+        ``text``, ``xml``, ``bytea``); ``suggestion`` names a function to try.
+        """
+        function = f"{schema}.{name}"
         listed = ", ".join(args)
+        plural = "s" if len(args) > 1 else ""
+        searched = f" with parameter{plural} {listed}" if args else " without parameters"
+        shown = f"({listed})" if args else " without parameters"
+        if body == "json":
+            searched += " or with a single unnamed json/jsonb parameter"
+        elif body is not None:
+            searched, shown = f" with a single unnamed {body} parameter", ""
         return cls(
             404,
             "PGRST202",
-            f"Could not find the function {schema}.{name}({listed}) in the schema cache",
-            hint=None,
-            details="Searched for the function "
-            f"{schema}.{name}" + (f" with parameters {listed}" if args else " without parameters"),
-        )
-
-    @classmethod
-    def column_not_found(cls, column: str, table: str) -> ApiError:
-        """PGRST204: a payload or ``columns`` key that the table does not have."""
-        return cls(
-            400,
-            "PGRST204",
-            f"Could not find the '{column}' column of '{table}' in the schema cache",
-        )
-
-    @classmethod
-    def undefined_column(cls, column: str, table: str) -> ApiError:
-        """42703: a select, filter or order column the relation does not have."""
-        return cls(400, "42703", f"column {table}.{column} does not exist")
-
-    @classmethod
-    def table_not_found(cls, schema: str, name: str) -> ApiError:
-        """PGRST205: no table or view of that name in an exposed schema."""
-        return cls(
-            404,
-            "PGRST205",
-            f"Could not find the table '{schema}.{name}' in the schema cache",
+            f"Could not find the function {function}{shown} in the schema cache",
+            details=f"Searched for the function {function}{searched}, "
+            "but no matches were found in the schema cache.",
+            hint=f"Perhaps you meant to call the function {suggestion}" if suggestion else None,
         )
 
     @classmethod
@@ -218,6 +167,59 @@ class ApiError(WireError):
         """PGRST301/PGRST303: the JWT cannot be used."""
         return cls(401, code, message)
 
+
+# The errors whose texts only take values: kind -> (status, code, message, details, hint).
+ERRORS: dict[str, tuple[int, str, str, str | None, str | None]] = {
+    # the requested range cannot be satisfied
+    "invalid_range": (416, "PGRST103", "Requested range not satisfiable", "{details}", None),
+    # Accept-Profile/Content-Profile names a schema that is not exposed
+    "schema_not_exposed": (
+        406, "PGRST106", "The schema must be one of the following: {schemas}", None, None,
+    ),
+    # no representation for the requested media type
+    "not_acceptable": (
+        406, "PGRST107", "None of these media types are available", "{accept}", None,
+    ),
+    # a ``rel.col=...`` option names a resource ``select`` does not embed
+    "not_embedded": (
+        400, "PGRST108", "'{resource}' is not an embedded resource in this request", None,
+        "Verify that '{resource}' is included in the 'select' query parameter.",
+    ),
+    # vnd.pgrst.object+json with zero or several rows
+    "singular": (
+        406, "PGRST116", "JSON object requested, multiple (or no) rows returned",
+        "The result contains {rows} rows", None,
+    ),
+    # ``...rel(cols)`` on a to-many relationship (PostgREST v12)
+    "spread_not_to_one": (
+        400, "PGRST119", "A spread operation on '{target}' is not possible",
+        "'{origin}' and '{target}' do not form a many-to-one or one-to-one relationship", None,
+    ),
+    # a filter on an embedded resource itself other than is.null
+    "bad_embed_filter": (
+        400, "PGRST120", "Bad operator on the '{target}' embedded resource",
+        "Only is null or not is null filters are allowed on embedded resources", None,
+    ),
+    # several overloads fit the arguments
+    "ambiguous_function": (
+        300, "PGRST203", "Could not choose the best candidate function between: {signatures}",
+        None,
+        "Try renaming the parameters or the function itself in the database so function "
+        "overloading can be resolved",
+    ),
+    # a payload or ``columns`` key that the table does not have
+    "column_not_found": (
+        400, "PGRST204", "Could not find the '{column}' column of '{table}' in the schema cache",
+        None, None,
+    ),
+    # no table or view of that name in an exposed schema
+    "table_not_found": (
+        404, "PGRST205", "Could not find the table '{schema}.{name}' in the schema cache",
+        None, None,
+    ),
+    # a select, filter or order column the relation does not have
+    "undefined_column": (400, "42703", "column {table}.{column} does not exist", None, None),
+}  # fmt: skip
 
 # SQLSTATE class (two characters) or full code -> HTTP status, as PostgREST maps them.
 _BY_CODE = {

@@ -90,11 +90,22 @@ class Field:
 
 @dataclass(frozen=True)
 class SelectItem:
-    """One entry of ``select``: ``*`` or a field with an optional alias and cast."""
+    """One entry of ``select``: ``*``, a field, or an aggregate, with an optional alias and cast.
 
-    field: Field | None  # None for ``*``
+    ``aggregate`` is ``count``, ``sum``, ``avg``, ``min`` or ``max`` (``col.sum()``,
+    ``count()`` with no field); ``cast`` applies to the result, ``field_cast`` to the
+    field before it is aggregated (``col::int.sum()``).
+    """
+
+    field: Field | None  # None for ``*`` (and for ``count()``)
     alias: str | None = None
     cast: str | None = None
+    aggregate: str | None = None
+    field_cast: str | None = None
+
+    @property
+    def star(self) -> bool:
+        return self.field is None and self.aggregate is None
 
 
 @dataclass(frozen=True)
@@ -162,7 +173,22 @@ class Prefer:
     params: str | None = None  # "single-object"
     handling: str | None = None  # "strict" | "lenient"
     max_affected: int | None = None
-    applied: tuple[str, ...] = field(default=())
+    tx: str | None = None  # "commit" | "rollback"
+    invalid: tuple[str, ...] = field(default=())  # items not understood, for handling=strict
+
+    def applied(self) -> str:
+        """``Preference-Applied``: the preferences honoured, in PostgREST's order."""
+        pairs = [
+            ("params", self.params),
+            ("resolution", self.resolution),
+            ("missing", self.missing),
+            ("return", self.return_),
+            ("count", self.count),
+            ("tx", self.tx),
+            ("handling", self.handling),
+            ("max-affected", None if self.max_affected is None else str(self.max_affected)),
+        ]
+        return ", ".join(f"{key}={value}" for key, value in pairs if value is not None)
 
 
 # --------------------------------------------------------------------------- lexing
@@ -279,11 +305,12 @@ def parse_field(text: str) -> Field:
 def parse_select(text: str | None) -> tuple[SelectItem, ...]:
     """``select=`` without embedded resources (``None`` or empty means ``*``).
 
-    Used where the local subset cannot embed (``/rpc`` results): an embed is refused.
+    Used where nothing can be embedded: an embed is refused.
 
     Example:
-        >>> parse_select("id,label:name::text")[1]
-        SelectItem(field=Field(column='name', path=()), alias='label', cast='text')
+        >>> item = parse_select("id,label:name::text,n:count()")[1]
+        >>> item.field, item.alias, item.cast
+        (Field(column='name', path=()), 'label', 'text')
     """
     items, embeds = parse_select_tree(text)
     if embeds:
@@ -314,21 +341,51 @@ def _parse_select_list(text: str, whole: str) -> tuple[tuple[SelectItem, ...], t
         if part == "*":
             items.append(SelectItem(None))
             continue
+        aggregate = _AGGREGATE.match(part)
+        if aggregate:
+            items.append(_parse_aggregate(aggregate, whole))
+            continue
         if "(" in _strip_quoted(part):
             embeds.append(_parse_embed(part, whole))
             continue
-        alias: str | None = None
-        # alias:field — a colon that is not part of a ``::`` cast
-        match = re.match(r'^((?:"(?:[^"]|"")*")|[^:"]+):(?!:)(.*)$', part)
-        if match:
-            alias = _unquote_ident(match.group(1))
-            part = match.group(2)
-        cast: str | None = None
-        if "::" in _strip_quoted(part):
-            part, cast = part.rsplit("::", 1)
-            cast = cast.strip()
+        alias, part = _split_alias(part)
+        part, cast = _split_cast(part)
         items.append(SelectItem(parse_field(part), alias, cast))
     return tuple(items), tuple(embeds)
+
+
+# ``[alias:][field[::type].]fn()[::type]`` (PostgREST's aggregate functions)
+_AGGREGATE = re.compile(
+    r"^(?P<head>.*?)(?P<sep>^|[.:])(?P<fn>count|sum|avg|min|max)\(\)(?:::(?P<cast>[\w ]+))?$",
+    re.DOTALL,
+)
+
+
+def _split_alias(part: str) -> tuple[str | None, str]:
+    """``alias:field`` — a colon that is not part of a ``::`` cast."""
+    match = re.match(r'^((?:"(?:[^"]|"")*")|[^:"]+):(?!:)(.*)$', part)
+    if match:
+        return _unquote_ident(match.group(1)), match.group(2)
+    return None, part
+
+
+def _split_cast(part: str) -> tuple[str, str | None]:
+    if "::" in _strip_quoted(part):
+        part, cast = part.rsplit("::", 1)
+        return part, cast.strip()
+    return part, None
+
+
+def _parse_aggregate(match: re.Match[str], whole: str) -> SelectItem:
+    head, sep, function = match.group("head"), match.group("sep"), match.group("fn")
+    cast = match.group("cast")
+    if sep == ":":
+        return SelectItem(None, _unquote_ident(head.strip()) or None, cast, function)
+    if sep == "":
+        return SelectItem(None, None, cast, function)
+    alias, head = _split_alias(head.strip())
+    head, field_cast = _split_cast(head)
+    return SelectItem(parse_field(head), alias, cast, function, field_cast)
 
 
 _EMBED_NAME = re.compile(r'^\s*("(?:[^"]|"")*"|[^!:"()]+?)\s*(?=$|[!:])')
@@ -579,32 +636,37 @@ def parse_prefer(values: Iterable[str]) -> Prefer:
         >>> parse_prefer(["return=minimal,count=exact"]).count
         'exact'
     """
+    allowed = {
+        "return": {"representation", "minimal", "headers-only"},
+        "count": {"exact", "planned", "estimated"},
+        "resolution": {"merge-duplicates", "ignore-duplicates"},
+        "missing": {"default", "null"},
+        "params": {"single-object", "multiple-objects"},
+        "handling": {"strict", "lenient"},
+        "tx": {"commit", "rollback"},
+    }
     found: dict[str, str] = {}
+    invalid: list[str] = []
     for header in values:
         for item in header.split(","):
             item = item.strip()
-            if "=" in item:
-                key, _, val = item.partition("=")
-                found[key.strip().lower()] = val.strip()
-    max_affected: int | None = None
-    if "max-affected" in found:
-        try:
-            max_affected = int(found["max-affected"])
-        except ValueError:
-            max_affected = None
-
-    def pick(key: str, allowed: set[str]) -> str | None:
-        value = found.get(key)
-        return value if value in allowed else None
-
+            key, _, val = item.partition("=")
+            key, val = key.strip().lower(), val.strip()
+            if (key == "max-affected" and re.match(r"^\d+$", val)) or val in allowed.get(key, ()):
+                found[key] = val
+            elif item and key != "timezone":
+                invalid.append(item)
+    max_affected = int(found["max-affected"]) if "max-affected" in found else None
     return Prefer(
-        return_=pick("return", {"representation", "minimal", "headers-only"}),
-        count=pick("count", {"exact", "planned", "estimated"}),
-        resolution=pick("resolution", {"merge-duplicates", "ignore-duplicates"}),
-        missing=pick("missing", {"default", "null"}),
-        params=pick("params", {"single-object", "multiple-objects"}),
-        handling=pick("handling", {"strict", "lenient"}),
+        return_=found.get("return"),
+        count=found.get("count"),
+        resolution=found.get("resolution"),
+        missing=found.get("missing"),
+        params=found.get("params"),
+        handling=found.get("handling"),
         max_affected=max_affected,
+        tx=found.get("tx"),
+        invalid=tuple(invalid),
     )
 
 
@@ -628,7 +690,9 @@ def parse_range(header: str | None) -> tuple[int, int | None] | None:
         return first, None
     last = int(match.group(2))
     if last < first:
-        raise ApiError.invalid_range(f"{header!r}: the last item comes before the first")
+        raise ApiError.of(
+            "invalid_range", details=f"{header!r}: the last item comes before the first"
+        )
     return first, last - first + 1
 
 

@@ -9,8 +9,12 @@ unique constraint of ``t``. A table whose primary key holds the columns of two
 foreign keys is a junction: it gives a many-to-many relationship between the
 two tables it points to.
 
-Only tables in the request's schema are related, as in PostgREST. Relationships
-through views and computed relationships (functions) are not detected.
+Only tables in the request's schema are related, as in PostgREST. A function of
+one table's row type that returns rows of a table (``SETOF t`` or ``t``) is a
+computed relationship, embedded by the function's name: to-one when it returns
+one row (not ``SETOF``, or ``ROWS 1``), else to-many. A view over a single table
+that shows a foreign key's columns under their names takes that table's
+relationships (embedded by the view's name only); other views have none.
 
 Example:
     >>> rel = Relationship("orders", "customers", "m2o", "orders_customer_id_fkey",
@@ -24,7 +28,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -32,7 +36,13 @@ from psycopg.rows import DictRow
 
 from hybridkit.local.rest.errors import ApiError
 
-__all__ = ["Junction", "Relationship", "find_relationship", "load_relationships"]
+__all__ = [
+    "Junction",
+    "Relationship",
+    "closest",
+    "find_relationship",
+    "load_relationships",
+]
 
 _CARDINALITY_ORDER = {"o2m": 0, "m2o": 1, "o2o": 2, "m2m": 3}  # PostgREST's Ord on Cardinality
 _CARDINALITY_NAME = {
@@ -64,6 +74,32 @@ WHERE c.contype = 'f' AND c.conparentid = 0 AND tn.nspname = %(schema)s AND fn.n
 ORDER BY c.conrelid, c.conname
 """
 
+_COMPUTED_SQL = """
+SELECT p.proname::text AS name, pt.relname::text AS table_name, rt.relname::text AS foreign_table,
+  (NOT p.proretset OR p.prorows = 1) AS to_one
+FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_class pt ON pt.reltype = p.proargtypes[0] AND pt.relnamespace = n.oid
+JOIN pg_class rt ON rt.reltype = p.prorettype AND rt.relnamespace = n.oid
+WHERE n.nspname = %(schema)s AND p.pronargs = 1 AND p.prokind = 'f'
+ORDER BY p.proname, pt.relname
+"""
+
+_VIEWS_SQL = """
+SELECT v.relname::text AS view_name, min(t.relname::text) AS base_table,
+  (SELECT array_agg(a.attname::text) FROM pg_attribute a
+    WHERE a.attrelid = v.oid AND a.attnum > 0 AND NOT a.attisdropped) AS cols
+FROM pg_class v
+JOIN pg_namespace n ON n.oid = v.relnamespace
+JOIN pg_rewrite r ON r.ev_class = v.oid
+JOIN pg_depend d ON d.objid = r.oid AND d.classid = 'pg_rewrite'::regclass
+  AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> v.oid
+JOIN pg_class t ON t.oid = d.refobjid AND t.relkind IN ('r', 'p') AND t.relnamespace = n.oid
+WHERE n.nspname = %(schema)s AND v.relkind IN ('v', 'm')
+GROUP BY v.oid, v.relname
+HAVING count(DISTINCT t.oid) = 1
+"""
+
 
 @dataclass(frozen=True)
 class Junction:
@@ -88,7 +124,8 @@ class Relationship:
     Attributes:
         cardinality: ``m2o``, ``o2m``, ``o2o`` or ``m2m``.
         constraint: the foreign key's name (for ``m2m``, the junction table's).
-        columns: (origin column, foreign column) pairs; empty for ``m2m``.
+        columns: (origin column, foreign column) pairs; empty for ``m2m`` and computed ones.
+        function: the function of a computed relationship (``constraint`` holds it too).
     """
 
     table: str
@@ -98,6 +135,8 @@ class Relationship:
     columns: tuple[tuple[str, str], ...]
     is_self: bool
     junction: Junction | None = None
+    function: str | None = None
+    through_view: bool = False
 
     @property
     def to_one(self) -> bool:
@@ -181,7 +220,36 @@ async def load_relationships(conn: AsyncConnection[DictRow], schema: str) -> lis
         and r1.constraint != r2.constraint
         and {a for a, _ in r1.columns + r2.columns} <= pks.get(r1.table, set())
     ]
-    return sorted(direct + inverse + many, key=Relationship.sort_key)
+    views = [
+        _on_view(r, side, str(row["view_name"]))
+        for row in await (await conn.execute(_VIEWS_SQL, {"schema": schema})).fetchall()
+        for r in direct + inverse
+        for side, columns in (
+            ("table", [a for a, _ in r.columns]),
+            ("foreign_table", [b for _, b in r.columns]),
+        )
+        if getattr(r, side) == row["base_table"] and set(columns) <= set(row["cols"] or ())
+    ]
+    computed = [
+        Relationship(
+            str(row["table_name"]),
+            str(row["foreign_table"]),
+            "m2o" if row["to_one"] else "o2m",
+            str(row["name"]),
+            (),
+            row["table_name"] == row["foreign_table"],
+            function=str(row["name"]),
+        )
+        for row in await (await conn.execute(_COMPUTED_SQL, {"schema": schema})).fetchall()
+    ]
+    return sorted(direct + inverse + many, key=Relationship.sort_key) + views + computed
+
+
+def _on_view(rel: Relationship, side: str, view: str) -> Relationship:
+    """``rel`` with ``view`` in place of its base table on ``side`` (table or foreign_table)."""
+    if side == "table":
+        return replace(rel, table=view, through_view=True, is_self=False)
+    return replace(rel, foreign_table=view, through_view=True, is_self=False)
 
 
 def find_relationship(
@@ -212,6 +280,10 @@ def find_relationship(
 
 
 def _matches(rel: Relationship, target: str, hint: str | None) -> bool:
+    if rel.function is not None:
+        return target == rel.function and hint in (None, rel.foreign_table)
+    if rel.through_view:
+        return target == rel.foreign_table and hint in (None, rel.constraint)
     fk_col: str | None = None  # the origin's column of a single-column foreign key
     ref_col: str | None = None  # the foreign table's column
     if rel.junction is None and len(rel.columns) == 1:
@@ -240,13 +312,13 @@ def _suggestion(relationships: Sequence[Relationship], origin: str, target: str)
     if children:
         if target in children:
             return None  # the tables are related: the hint is what did not match
-        best = _closest(target, children)
+        best = closest(target, children)
         return f"Perhaps you meant '{best}' instead of '{target}'." if best else None
-    best = _closest(origin, [r.table for r in relationships])
+    best = closest(origin, [r.table for r in relationships])
     return f"Perhaps you meant '{best}' instead of '{origin}'." if best else None
 
 
-def _closest(word: str, candidates: Sequence[str], minimum: float = 0.33) -> str | None:
+def closest(word: str, candidates: Sequence[str], minimum: float = 0.33) -> str | None:
     """The closest candidate as a fuzzy set would rank it (n-gram cosine, then edit distance)."""
     names = list(dict.fromkeys(candidates))
     for size in (3, 2):

@@ -9,8 +9,6 @@ with its status; a failure after a write rolls the write back.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,10 +24,12 @@ from starlette.routing import BaseRoute, Route
 from hybridkit.local.auth import JWTError, bearer_token, verify
 from hybridkit.local.db import Database, Identity
 from hybridkit.local.rest.catalog import (
+    SINGLE_UNNAMED_TYPES,
     Function,
     RequestContext,
     find_functions,
     find_relation,
+    function_names,
     request_context,
 )
 from hybridkit.local.rest.compose import Relation, filters_from_query
@@ -37,15 +37,18 @@ from hybridkit.local.rest.embed import EmbedPlan, plan_embeds, split_embed_optio
 from hybridkit.local.rest.errors import ApiError, from_pg_error
 from hybridkit.local.rest.parsing import (
     Condition,
+    Embed,
+    OrderTerm,
     Prefer,
+    SelectItem,
     non_negative_int,
     parse_order,
     parse_prefer,
     parse_range,
-    parse_select,
     parse_select_tree,
     split_top_level,
 )
+from hybridkit.local.rest.relationships import closest
 from hybridkit.local.rest.statements import (
     Returning,
     RpcCall,
@@ -83,8 +86,10 @@ class Caller:
 class Accept:
     """The representation asked for in ``Accept``."""
 
-    kind: str  # "array" | "object" | "csv"
+    kind: str  # "array" | "object" | "csv" | "plan"
     strip_nulls: bool = False
+    plan_format: str = "text"  # "text" | "json", for "plan"
+    plan_options: tuple[str, ...] = ()  # analyze, verbose, settings, buffers, wal
 
 
 def _accept(header: str | None) -> Accept:
@@ -102,7 +107,58 @@ def _accept(header: str | None) -> Accept:
             return Accept("array")
         if media == _CSV:
             return Accept("csv")
-    raise ApiError.not_acceptable(header)
+        if media.startswith(_PLAN):
+            return _plan_accept(media, options)
+    raise ApiError.of("not_acceptable", accept=header)
+
+
+_PLAN = "application/vnd.pgrst.plan"
+_PLAN_OPTIONS = ("analyze", "verbose", "settings", "buffers", "wal")
+
+
+def _plan_accept(media: str, parameters: str) -> Accept:
+    """``application/vnd.pgrst.plan[+json|+text]; options=analyze|verbose|...``."""
+    suffix = media[len(_PLAN) :]
+    if suffix not in ("", "+json", "+text"):
+        raise ApiError.of("not_acceptable", accept=media)
+    options: tuple[str, ...] = ()
+    for parameter in parameters.split(";"):
+        key, _, value = parameter.strip().partition("=")
+        if key.strip().lower() == "options":
+            chosen = {o.strip().lower() for o in value.split("|")}
+            options = tuple(o for o in _PLAN_OPTIONS if o in chosen)
+    return Accept("plan", plan_format="json" if suffix == "+json" else "text", plan_options=options)
+
+
+async def _planned_rows(
+    conn: AsyncConnection[DictRow], count_stmt: sql.Composed, params: dict[str, Any]
+) -> int:
+    """The planner's estimate of the rows a count statement counts."""
+    explain = sql.SQL("EXPLAIN (FORMAT JSON) {}").format(count_stmt)
+    row = await (await conn.execute(explain, params)).fetchone()
+    assert row is not None
+    plan = next(iter(row.values()))[0]["Plan"]
+    return int(plan.get("Plans", [plan])[0]["Plan Rows"])
+
+
+async def _explain(
+    conn: AsyncConnection[DictRow], stmt: sql.Composed, params: dict[str, Any], accept: Accept
+) -> Response:
+    """``EXPLAIN`` the statement a request would run, as PostgREST answers a plan media type.
+
+    With ``analyze`` the statement runs; the caller rolls back what it wrote.
+    """
+    options = [sql.SQL(o.upper()) for o in accept.plan_options]
+    options.append(sql.SQL("FORMAT JSON" if accept.plan_format == "json" else "FORMAT TEXT"))
+    explain = sql.SQL("EXPLAIN ({}) {}").format(sql.SQL(", ").join(options), stmt)
+    rows = await (await conn.execute(explain, params)).fetchall()
+    plan = [next(iter(row.values())) for row in rows]
+    if accept.plan_format == "json":
+        text = json.dumps(plan[0] if len(plan) == 1 else plan)
+    else:
+        text = "\n".join(str(line) for line in plan)
+    media = f'{_PLAN}+{accept.plan_format}; for="application/json"; charset=utf-8'
+    return Response(text, status_code=200, media_type=media)
 
 
 async def _root(request: Request) -> Response:
@@ -117,6 +173,7 @@ class Outcome:
     body: str | None
     rows: int
     total: int | None = None
+    inserted: int | None = None  # rows an upsert inserted (None: not an upsert)
 
 
 class RestRoutes:
@@ -215,37 +272,23 @@ class RestRoutes:
         header = "accept-profile" if request.method in ("GET", "HEAD") else "content-profile"
         schema = request.headers.get(header) or ctx.exposed_schemas[0]
         if schema not in ctx.exposed_schemas:
-            raise ApiError.schema_not_exposed(list(ctx.exposed_schemas))
+            raise ApiError.of("schema_not_exposed", schemas=", ".join(ctx.exposed_schemas))
         return ctx, schema
 
     async def _body(self, request: Request) -> Any:
-        content_type = request.headers.get("content-type", "application/json")
-        media = content_type.split(";")[0].strip().lower()
-        if media not in ("application/json", "", "application/vnd.pgrst.object+json"):
-            raise ApiError.unsupported_media_type(content_type)
-        raw = await request.body()
-        if not raw.strip():
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise ApiError.invalid_body("Empty or invalid json") from None
+        return await _json_body(request)
 
     # -- tables -----------------------------------------------------------------------------------
 
     async def _table(self, request: Request, caller: Caller) -> Response:
-        name = request.path_params["table"]
-        method = request.method
-        query = request.query_params
-        items = list(query.multi_items())
-        accept = _accept(request.headers.get("accept"))
-        prefer = parse_prefer(request.headers.getlist("prefer"))
-        select, embeds = parse_select_tree(query.get("select"))
-        root_items, embed_options = split_embed_options(items, _RESERVED)
+        name, method, query = request.path_params["table"], request.method, request.query_params
+        ask = _ask(request)
+        accept, prefer, select, embeds, order = (
+            ask.accept, ask.prefer, ask.select, ask.embeds, ask.order
+        )  # fmt: skip
+        limit, offset = ask.limit, ask.offset
+        root_items, embed_options = split_embed_options(ask.items, _RESERVED)
         conditions = filters_from_query(root_items, _RESERVED)
-        order = parse_order(query["order"]) if query.get("order") else ()
-        limit = non_negative_int("limit", query)
-        offset = non_negative_int("offset", query)
         if method in ("GET", "HEAD"):
             ranged = parse_range(request.headers.get("range"))
             if ranged is not None:
@@ -253,20 +296,22 @@ class RestRoutes:
                 limit = ranged[1] if limit is None else limit
             limit = self._capped(limit)
         body = await self._body(request) if method in ("POST", "PATCH") else None
+        if accept.kind == "plan" and method not in ("GET", "HEAD"):
+            # Explaining a write would need it run and rolled back: not done locally.
+            raise ApiError.of("not_acceptable", accept=request.headers.get("accept", ""))
         if method in ("PATCH", "DELETE") and (limit is not None or offset):
             raise ApiError.parse(
                 "limit/offset on PATCH and DELETE are not supported by the local stack",
                 "filter the rows to change instead",
             )
-        async with self.database.transaction(None) as conn:
+        async with self.database.transaction(None, rollback=prefer.tx == "rollback") as conn:
             ctx, schema = await self._begin(conn, request, caller, method in ("GET", "HEAD"))
             rel = await find_relation(conn, schema, name)
             if rel is None:
-                raise ApiError.table_not_found(schema, name)
+                raise ApiError.of("table_not_found", schema=schema, name=name)
             reading = method in ("GET", "HEAD")
-            represent = not (
-                prefer.return_ in ("minimal", "headers-only") and "select" not in query
-            )
+            # Without ``Prefer: return=representation`` a write answers no body, as PostgREST.
+            represent = prefer.return_ == "representation"
             plans: list[EmbedPlan] = []
             if reading:
                 plans, conditions = await plan_embeds(
@@ -276,6 +321,11 @@ class RestRoutes:
                 # Embeds and their options shape the representation only, never the write.
                 plans, _ = await plan_embeds(conn, schema, rel, embeds, embed_options, ())
             await Database.set_identity(conn, self._identity(request, caller, ctx))
+            if reading and accept.kind == "plan":
+                stmt, params = read_sql(
+                    rel, select, conditions, order, limit=limit, offset=offset, embeds=plans
+                )
+                return await _explain(conn, stmt, params, accept)
             if reading:
                 outcome = await self._read(
                     conn, rel, select, conditions, order, limit, offset, prefer, plans
@@ -290,8 +340,14 @@ class RestRoutes:
                 outcome = await self._delete(conn, rel, conditions, returning)
             self._check_affected(outcome, prefer)
             if accept.kind == "object" and returning is not None and outcome.rows != 1:
-                raise ApiError.singular(outcome.rows)  # rolls the write back, as PostgREST does
-        status = 201 if method == "POST" else (200 if returning is not None else 204)
+                raise ApiError.of(
+                    "singular", rows=outcome.rows
+                )  # rolls the write back, as PostgREST does
+        if method == "POST":
+            # An upsert that inserted nothing updated rows: PostgREST answers 200.
+            status = 200 if outcome.inserted == 0 and outcome.rows else 201
+        else:
+            status = 200 if returning is not None else 204
         return self._write_response(outcome, accept, prefer, status, returning is not None)
 
     async def _read(
@@ -313,10 +369,15 @@ class RestRoutes:
         assert row is not None
         total: int | None = None
         if prefer.count is not None:
-            # planned and estimated are answered exactly: the local tables are small.
             count_stmt, count_params = count_sql(rel, conditions, embeds)
-            counted = await (await conn.execute(count_stmt, count_params)).fetchone()
-            total = int(counted["total"]) if counted else 0
+            if prefer.count != "planned":
+                counted = await (await conn.execute(count_stmt, count_params)).fetchone()
+                total = int(counted["total"]) if counted else 0
+            # planned is the planner's estimate; estimated is exact below max-rows (PostgREST)
+            if prefer.count == "planned" or (
+                self.max_rows is not None and total is not None and total > self.max_rows
+            ):
+                total = await _planned_rows(conn, count_stmt, count_params)
         return Outcome(str(row["body"]), int(row["n"]), total)
 
     async def _insert(
@@ -394,13 +455,12 @@ class RestRoutes:
         params: dict[str, Any],
         returning: Returning | None,
     ) -> Outcome:
-        cursor = await conn.execute(stmt, params)
-        if returning is None:
-            rows = max(cursor.rowcount, 0)
-            return Outcome(None, rows, rows)
-        row = await cursor.fetchone()
+        row = await (await conn.execute(stmt, params)).fetchone()
         assert row is not None
-        return Outcome(str(row["body"]), int(row["n"]), int(row["n"]))
+        rows = int(row["n"])
+        body = None if returning is None else str(row["body"])
+        inserted = None if row["inserted"] is None else int(row["inserted"])
+        return Outcome(body, rows, rows, inserted)
 
     @staticmethod
     def _check_affected(outcome: Outcome, prefer: Prefer) -> None:
@@ -424,7 +484,7 @@ class RestRoutes:
             return _to_csv(json.loads(text)), "text/csv; charset=utf-8"
         if accept.kind == "object":
             if outcome.rows != 1:
-                raise ApiError.singular(outcome.rows)
+                raise ApiError.of("singular", rows=outcome.rows)
             value = json.loads(text)[0]
             if accept.strip_nulls:
                 value = _strip_nulls(value)
@@ -438,8 +498,9 @@ class RestRoutes:
     ) -> Response:
         total = outcome.total
         if total is not None and offset > total:
-            raise ApiError.invalid_range(
-                f"An offset of {offset} was requested, but there are only {total} rows."
+            raise ApiError.of(
+                "invalid_range",
+                details=f"An offset of {offset} was requested, but there are only {total} rows.",
             )
         shown = "*" if total is None else str(total)
         if outcome.rows == 0:
@@ -450,9 +511,7 @@ class RestRoutes:
         if total is not None and outcome.rows < total:
             status = 206
         text, media = self._render(outcome, accept)
-        headers = {"Content-Range": content_range}
-        if prefer.count:
-            headers["Preference-Applied"] = f"count={prefer.count}"
+        headers = {"Content-Range": content_range, **_applied(prefer)}
         if request.method == "HEAD":
             return Response(None, status_code=status, headers=headers, media_type=media)
         return Response(text, status_code=status, headers=headers, media_type=media)
@@ -461,14 +520,7 @@ class RestRoutes:
         self, outcome: Outcome, accept: Accept, prefer: Prefer, status: int, represent: bool
     ) -> Response:
         shown = str(outcome.total) if prefer.count and outcome.total is not None else "*"
-        headers = {"Content-Range": f"*/{shown}"}
-        applied = [f"return={prefer.return_}"] if prefer.return_ else []
-        if prefer.resolution:
-            applied.append(f"resolution={prefer.resolution}")
-        if prefer.count:
-            applied.append(f"count={prefer.count}")
-        if applied:
-            headers["Preference-Applied"] = ", ".join(applied)
+        headers = {"Content-Range": f"*/{shown}", **_applied(prefer)}
         if not represent:
             return Response(None, status_code=status, headers=headers)
         text, media = self._render(outcome, accept)
@@ -477,38 +529,60 @@ class RestRoutes:
     # -- rpc ---------------------------------------------------------------------------------------
 
     async def _rpc(self, request: Request, caller: Caller) -> Response:
-        name = request.path_params["name"]
-        method = request.method
-        query = request.query_params
-        accept = _accept(request.headers.get("accept"))
-        prefer = parse_prefer(request.headers.getlist("prefer"))
-        body = await self._body(request) if method == "POST" else None
-        if body is None and method == "POST":
-            body = {}
-        limit = self._capped(non_negative_int("limit", query))
-        offset = non_negative_int("offset", query)
-        async with self.database.transaction(None) as conn:
+        name, method = request.path_params["name"], request.method
+        ask = _ask(request)
+        items, accept, prefer, select, embeds, order = (
+            ask.items, ask.accept, ask.prefer, ask.select, ask.embeds, ask.order
+        )  # fmt: skip
+        limit, offset = self._capped(ask.limit), ask.offset
+        body = await _rpc_body(request) if method == "POST" else None
+        # An explained call (with ``analyze`` it runs) keeps nothing it wrote.
+        rollback = prefer.tx == "rollback" or accept.kind == "plan"
+        async with self.database.transaction(None, rollback=rollback) as conn:
             ctx, schema = await self._begin(conn, request, caller, method in ("GET", "HEAD"))
             functions = await find_functions(conn, schema, name)
-            call, filter_items = _choose(functions, schema, name, method, body, query, prefer)
-            select = parse_select(query.get("select"))
-            conditions = filters_from_query(filter_items, _RESERVED)
-            order = parse_order(query["order"]) if query.get("order") else ()
-            await Database.set_identity(conn, self._identity(request, caller, ctx))
-            stmt, params = rpc_sql(call, select, conditions, order, limit=limit, offset=offset)
-            cursor = await conn.execute(stmt, params)
+            try:
+                call, filter_items = _choose(functions, method, body, items, prefer)
+            except _NoFunction as missing:
+                raise await _function_not_found(conn, schema, name, functions, missing) from None
             fn = call.function
+            root_items, embed_options = split_embed_options(filter_items, _RESERVED)
+            conditions = filters_from_query(root_items, _RESERVED)
+            plans: list[EmbedPlan] = []
+            if embeds or embed_options:
+                if not fn.returns_rows:
+                    raise ApiError.embed_unsupported(embeds[0].target if embeds else name)
+                plans, conditions = await plan_embeds(
+                    conn, schema, fn.relation(), embeds, embed_options, conditions
+                )
+            await Database.set_identity(conn, self._identity(request, caller, ctx))
+            stmt, params = rpc_sql(
+                call, select, conditions, order, limit=limit, offset=offset, embeds=plans
+            )
+            if accept.kind == "plan":
+                return await _explain(conn, stmt, params, accept)
+            cursor = await conn.execute(stmt, params)
             if fn.returns_void:
-                return Response(None, status_code=204)
+                return Response(None, status_code=204, headers=_applied(prefer))
             row = await cursor.fetchone()
             assert row is not None
             outcome = Outcome(str(row["body"]), int(row["n"]))
             if prefer.count and (fn.returns_set or fn.returns_rows):
                 count_stmt, count_params = rpc_sql(
-                    call, select, conditions, order, limit=None, offset=None, count=True
+                    call,
+                    select,
+                    conditions,
+                    order,
+                    limit=None,
+                    offset=None,
+                    count=True,
+                    embeds=plans,
                 )
                 counted = await (await conn.execute(count_stmt, count_params)).fetchone()
                 outcome.total = int(counted["total"]) if counted else 0
+            elif prefer.count:
+                outcome.total = 1
+            self._check_affected(outcome, prefer)
         return self._rpc_response(request, fn, outcome, accept, offset or 0, prefer)
 
     def _rpc_response(
@@ -527,9 +601,74 @@ class RestRoutes:
             rows = json.loads(text)
             text = json.dumps(rows[0] if rows else None)
         media = _OBJECT + "; charset=utf-8" if accept.kind == "object" else _JSON
-        if request.method == "HEAD":
-            return Response(None, status_code=200, media_type=media)
-        return Response(text, status_code=200, media_type=media)
+        headers = _applied(prefer)
+        if outcome.total is not None:
+            headers["Content-Range"] = f"0-0/{outcome.total}"
+        body = None if request.method == "HEAD" else text
+        return Response(body, status_code=200, headers=headers, media_type=media)
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a request asks for in its query string and headers, parsed."""
+
+    items: list[tuple[str, str]]
+    accept: Accept
+    prefer: Prefer
+    select: tuple[SelectItem, ...]
+    embeds: tuple[Embed, ...]
+    order: tuple[OrderTerm, ...]
+    limit: int | None
+    offset: int | None
+
+
+def _ask(request: Request) -> Ask:
+    query = request.query_params
+    select, embeds = parse_select_tree(query.get("select"))
+    order = parse_order(query["order"]) if query.get("order") else ()
+    return Ask(
+        list(query.multi_items()),
+        _accept(request.headers.get("accept")),
+        _prefer(request),
+        select,
+        embeds,
+        order,
+        non_negative_int("limit", query),
+        non_negative_int("offset", query),
+    )
+
+
+def _prefer(request: Request) -> Prefer:
+    """``Prefer``; with ``handling=strict`` a preference not understood is PGRST122."""
+    prefer = parse_prefer(request.headers.getlist("prefer"))
+    if prefer.handling == "strict" and prefer.invalid:
+        raise ApiError(
+            400,
+            "PGRST122",
+            "Invalid preferences given with handling=strict",
+            details="Invalid preferences: " + ", ".join(prefer.invalid),
+        )
+    return prefer
+
+
+def _applied(prefer: Prefer) -> dict[str, str]:
+    applied = prefer.applied()
+    return {"Preference-Applied": applied} if applied else {}
+
+
+async def _json_body(request: Request) -> Any:
+    """The JSON body (``None`` when empty); another Content-Type is a 415."""
+    content_type = request.headers.get("content-type", "application/json")
+    media = content_type.split(";")[0].strip().lower()
+    if media not in ("application/json", "", "application/vnd.pgrst.object+json"):
+        raise ApiError.unsupported_media_type(content_type)
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ApiError.invalid_body("Empty or invalid json") from None
 
 
 def _column_list(text: str) -> list[str]:
@@ -545,60 +684,132 @@ def _column_list(text: str) -> list[str]:
     return names
 
 
+@dataclass(frozen=True)
+class RpcBody:
+    """A POST body for ``/rpc``: parsed JSON, or the raw text/xml/bytes for one parameter."""
+
+    kind: str  # "json" | "text" | "xml" | "bytea"
+    value: Any
+
+
+_RAW_MEDIA = {"text/plain": "text", "text/xml": "xml", "application/octet-stream": "bytea"}
+
+
+async def _rpc_body(request: Request) -> RpcBody:
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    kind = _RAW_MEDIA.get(media)
+    if kind is None:
+        value = await _json_body(request)
+        return RpcBody("json", {} if value is None else value)
+    raw = await request.body()
+    return RpcBody(kind, raw if kind == "bytea" else raw.decode("utf-8", "replace"))
+
+
+class _NoFunction(Exception):
+    """No overload fits: the argument names searched for, and the kind of body."""
+
+    def __init__(self, keys: list[str], body: str | None) -> None:
+        super().__init__(keys)
+        self.keys = keys
+        self.body = body
+
+
 def _choose(
     functions: Sequence[Function],
-    schema: str,
-    name: str,
     method: str,
-    body: Any,
-    query: Any,
+    body: RpcBody | None,
+    items: Sequence[tuple[str, str]],
     prefer: Prefer,
 ) -> tuple[RpcCall, list[tuple[str, str]]]:
-    """Pick the overload whose argument names fit the request, as PostgREST does."""
-    items: list[tuple[str, str]] = list(query.multi_items())
-    candidates = [k for k, _ in items if k not in _RESERVED]
-    if method == "POST":
-        if prefer.params == "single-object" or not isinstance(body, dict):
-            for fn in functions:
-                if len(fn.args) == 1 and fn.args[0].type_name in ("json", "jsonb"):
-                    return RpcCall(fn, single_json=body, use_single=True), items
-            raise ApiError.function_not_found(schema, name, [])
-        keys = list(body)
-        for fn in functions:
-            names = {a.name for a in fn.args}
-            required = {a.name for a in fn.args if not a.has_default}
-            if set(keys) <= names and required <= set(keys):
-                return RpcCall(fn, json_args=body), items
+    """Pick the overload whose argument names fit the request, as PostgREST does.
+
+    Raises:
+        ApiError: PGRST203 when several overloads fit.
+        _NoFunction: when none does.
+    """
+    if body is not None and body.kind != "json":
         for fn in functions:
             if (
                 len(fn.args) == 1
-                and fn.args[0].name == ""
-                and fn.args[0].type_name
-                in (
-                    "json",
-                    "jsonb",
-                )
+                and SINGLE_UNNAMED_TYPES.get(fn.args[0].type_name) == (_MEDIA_OF[body.kind])
             ):
-                return RpcCall(fn, single_json=body, use_single=True), items
-        raise ApiError.function_not_found(schema, name, sorted(keys))
-    best: tuple[Function, list[str]] | None = None
+                return RpcCall(fn, use_single=True, raw=body.value), list(items)
+        raise _NoFunction([], body.kind)
+    single = [
+        fn for fn in functions if len(fn.args) == 1 and fn.args[0].type_name in ("json", "jsonb")
+    ]
+    if body is not None:
+        value = body.value
+        if prefer.params == "single-object" or not isinstance(value, dict):
+            if single:
+                return RpcCall(single[0], single_json=value, use_single=True), list(items)
+            raise _NoFunction([], "json")
+        keys = list(value)
+        fits = [fn for fn in functions if _fits(fn, keys)]
+        if not fits and single:
+            return RpcCall(single[0], single_json=value, use_single=True), list(items)
+        return RpcCall(_one(fits, keys, "json"), json_args=value), list(items)
+    candidates = list(dict.fromkeys(k for k, _ in items if k not in _RESERVED))
+    best: list[Function] = []
+    best_used: list[str] = []
     for fn in functions:
         names = {a.name for a in fn.args}
-        required = {a.name for a in fn.args if not a.has_default}
-        used = [k for k in dict.fromkeys(candidates) if k in names]
-        if required <= set(used) and (best is None or len(used) > len(best[1])):
-            best = (fn, used)
-    if best is None:
-        raise ApiError.function_not_found(schema, name, sorted(set(candidates)))
-    fn, used = best
+        used = [k for k in candidates if k in names]
+        if not _fits(fn, used):
+            continue
+        if len(used) > len(best_used):
+            best, best_used = [fn], used
+        elif len(used) == len(best_used):
+            best.append(fn)
+    fn = _one(best, candidates, None)
     args: dict[str, str] = {}
     rest: list[tuple[str, str]] = []
-    for key, value in items:
-        if key in used and key not in args:
-            args[key] = value
+    for key, text in items:
+        if key in best_used and key not in args:
+            args[key] = text
         else:
-            rest.append((key, value))
+            rest.append((key, text))
     return RpcCall(fn, text_args=args), rest
+
+
+_MEDIA_OF = {"text": "text/plain", "xml": "text/xml", "bytea": "application/octet-stream"}
+
+
+def _fits(fn: Function, keys: Sequence[str]) -> bool:
+    """Every required argument given, every key an argument."""
+    names = {a.name for a in fn.args}
+    required = {a.name for a in fn.args if not a.has_default}
+    return set(keys) <= names and required <= set(keys)
+
+
+def _one(fits: Sequence[Function], keys: Sequence[str], body: str | None) -> Function:
+    if not fits:
+        raise _NoFunction(sorted(keys), body)
+    if len(fits) > 1:
+        ranked = sorted(fits, key=lambda f: (len(f.args), f.signature))
+        raise ApiError.of("ambiguous_function", signatures=", ".join(f.signature for f in ranked))
+    return fits[0]
+
+
+async def _function_not_found(
+    conn: AsyncConnection[DictRow],
+    schema: str,
+    name: str,
+    overloads: Sequence[Function],
+    missing: _NoFunction,
+) -> ApiError:
+    """PGRST202, with PostgREST's hint: an overload's arguments, or a close name."""
+    suggestion: str | None = None
+    if overloads:
+        first = overloads[0]
+        suggestion = f"{schema}.{name}({', '.join(a.name for a in first.args)})"
+    else:
+        names = [n for n in await function_names(conn, schema) if n != name]
+        close = closest(name, names)
+        suggestion = f"{schema}.{close}" if close else None
+    return ApiError.function_not_found(
+        schema, name, missing.keys, body=missing.body, suggestion=suggestion
+    )
 
 
 def _strip_nulls(value: Any) -> Any:
@@ -610,19 +821,25 @@ def _strip_nulls(value: Any) -> Any:
 
 
 def _to_csv(rows: Any) -> str:
+    """Rows as PostgREST's CSV: a header, then values; one with a comma, quote, space or
+    line break is quoted (quotes doubled), JSON values are written as JSON."""
     if not isinstance(rows, list) or not rows:
         return ""
-    out = io.StringIO()
     names = list(rows[0])
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(names)
-    for row in rows:
-        writer.writerow(
-            [
-                ""
-                if row.get(n) is None
-                else (json.dumps(row[n]) if isinstance(row[n], dict | list) else row[n])
-                for n in names
-            ]
-        )
-    return out.getvalue().rstrip("\n")
+    lines = [",".join(_csv_field(n) for n in names)]
+    lines += [",".join(_csv_field(row.get(n)) for n in names) for row in rows]
+    return "\n".join(lines)
+
+
+def _csv_field(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, dict | list):
+        text = json.dumps(value)
+    else:
+        text = str(value)
+    if any(ch in text for ch in ',"\r\n '):
+        return '"' + text.replace('"', '""') + '"'
+    return text

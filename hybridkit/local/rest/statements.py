@@ -23,10 +23,11 @@ from typing import Any
 
 from psycopg import sql
 
-from hybridkit.local.rest.catalog import Function
+from hybridkit.local.rest.catalog import Argument, Function
 from hybridkit.local.rest.compose import (
     Params,
     Relation,
+    aggregates,
     page_sql,
     select_list_sql,
     where_sql,
@@ -51,6 +52,7 @@ BODY = sql.Identifier("_pgrst_body")
 ARGS = sql.Identifier("_pgrst_args")
 RESULT = sql.Identifier("_pgrst_f")
 SCALAR = sql.Identifier("_pgrst_scalar")
+_WRITTEN = sql.Identifier("_pgrst_written")
 _AGG = sql.SQL(
     "SELECT coalesce(json_agg(_pgrst_t), '[]')::text AS body, count(*) AS n FROM ({}) _pgrst_t"
 )
@@ -71,23 +73,47 @@ def read_sql(
 ) -> tuple[sql.Composed, dict[str, Any]]:
     """``GET /table``: one JSON array and its row count."""
     params = Params()
-    columns = select_list_sql(items, rel, TARGET, params) if items else sql.SQL("")
+    # Named as the table, as PostgREST names it (an execution plan shows it).
+    alias = sql.Identifier(rel.name)
+    source = sql.SQL("{} AS {}").format(rel.ident, alias)
+    shape = _Shape(items, conditions, order, limit, offset, embeds)
+    return _AGG.format(_rows(source, alias, rel, shape, params)), params.values
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What a read selects: items, filters, order, page and embeds."""
+
+    items: Sequence[SelectItem]
+    conditions: Sequence[Condition] = ()
+    order: Sequence[OrderTerm] = ()
+    limit: int | None = None
+    offset: int | None = None
+    embeds: Sequence[EmbedPlan] = ()
+
+
+def _rows(
+    source: sql.Composable, qualifier: sql.Identifier, rel: Relation, shape: _Shape, params: Params
+) -> sql.Composed:
+    """The selected rows of ``source`` (a table, or a function call) with their embeds."""
+    items, conditions, order, embeds = shape.items, shape.conditions, shape.order, shape.embeds
+    columns = select_list_sql(items, rel, qualifier, params) if items else sql.SQL("")
     joins: sql.Composable = sql.SQL("")
-    where = where_sql(conditions, rel, TARGET, params)
+    where = where_sql(conditions, rel, qualifier, params)
+    groups: list[sql.Composable] = []
     if embeds:
-        extra = embed_sql(embeds, TARGET, params)
+        extra = embed_sql(embeds, qualifier, params, grouped=aggregates(items, rel))
         columns = sql.SQL(", ").join(([columns] if items else []) + extra.columns)
         joins = extra.joins
         where = sql.SQL(" AND ").join([where, *extra.filters])
-    inner = sql.SQL("SELECT {} FROM {} AS {}{} WHERE {}{}").format(
+        groups = extra.groups
+    return sql.SQL("SELECT {} FROM {}{} WHERE {}{}").format(
         columns,
-        rel.ident,
-        TARGET,
+        source,
         joins,
         where,
-        _page(params, order, rel, TARGET, limit, offset),
+        _page(params, order, rel, qualifier, shape.limit, shape.offset, items, groups),
     )
-    return _AGG.format(inner), params.values
 
 
 def count_sql(
@@ -98,49 +124,57 @@ def count_sql(
     Embeds that can drop a row (``!inner``, ``rel=is.null``) take part.
     """
     params = Params()
-    extra = embed_sql(embeds, TARGET, params, filtering_only=True)
-    where = sql.SQL(" AND ").join([where_sql(conditions, rel, TARGET, params), *extra.filters])
-    stmt = sql.SQL("SELECT count(*) AS total FROM {} AS {}{} WHERE {}").format(
-        rel.ident, TARGET, extra.joins, where
-    )
-    return stmt, params.values
+    alias = sql.Identifier(rel.name)
+    source = sql.SQL("{} AS {}").format(rel.ident, alias)
+    return _count(source, alias, rel, conditions, embeds, params), params.values
+
+
+def _count(
+    source: sql.Composable,
+    qualifier: sql.Identifier,
+    rel: Relation,
+    conditions: Sequence[Condition],
+    embeds: Sequence[EmbedPlan],
+    params: Params,
+) -> sql.Composed:
+    extra = embed_sql(embeds, qualifier, params, filtering_only=True)
+    where = sql.SQL(" AND ").join([where_sql(conditions, rel, qualifier, params), *extra.filters])
+    return sql.SQL("SELECT count(*) AS total FROM {}{} WHERE {}").format(source, extra.joins, where)
 
 
 def _write(
-    statement: sql.Composable, params: Params, rel: Relation, returning: Returning | None
-) -> tuple[sql.Composed, dict[str, Any]]:
-    """A write as it runs: bare, or with ``RETURNING`` shaped by :func:`_representation`."""
-    if returning is None:
-        return sql.Composed([statement]), params.values
-    mutation = sql.SQL("{} RETURNING {}.*").format(statement, TARGET)
-    return _representation(mutation, params, rel, returning), params.values
-
-
-def _representation(
-    mutation: sql.Composable,
+    statement: sql.Composable,
     params: Params,
     rel: Relation,
-    returning: Returning,
-) -> sql.Composed:
-    columns = (
-        select_list_sql(returning.items, rel, SOURCE, params) if returning.items else sql.SQL("")
+    returning: Returning | None,
+    *,
+    upsert: bool = False,
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """A write as it runs, answering ``body`` (or NULL), ``n`` and ``inserted``.
+
+    ``inserted`` counts the rows an upsert inserted rather than updated (``xmax = 0``),
+    since PostgREST answers 200 to an upsert that only updated; other writes leave it NULL.
+    """
+    inserted: sql.Composable
+    if upsert:
+        mutation = sql.SQL(
+            "WITH {w} AS ({} RETURNING {t} AS _pgrst_row, ({t}.xmax = 0) AS _pgrst_new), "
+            "{s} AS (SELECT ({w}._pgrst_row).* FROM {w})"
+        ).format(statement, w=_WRITTEN, t=TARGET, s=SOURCE)
+        inserted = sql.SQL("(SELECT count(*) FILTER (WHERE _pgrst_new) FROM {})").format(_WRITTEN)
+    else:
+        mutation = sql.SQL("WITH {} AS ({} RETURNING {}.*)").format(SOURCE, statement, TARGET)
+        inserted = sql.SQL("NULL::int8")
+    if returning is None:
+        stmt = sql.SQL("{} SELECT NULL AS body, count(*) AS n, {} AS inserted FROM {}")
+        return stmt.format(mutation, inserted, SOURCE), params.values
+    shape = _Shape(returning.items, order=returning.order, embeds=returning.embeds)
+    inner = _rows(SOURCE, SOURCE, rel, shape, params)
+    stmt = sql.SQL(
+        "{} SELECT coalesce(json_agg(_pgrst_t), '[]')::text AS body, count(*) AS n, "
+        "{} AS inserted FROM ({}) _pgrst_t"
     )
-    joins: sql.Composable = sql.SQL("")
-    where: sql.Composable = sql.SQL("")
-    if returning.embeds:
-        extra = embed_sql(returning.embeds, SOURCE, params)
-        columns = sql.SQL(", ").join(([columns] if returning.items else []) + extra.columns)
-        joins = extra.joins
-        if extra.filters:
-            where = sql.SQL(" WHERE {}").format(sql.SQL(" AND ").join(extra.filters))
-    inner = sql.SQL("SELECT {} FROM {}{}{}{}").format(
-        columns,
-        SOURCE,
-        joins,
-        where,
-        _page(params, returning.order, rel, SOURCE, None, None),
-    )
-    return sql.SQL("WITH {} AS ({}) {}").format(SOURCE, mutation, _AGG.format(inner))
+    return stmt.format(mutation, inserted, inner), params.values
 
 
 @dataclass(frozen=True)
@@ -169,7 +203,7 @@ def insert_sql(
     """``POST /table``: insert, or upsert with ``ON CONFLICT``."""
     for column in list(columns) + list(on_conflict):
         if column not in rel.columns:
-            raise ApiError.column_not_found(column, rel.name)
+            raise ApiError.of("column_not_found", column=column, table=rel.name)
     params = Params()
     if not columns:
         if len(rows) != 1:
@@ -205,6 +239,7 @@ def insert_sql(
             BODY,
         )
     conflict: sql.Composable = sql.SQL("")
+    conflict_updates = False
     if resolution is not None:
         target = list(on_conflict) or list(rel.pk)
         target_sql: sql.Composable = sql.SQL("")
@@ -228,10 +263,12 @@ def insert_sql(
                 for c in columns
             )
             conflict = sql.SQL(" ON CONFLICT{} DO UPDATE SET {}").format(target_sql, updates)
+            conflict_updates = True
     insert = sql.SQL("INSERT INTO {} AS {}{} {}{}").format(
         rel.ident, TARGET, column_list, body, conflict
     )
-    return _write(insert, params, rel, returning)
+    upsert = resolution == "merge-duplicates" and conflict_updates
+    return _write(insert, params, rel, returning, upsert=upsert)
 
 
 def update_sql(
@@ -245,7 +282,7 @@ def update_sql(
     """``PATCH /table?filters``: set the payload's columns on the matching rows."""
     for column in columns:
         if column not in rel.columns:
-            raise ApiError.column_not_found(column, rel.name)
+            raise ApiError.of("column_not_found", column=column, table=rel.name)
     params = Params()
     assignments = sql.SQL(", ").join(
         sql.SQL("{} = {}.{}").format(sql.Identifier(c), BODY, sql.Identifier(c)) for c in columns
@@ -281,13 +318,26 @@ def delete_sql(
 
 @dataclass(frozen=True)
 class RpcCall:
-    """How to call a function: its arguments as JSON (POST) or as text (GET)."""
+    """How to call a function: its arguments as JSON (POST) or as text (GET).
+
+    ``use_single`` passes the whole body as the function's one parameter: the JSON
+    document (``single_json``) or, for a text/xml/bytea parameter, the raw body (``raw``).
+    """
 
     function: Function
     json_args: Mapping[str, Any] | None = None  # POST body, named
     text_args: Mapping[str, str] | None = None  # GET query string, named
-    single_json: Any = None  # the whole body for a single unnamed json/jsonb argument
+    single_json: Any = None
     use_single: bool = False
+    raw: str | bytes | None = None
+
+
+def _argument(arg: Argument, value: sql.Composable) -> sql.Composable:
+    """``[VARIADIC] name => value``, or the value alone for an unnamed parameter."""
+    variadic = sql.SQL("VARIADIC ") if arg.variadic else sql.SQL("")
+    if not arg.name:
+        return sql.SQL("{}{}").format(variadic, value)
+    return sql.SQL("{}{} => {}").format(variadic, sql.Identifier(arg.name), value)
 
 
 def _call(call: RpcCall, params: Params) -> tuple[sql.Composable, sql.Composable]:
@@ -296,43 +346,39 @@ def _call(call: RpcCall, params: Params) -> tuple[sql.Composable, sql.Composable
     name = sql.Identifier(fn.schema, fn.name)
     if call.use_single:
         arg = fn.args[0]
-        value = params.bind(json.dumps(call.single_json))
         cast = sql.Identifier(arg.type_schema, arg.type_name)
-        return sql.SQL("{}({}::json::{})").format(name, value, cast), sql.SQL("")
+        if call.raw is not None:
+            value = sql.SQL("{}::{}").format(params.bind(call.raw), cast)
+        else:
+            value = sql.SQL("{}::json::{}").format(params.bind(json.dumps(call.single_json)), cast)
+        return sql.SQL("{}({})").format(name, value), sql.SQL("")
     by_name = {a.name: a for a in fn.args}
     pieces: list[sql.Composable] = []
     sources: sql.Composable = sql.SQL("")
     if call.json_args:
+        # json_to_record converts each value with the parameter's own type; its columns
+        # are numbered, so an unnamed ("") parameter works too.
         used = [by_name[key] for key in call.json_args]
+        columns = [sql.Identifier(f"a{i}") for i in range(len(used))]
         definitions = sql.SQL(", ").join(
-            sql.SQL("{} {}").format(
-                sql.Identifier(a.name), sql.Identifier(a.type_schema, a.type_name)
-            )
-            for a in used
+            sql.SQL("{} {}").format(column, sql.Identifier(a.type_schema, a.type_name))
+            for column, a in zip(columns, used, strict=True)
         )
+        document = {f"a{i}": call.json_args[a.name] for i, a in enumerate(used)}
         sources = sql.SQL("json_to_record({}::json) AS {}({}), ").format(
-            params.bind(json.dumps(dict(call.json_args))), ARGS, definitions
+            params.bind(json.dumps(document)), ARGS, definitions
         )
-        for a in used:
-            pieces.append(
-                sql.SQL("{}{} => {}.{}").format(
-                    sql.SQL("VARIADIC ") if a.variadic else sql.SQL(""),
-                    sql.Identifier(a.name),
-                    ARGS,
-                    sql.Identifier(a.name),
-                )
-            )
+        pieces = [
+            _argument(a, sql.SQL("{}.{}").format(ARGS, column))
+            for column, a in zip(columns, used, strict=True)
+        ]
     elif call.text_args:
         for key, text in call.text_args.items():
             a = by_name[key]
-            pieces.append(
-                sql.SQL("{}{} => {}::{}").format(
-                    sql.SQL("VARIADIC ") if a.variadic else sql.SQL(""),
-                    sql.Identifier(a.name),
-                    params.bind(text),
-                    sql.Identifier(a.type_schema, a.type_name),
-                )
+            value = sql.SQL("{}::{}").format(
+                params.bind(text), sql.Identifier(a.type_schema, a.type_name)
             )
+            pieces.append(_argument(a, value))
     return sql.SQL("{}({})").format(name, sql.SQL(", ").join(pieces)), sources
 
 
@@ -345,8 +391,9 @@ def rpc_sql(
     limit: int | None,
     offset: int | None,
     count: bool = False,
+    embeds: Sequence[EmbedPlan] = (),
 ) -> tuple[sql.Composed, dict[str, Any]]:
-    """``/rpc/fn``: a scalar as JSON, or rows aggregated like a table read.
+    """``/rpc/fn``: a scalar as JSON, or rows aggregated like a table read (with embeds).
 
     With ``count`` the statement returns ``total`` (every row the filters match).
     """
@@ -361,7 +408,7 @@ def rpc_sql(
         return scalar.format(expr, sources), params.values
     if not fn.returns_rows:
         # SETOF a scalar: a JSON array of the values.
-        if conditions or order or any(i.field is not None for i in items):
+        if conditions or order or any(not i.star for i in items):
             raise ApiError.parse(
                 "filters, order and select need a function that returns rows",
                 f"{fn.schema}.{fn.name} returns a set of {fn.return_type}",
@@ -380,16 +427,8 @@ def rpc_sql(
         )
         return aggregate.format(inner), params.values
     rel = fn.relation()
+    source = sql.SQL("{}{} AS {}").format(sources, expr, RESULT)
     if count:
-        return sql.SQL("SELECT count(*) AS total FROM {}{} AS {} WHERE {}").format(
-            sources, expr, RESULT, where_sql(conditions, rel, RESULT, params)
-        ), params.values
-    inner = sql.SQL("SELECT {} FROM {}{} AS {} WHERE {}{}").format(
-        select_list_sql(items, rel, RESULT, params),
-        sources,
-        expr,
-        RESULT,
-        where_sql(conditions, rel, RESULT, params),
-        _page(params, order, rel, RESULT, limit, offset),
-    )
-    return _AGG.format(inner), params.values
+        return _count(source, RESULT, rel, conditions, embeds, params), params.values
+    shape = _Shape(items, conditions, order, limit, offset, embeds)
+    return _AGG.format(_rows(source, RESULT, rel, shape, params)), params.values
