@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from hybridkit import __version__
 from hybridkit.config import environment
+from hybridkit.cli._common import redacted
 from hybridkit.errors import HybridError
 
 __all__ = ["main"]
@@ -41,13 +42,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _redacted(text: str) -> str:
-    """``text`` without any secret of this process's environment (the CLI's stderr)."""
-    from hybridkit.redact import known_secrets, redact_text
-
-    return redact_text(text, known_secrets(environment()))[0]
-
-
 def _redact_logs() -> None:
     """Log lines on stderr (the last-resort handler, any configured one) carry no secret."""
     import logging
@@ -71,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except HybridError as exc:
-        print(f"error: {_redacted(str(exc))}", file=sys.stderr)
+        print(f"error: {redacted(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -84,3 +84,11 @@ def target_settings(**overrides: Any) -> Settings:
             file=sys.stderr,
         )
     return target.settings
+
+
+def redacted(text: str) -> str:
+    """``text`` without any secret of this process's environment (the CLI's stderr)."""
+    from hybridkit.config import environment
+    from hybridkit.redact import known_secrets, redact_text
+
+    return redact_text(text, known_secrets(environment()))[0]

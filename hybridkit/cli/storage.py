@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from hybridkit.cli._common import add_command, add_yes, target_settings
+from hybridkit.cli._common import add_command, add_yes, redacted, target_settings
 from hybridkit.cli.sync import add_backup_parsers, add_sync_parser, run_backup, run_sync
 from hybridkit.errors import CancelledError, HybridError, InvalidInputError
 from hybridkit.progress import ProgressCallback, TqdmProgress
@@ -194,9 +194,7 @@ def run(args: argparse.Namespace, *, manager: StorageManager | None = None) -> i
     except InvalidInputError as exc:
         # A bad name, path or option is the caller's to fix: 2, as argparse and
         # `hybridkit run` exit for a bad parameter (1 stays for what failed).
-        from hybridkit.cli import _redacted
-
-        _say(f"error: {_redacted(str(exc))}")
+        _say(f"error: {redacted(str(exc))}")
         return 2
 
 
