@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from os import PathLike
@@ -122,15 +123,8 @@ class StorageSession:
         secret = key.get_secret_value()
         # Sent on hybridkit's own requests; never logged, never in a repr.
         self._auth = {"apikey": secret, "Authorization": f"Bearer {secret}"}
-        from supabase import ClientOptions, create_client
-
-        # postgrest's built-in GET retry is off: one policy owns retries.
-        self.client: Any = create_client(
-            self.url,
-            secret,
-            options=ClientOptions(httpx_client=self.http, postgrest_client_retry=False),
-        )
-        """The supabase-py client (sharing this session's httpx pool)."""
+        self._client: Any = None
+        self._client_lock = threading.Lock()
         if resume_dir is UNSET:
             resume_dir = default_resume_dir()
         self.resume_store = ResumeStore(Path(resume_dir)) if resume_dir is not None else None
@@ -155,6 +149,26 @@ class StorageSession:
     def auth_headers(self) -> dict[str, str]:
         """``apikey`` and ``Authorization`` for a request of hybridkit's own (a copy)."""
         return dict(self._auth)
+
+    @property
+    def client(self) -> Any:
+        """The supabase-py client (sharing this session's httpx pool), built on first use.
+
+        Uploads, downloads, TUS and list v2 go through :attr:`http` directly; only the
+        bucket calls and a few others use storage3, so a ``storage cp`` never pays
+        for importing supabase-py (about 0.2 s and 25 MB).
+        """
+        with self._client_lock:
+            if self._client is None:
+                from supabase import ClientOptions, create_client
+
+                # postgrest's built-in GET retry is off: one policy owns retries.
+                self._client = create_client(
+                    self.url,
+                    self._auth["apikey"],
+                    options=ClientOptions(httpx_client=self.http, postgrest_client_retry=False),
+                )
+            return self._client
 
     @property
     def api(self) -> Any:
