@@ -5,7 +5,8 @@ else is a local path::
 
     hybridkit storage ls [-r] [ss:///bucket/prefix]
     hybridkit storage cp [-r] [-j JOBS] [--cache-control N] [--content-type T]
-                         [--deadline SECONDS] [--resumable | --standard] SRC DST
+                         [--deadline SECONDS] [--bwlimit RATE] [--resumable | --standard]
+                         SRC DST
     hybridkit storage mv [-r] ss:///bucket/a ss:///bucket/b
     hybridkit storage rm [-r] ss:///bucket/path ...
     hybridkit storage buckets list|create|update|empty|delete ...
@@ -38,6 +39,7 @@ from hybridkit.cli.sync import add_backup_parsers, add_sync_parser, run_backup, 
 from hybridkit.errors import CancelledError, HybridError, InvalidInputError
 from hybridkit.progress import ProgressCallback, TqdmProgress
 from hybridkit.storage import StorageManager, TransferReport
+from hybridkit.storage.pace import parse_rate
 from hybridkit.target import profile_settings
 
 __all__ = ["add_parser", "run"]
@@ -123,6 +125,12 @@ def add_parser(commands: Any) -> None:
     cp.add_argument("--content-type", default=None, help="default: guessed from the name")
     cp.add_argument("--upsert", action="store_true", help="overwrite existing objects")
     cp.add_argument(
+        "--bwlimit",
+        default=None,
+        metavar="RATE",
+        help="cap the upload's bytes/s, as rclone's --bwlimit: 10M, 512k (a bare number is KiB/s)",
+    )
+    cp.add_argument(
         "--deadline",
         type=float,
         default=None,
@@ -203,7 +211,7 @@ def _run(args: argparse.Namespace, manager: StorageManager | None) -> int:
         return run_sync(args, parse=parse_location, cancellable=_cancellable, report=_report)
     if args.action in ("backup", "verify", "restore"):
         return run_backup(args, parse=parse_location, report=_report)
-    with _manager(manager, _profile_of(args)) as storage:
+    with _manager(manager, _profile_of(args), getattr(args, "jobs", 4)) as storage:
         if args.action == "ls":
             return _ls(storage, args)
         if args.action == "cp":
@@ -229,12 +237,15 @@ def _profile_of(args: argparse.Namespace) -> str | None:
 
 
 @contextmanager
-def _manager(given: StorageManager | None, profile: str | None = None) -> Iterator[StorageManager]:
+def _manager(
+    given: StorageManager | None, profile: str | None = None, jobs: int = 4
+) -> Iterator[StorageManager]:
     if given is not None:
         yield given
         return
     settings = target_settings() if profile is None else profile_settings(profile)
-    with StorageManager(settings) as storage:
+    # A folder job may grow to twice its jobs (see upload_folder): room for all of them.
+    with StorageManager(settings, max_connections=max(16, 2 * jobs + 2)) as storage:
         yield storage
 
 
@@ -404,6 +415,7 @@ def _upload(storage: StorageManager, args: argparse.Namespace, local: Path, dst:
         "cache_control": args.cache_control,
         "deadline": _deadline(args),
         "resumable": getattr(args, "resumable", None),
+        "bwlimit": parse_rate(args.bwlimit) if getattr(args, "bwlimit", None) else None,
     }
     if local.is_dir():
         if not args.recursive:

@@ -34,6 +34,7 @@ from hybridkit.progress import ProgressCallback, ProgressTracker
 from hybridkit.retry import ServerUnreachable, classify
 from hybridkit.storage.download import download_one
 from hybridkit.storage.listing import iter_objects, object_info
+from hybridkit.storage.pace import Concurrency, Throttle, ThrottledCounter, as_throttle
 from hybridkit.storage.transfer import (
     ChildCounter,
     Job,
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
     from hybridkit.storage.session import StorageSession
 
 _log = logging.getLogger("hybridkit.storage")
+THROTTLED_REQUEUES = 20
+"""How often a file the server keeps pushing back (429/503) goes back in the queue."""
 
 
 def _file_md5(path: Path) -> str:
@@ -87,13 +90,15 @@ def _run_queue(
     order: Sequence[int],
     run: Callable[[int], FileResult],
     again: Callable[[int, FileResult], bool],
+    pace: Concurrency | None = None,
 ) -> dict[int, list[FileResult]]:
     """Run ``run(i)`` for each index in ``order``, ``jobs`` at a time.
 
     A result for which ``again(i, result)`` is true puts the file back in the
     queue, ahead of the files not yet started (it goes on from where it got to,
-    and the breaker makes it wait while the server is away). Returns every
-    result of each index, in the order they came.
+    and the breaker makes it wait while the server is away). With ``pace`` there
+    are ``pace.most`` workers, of which ``pace.limit`` run at a time. Returns
+    every result of each index, in the order they came.
     """
     if jobs < 1:
         raise InvalidInputError(f"jobs must be at least 1, got {jobs}")
@@ -116,6 +121,8 @@ def _run_queue(
                     return
                 _, _, i = heapq.heappop(heap)
                 active[0] += 1
+            if pace is not None:
+                pace.acquire()
             try:
                 result = base.copy().run(run, i)
             except BaseException as exc:  # handed to the caller below
@@ -125,6 +132,9 @@ def _run_queue(
                     active[0] -= 1
                     cond.notify_all()
                 return
+            finally:
+                if pace is not None:
+                    pace.release()
             try:
                 retry = again(i, result)  # may ask the server: outside the lock
             except Exception:  # a failed look-up only means no second go
@@ -139,7 +149,7 @@ def _run_queue(
 
     threads = [
         threading.Thread(target=worker, name=f"hybridkit-{n}", daemon=True)
-        for n in range(min(jobs, max(1, len(order))))
+        for n in range(min(pace.most if pace is not None else jobs, max(1, len(order))))
     ]
     for t in threads:
         t.start()
@@ -206,6 +216,11 @@ def _transient(result: FileResult) -> bool:
     return result.status == "failed" and isinstance(result.error, RetryableError)
 
 
+def _pushed_back(result: FileResult) -> bool:
+    """The file failed because the server kept answering 429 or 503 (slow down)."""
+    return getattr(result.error, "status", None) in (429, 503)
+
+
 def upload_folder(
     session: StorageSession,
     folder: str | PathLike[str],
@@ -223,6 +238,7 @@ def upload_folder(
     cancel: threading.Event | None = None,
     deadline: float | None = None,
     resumable: bool | None = None,
+    bwlimit: float | str | Throttle | None = None,
 ) -> TransferReport:
     """See ``StorageManager.upload_folder``.
 
@@ -262,6 +278,7 @@ def upload_folder(
             job=job,
             started=started,
             resumable=resumable,
+            throttle=as_throttle(bwlimit),
         )
     finally:
         job.close()
@@ -284,6 +301,7 @@ def _upload_folder(
     job: Job,
     started: float,
     resumable: bool | None,
+    throttle: Throttle | None,
 ) -> TransferReport:
     stop = job.stop
     files = [(p, rel) for p, rel in _walk(root) if selected(rel, include, exclude)]
@@ -372,7 +390,7 @@ def _upload_folder(
                         resumable=resumable,
                         verify=verify,
                         cancel=stop,
-                        counter=share,
+                        counter=share if throttle is None else ThrottledCounter(share, throttle),
                     )
                 except CancelledError:
                     landed = share.confirmed
@@ -415,10 +433,20 @@ def _upload_folder(
 
     requeued: set[int] = set()
 
+    throttled: dict[int, int] = {}
+
     def again(i: int, result: FileResult) -> bool:
-        if not _transient(result) or stop.is_set() or i in requeued:
+        if not _transient(result) or stop.is_set():
             return False
-        requeued.add(i)
+        if _pushed_back(result) and throttled.get(i, 0) < THROTTLED_REQUEUES:
+            # The server asked us to slow down (429/503): the pace has halved and
+            # waits out Retry-After; the file goes back in the queue, not in the
+            # report's failures.
+            throttled[i] = throttled.get(i, 0) + 1
+        elif i in requeued:
+            return False
+        else:
+            requeued.add(i)
         tracker.advance(-result.size)  # its bytes count again as they go
         key = result.target
         rechecked.add(key)
@@ -436,7 +464,22 @@ def _upload_folder(
         tracker.file_finished()
         return False
 
-    runs = _run_queue(jobs, order, lambda i: tasks[i](), settle)
+    sleep = session.retrier.sleep
+    pace = Concurrency(jobs, max(jobs, min(2 * jobs, session.max_connections)), sleep=sleep)
+
+    def pushed(retry_after: float | None) -> None:
+        before = pace.limit
+        pace.pushback(retry_after)
+        _log.info(
+            "%s: the server pushed back (429/503, Retry-After %s): %d -> %d files at once",
+            root,
+            retry_after,
+            before,
+            pace.limit,
+        )
+
+    with session.on_pushback(pushed):
+        runs = _run_queue(jobs, order, lambda i: tasks[i](), settle, pace)
     results: list[FileResult] = []
     for i in range(len(files)):
         first, *rest = runs[i]

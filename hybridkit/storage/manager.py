@@ -48,6 +48,7 @@ from hybridkit.retry import Attempt, AttemptLog, CircuitBreaker, RetryPolicy, cl
 from hybridkit.storage.download import download_one, verify_object
 from hybridkit.storage.folders import download_prefix, upload_folder
 from hybridkit.storage.listing import iter_objects, object_info
+from hybridkit.storage.pace import Throttle, as_throttle
 from hybridkit.storage.session import UNSET, StorageSession
 from hybridkit.storage.transfer import Job, Source, check_bucket, check_key, url_path
 from hybridkit.storage.upload import upload_one
@@ -484,6 +485,7 @@ class StorageManager(Closing):
         verify: bool = False,
         cancel: threading.Event | None = None,
         deadline: float | None = None,
+        bwlimit: float | str | Throttle | None = None,
     ) -> UploadResult:
         """Upload a file (a path or a binary file object), streamed.
 
@@ -512,6 +514,9 @@ class StorageManager(Closing):
             deadline: seconds the upload may take, waits included (default: the
                 ``job_deadline`` setting, else none). Past it no attempt starts and
                 the one in flight is stopped as by ``cancel``.
+            bwlimit: at most this many bytes/s on average (rclone's syntax:
+                ``"10M"``, ``"512k"``; a bare number is KiB/s), or a ``Throttle``
+                shared with other transfers.
 
         Raises:
             CancelledError: ``cancel`` was set before the upload finished.
@@ -543,6 +548,7 @@ class StorageManager(Closing):
                 resumable=resumable,
                 verify=verify,
                 cancel=cancel if job is None else job.stop,
+                throttle=as_throttle(bwlimit),
             )
         except CancelledError as stopped:
             if job is None or job.why != "deadline":
@@ -608,8 +614,9 @@ class StorageManager(Closing):
         cancel: threading.Event | None = None,
         deadline: float | None = None,
         resumable: bool | None = None,
+        bwlimit: float | str | Throttle | None = None,
     ) -> TransferReport:
-        """Upload a folder tree under ``prefix``, ``jobs`` files at a time.
+        """Upload a folder tree under ``prefix``, starting ``jobs`` files at a time.
 
         Unchanged files (same size and MD5 as the stored object) are skipped;
         content types are guessed from names. Returns a per-file report rather
@@ -622,7 +629,13 @@ class StorageManager(Closing):
         the bytes that reached the server; a server unreachable for
         ``unreachable_after`` seconds ends it too. Files that failed transiently
         get one retry pass at the end. ``resumable`` forces the upload kind, as in
-        :meth:`upload`.
+        :meth:`upload`; ``bwlimit`` caps the whole job's bytes/s, as in :meth:`upload`.
+
+        Concurrency adapts: from ``jobs`` it grows by one while files/s rises (up
+        to twice ``jobs``, within the pool's ``max_connections``), halves when the
+        server answers 429 or 503, and no file starts before its ``Retry-After``
+        has passed; a file the server keeps pushing back goes back in the queue
+        rather than failing.
         """
         return upload_folder(
             self.session,
@@ -640,6 +653,7 @@ class StorageManager(Closing):
             cancel=cancel,
             deadline=deadline,
             resumable=resumable,
+            bwlimit=bwlimit,
         )
 
     def download_prefix(

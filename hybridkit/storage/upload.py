@@ -20,6 +20,7 @@ from hybridkit.progress import ProgressCallback, ProgressTracker
 from hybridkit.retry import Attempt, AttemptLog, classify, classify_response
 from hybridkit.storage.download import verify_object
 from hybridkit.storage.listing import object_info
+from hybridkit.storage.pace import Throttle, ThrottledCounter
 from hybridkit.storage.transfer import (
     READ_BLOCK,
     Counter,
@@ -57,6 +58,7 @@ def upload_one(
     verify: bool,
     cancel: threading.Event | None = None,
     counter: Counter | None = None,
+    throttle: Throttle | None = None,
 ) -> UploadResult:
     """Upload ``source`` to ``bucket/key``; see ``StorageManager.upload``."""
     check_bucket(bucket)
@@ -72,6 +74,8 @@ def upload_one(
                 src.size, progress, interval=session.progress_interval, label=key
             )
             counter = tracker
+        if throttle is not None:
+            counter = ThrottledCounter(counter, throttle)
         use_tus = resumable if resumable is not None else src.size > session.threshold
         # A standard upload of more than one read block (1 MiB) that fails transiently
         # goes on as a resumable one: one bad connection must not restart it from

@@ -121,6 +121,8 @@ class FaultProxy:
         stall_seconds: how long a stall holds the request.
         slow_seconds: how long a slow chunk is held.
         connect_503_rate: the share of new connections whose first request gets a 503.
+        retry_after: the ``Retry-After`` of an injected 429.
+        retry_after_503: the ``Retry-After`` of an injected 503 (default: none).
     """
 
     def __init__(
@@ -137,6 +139,8 @@ class FaultProxy:
         stall_seconds: float = 40.0,
         slow_seconds: float = 1.0,
         connect_503_rate: float = 0.0,
+        retry_after: str = "0",
+        retry_after_503: str | None = None,
     ) -> None:
         parts = urlsplit(upstream)
         assert parts.hostname in ("127.0.0.1", "localhost", "::1"), "loopback only"
@@ -150,6 +154,8 @@ class FaultProxy:
         self.stall_seconds = stall_seconds
         self.slow_seconds = slow_seconds
         self.connect_503_rate = connect_503_rate
+        self.retry_after = retry_after
+        self.retry_after_503 = retry_after_503
         self.chunks = 0  # 64 KiB request chunks that went through the draw
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -438,7 +444,8 @@ class FaultProxy:
                 "message": f"fault proxy injected {status}",
             }
         ).encode()
-        extra = "Retry-After: 0\r\n" if status == 429 else ""
+        after = self.retry_after if status == 429 else self.retry_after_503
+        extra = f"Retry-After: {after}\r\n" if status in (429, 503) and after is not None else ""
         client.sendall(
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n".encode()
