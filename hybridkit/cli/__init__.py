@@ -11,8 +11,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from hybridkit import __version__
-from hybridkit.config import environment
 from hybridkit.cli._common import redacted
+from hybridkit.config import environment
 from hybridkit.errors import HybridError
 
 __all__ = ["main"]

@@ -136,7 +136,6 @@ def _run(args: argparse.Namespace) -> int:
             values.update(load_parameters_file(args.parameters_file))
         for name, value in args.parameter:
             values[name] = value
-        print(f"running {runbook.name} ({runbook.path})", file=sys.stderr)
         result = run_runbook(
             runbook,
             values,
@@ -144,6 +143,7 @@ def _run(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             kernel_name=args.kernel,
             live_progress=sys.stderr.isatty(),
+            on_start=lambda: print(f"running {runbook.name} ({runbook.path})", file=sys.stderr),
         )
     except InvalidInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
