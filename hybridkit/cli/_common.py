@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from hybridkit.config import Settings
+from hybridkit.config import Settings, environment
 from hybridkit.errors import HybridError
 from hybridkit.target import resolve
 
@@ -86,7 +86,6 @@ def target_settings(**overrides: Any) -> Settings:
 
 def redacted(text: str) -> str:
     """``text`` without any secret of this process's environment (the CLI's stderr)."""
-    from hybridkit.config import environment
     from hybridkit.redact import known_secrets, redact_text
 
     return redact_text(text, known_secrets(environment()))[0]

@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from hybridkit._tables import text_table
-from hybridkit.cli._common import add_yes, confirm
-from hybridkit.config import environment
+from hybridkit.cli._common import add_yes, confirm, redacted
 from hybridkit.errors import InvalidInputError
-from hybridkit.redact import known_secrets, redact_text
 
 __all__ = ["add_arguments", "add_listings"]
 
@@ -144,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
     except InvalidInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    note = redact_text(record_run(result.as_json()), known_secrets(environment()))[0]
+    note = redacted(record_run(result.as_json()))
     _add_to_record(result.record, {"ops_runs": note})
     for summary in result.summaries:
         verdict = summary.get("verdict") or ("ok" if summary.get("ok") else "failed")
