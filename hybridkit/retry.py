@@ -49,14 +49,9 @@ from typing import Any, TypeVar
 
 import tenacity
 
-from hybridkit._classify import (
-    classify,
-    classify_response,
-    is_safe_to_resend,
-    parse_retry_after,
-    response_body,
-    sqlstate_error,
-)
+from hybridkit import _classify
+from hybridkit._classify import *  # noqa: F403 (re-exported: __all__ below)
+from hybridkit._classify import classify, is_safe_to_resend
 from hybridkit.errors import (
     CancelledError,
     CircuitOpenError,
@@ -74,13 +69,9 @@ __all__ = [
     "Retrier",
     "RetryPolicy",
     "ServerUnreachable",
-    "classify",
-    "classify_response",
-    "is_safe_to_resend",
-    "parse_retry_after",
-    "response_body",
-    "sqlstate_error",
 ]
+# The classifier is written in hybridkit._classify; its public names are re-exported here.
+__all__ += _classify.__all__
 
 T = TypeVar("T")
 _log = logging.getLogger("hybridkit.retry")

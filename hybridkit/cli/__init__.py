@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from hybridkit import __version__
+from hybridkit.cli._common import add_command, redacted
 from hybridkit.config import environment
-from hybridkit.cli._common import redacted
 from hybridkit.errors import HybridError
 
 __all__ = ["main"]
@@ -21,8 +22,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hybridkit.cli import branches, demo, local, mcp, migrate, profiles, sql, storage
-    from hybridkit.cli import run as runbooks
+    from hybridkit.cli import branches, demo, local, mcp, migrate, profiles, run, sql, storage
 
     parser = argparse.ArgumentParser(
         prog="hybridkit",
@@ -30,15 +30,72 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hybridkit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    local.add_parser(commands)
-    demo.add_parser(commands)
-    runbooks.add_parser(commands)
-    migrate.add_parser(commands)
-    sql.add_parser(commands)
-    branches.add_parser(commands)
-    storage.add_parser(commands)
-    profiles.add_parser(commands)
-    mcp.add_parser(commands)
+    # One row a subcommand, in the order `hybridkit --help` lists them: (name, help, description,
+    # the module's add_arguments, given the command's parser), or a module's own function given
+    # the subparsers where it registers several commands or another shape.
+    table: tuple[tuple[str, str, str, Callable[[Any], None]] | Callable[[Any], None], ...] = (
+        (
+            "local",
+            "run an embedded, Supabase-compatible local stack",
+            "An embedded local stack: a private PostgreSQL plus a Supabase-compatible "
+            "API on 127.0.0.1, with the Supabase CLI's demo keys.",
+            local.add_arguments,
+        ),
+        demo.add_parser,
+        (
+            "run",
+            "run a runbook headless (papermill) and save its output notebook",
+            "Run a runbook notebook headless with papermill. Parameters are converted to "
+            "the types the runbook declares; secrets come only from the environment. The output "
+            "notebook and a JSON record go to OUTPUT/<runbook>/.",
+            run.add_arguments,
+        ),
+        run.add_listings,
+        (
+            "migrate",
+            "apply and check SQL migrations (Supabase CLI layout and ledger)",
+            "Migrations in <version>_<name>.sql files, recorded in the Supabase CLI's "
+            "ledger (supabase_migrations.schema_migrations), over SUPABASE_DB_URL or the "
+            "Management API (SUPABASE_ACCESS_TOKEN + SUPABASE_PROJECT_REF).",
+            migrate.add_arguments,
+        ),
+        (
+            "sql",
+            "run SQL against the project (read-only unless --write)",
+            "Run SQL over SUPABASE_DB_URL, or over the Management API when only "
+            "SUPABASE_ACCESS_TOKEN and SUPABASE_PROJECT_REF are set. Read-only by default.",
+            sql.add_arguments,
+        ),
+        (
+            "branches",
+            "list, create, delete, diff and merge database branches (Management API)",
+            "Branches through the Management API: needs SUPABASE_ACCESS_TOKEN and "
+            "SUPABASE_PROJECT_REF (SUPABASE_MANAGEMENT_URL for the local stack).",
+            branches.add_arguments,
+        ),
+        storage.add_parser,
+        (
+            "profiles",
+            "list the named projects (HYBRIDKIT_PROFILE_<NAME>_* and the profiles file)",
+            "Profiles name projects for ss://<profile>/bucket/path (docs/sync.md). "
+            "Keys are shown masked.",
+            profiles.add_arguments,
+        ),
+        (
+            "mcp",
+            "serve storage, SQL, migrations and runbooks to AI assistants (MCP)",
+            "An MCP server over the configured project (else the local stack): "
+            "read-only unless --allow-writes; destructive tools confirm with a token; local files "
+            "stay inside --root. Stdio by default; --http for streamable HTTP.",
+            mcp.add_arguments,
+        ),
+    )
+    for row in table:
+        if callable(row):
+            row(commands)
+            continue
+        name, help, description, add = row
+        add(add_command(commands, name, help, description))
     return parser
 
 

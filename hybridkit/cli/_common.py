@@ -8,11 +8,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from hybridkit.config import Settings
+from hybridkit.config import Settings, environment
 from hybridkit.errors import HybridError
 from hybridkit.target import resolve
 
 __all__ = [
+    "action_parsers",
     "add_action",
     "add_command",
     "add_db_options",
@@ -24,16 +25,13 @@ __all__ = [
 Handler = Callable[[argparse.Namespace], int]
 
 
-def add_command(
-    commands: Any, name: str, help: str, description: str, *, actions: bool = False
-) -> Any:
-    """Register ``name`` on the top-level subparsers.
+def add_command(commands: Any, name: str, help: str, description: str) -> Any:
+    """Register ``name`` on the top-level subparsers; returns its parser."""
+    return commands.add_parser(name, help=help, description=description)
 
-    Returns its parser, or with ``actions=True`` the subparsers of its ACTION (required).
-    """
-    parser = commands.add_parser(name, help=help, description=description)
-    if not actions:
-        return parser
+
+def action_parsers(parser: Any) -> Any:
+    """The subparsers of ``parser``'s ACTION (required), for :func:`add_action`."""
     return parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
 
@@ -88,7 +86,6 @@ def target_settings(**overrides: Any) -> Settings:
 
 def redacted(text: str) -> str:
     """``text`` without any secret of this process's environment (the CLI's stderr)."""
-    from hybridkit.config import environment
     from hybridkit.redact import known_secrets, redact_text
 
     return redact_text(text, known_secrets(environment()))[0]

@@ -19,22 +19,16 @@ import json
 from typing import Any
 
 from hybridkit._tables import text_table
-from hybridkit.cli._common import add_action, add_command, add_yes, confirm
+from hybridkit.cli._common import action_parsers, add_action, add_yes, confirm
 from hybridkit.config import Settings
 from hybridkit.errors import InvalidInputError
 
-__all__ = ["add_parser"]
+__all__ = ["add_arguments"]
 
 
-def add_parser(commands: Any) -> None:
-    actions = add_command(
-        commands,
-        "branches",
-        "list, create, delete, diff and merge database branches (Management API)",
-        "Branches through the Management API: needs SUPABASE_ACCESS_TOKEN and "
-        "SUPABASE_PROJECT_REF (SUPABASE_MANAGEMENT_URL for the local stack).",
-        actions=True,
-    )
+def add_arguments(parser: Any) -> None:
+    """The actions of ``hybridkit branches`` (registered in :mod:`hybridkit.cli`)."""
+    actions = action_parsers(parser)
     add_action(actions, "list", "every branch, the default one included", _list)
     create = add_action(
         actions, "create", "create a branch (parent's migrations, no data)", _create

@@ -7,11 +7,11 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from hybridkit.cli._common import add_action, add_command, add_yes, confirm
+from hybridkit.cli._common import action_parsers, add_action, add_yes, confirm
 from hybridkit.errors import LocalStackError
 from hybridkit.local import DEFAULT_DIR, DEFAULT_PORT, LocalStack
 
-__all__ = ["add_parser"]
+__all__ = ["add_arguments"]
 
 
 def _port(text: str) -> int:
@@ -24,15 +24,9 @@ def _port(text: str) -> int:
     return port
 
 
-def add_parser(commands: Any) -> None:
-    actions = add_command(
-        commands,
-        "local",
-        "run an embedded, Supabase-compatible local stack",
-        "An embedded local stack: a private PostgreSQL plus a Supabase-compatible "
-        "API on 127.0.0.1, with the Supabase CLI's demo keys.",
-        actions=True,
-    )
+def add_arguments(parser: Any) -> None:
+    """The actions of ``hybridkit local`` (registered in :mod:`hybridkit.cli`)."""
+    actions = action_parsers(parser)
     start = add_action(actions, "start", "start the stack in the background", _start, _dir)
     start.add_argument(
         "--port",

@@ -11,21 +11,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hybridkit.cli._common import add_command
 from hybridkit.config import kit_env
 
-__all__ = ["add_parser"]
+__all__ = ["add_arguments"]
 
 
-def add_parser(commands: Any) -> None:
-    parser = add_command(
-        commands,
-        "mcp",
-        "serve storage, SQL, migrations and runbooks to AI assistants (MCP)",
-        "An MCP server over the configured project (else the local stack): "
-        "read-only unless --allow-writes; destructive tools confirm with a token; local files "
-        "stay inside --root. Stdio by default; --http for streamable HTTP.",
-    )
+def add_arguments(parser: Any) -> None:
+    """The options of ``hybridkit mcp`` (registered in :mod:`hybridkit.cli`)."""
     parser.add_argument(
         "--allow-writes", action="store_true", help="allow tools that change the project"
     )

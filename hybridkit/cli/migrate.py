@@ -14,23 +14,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hybridkit.cli._common import add_action, add_command, add_db_options, target_settings
+from hybridkit.cli._common import action_parsers, add_action, add_db_options, target_settings
 
-__all__ = ["add_parser"]
+__all__ = ["add_arguments"]
 
 DEFAULT_DIR = Path("migrations")
 
 
-def add_parser(commands: Any) -> None:
-    actions = add_command(
-        commands,
-        "migrate",
-        "apply and check SQL migrations (Supabase CLI layout and ledger)",
-        "Migrations in <version>_<name>.sql files, recorded in the Supabase CLI's "
-        "ledger (supabase_migrations.schema_migrations), over SUPABASE_DB_URL or the "
-        "Management API (SUPABASE_ACCESS_TOKEN + SUPABASE_PROJECT_REF).",
-        actions=True,
-    )
+def add_arguments(parser: Any) -> None:
+    """The actions of ``hybridkit migrate`` (registered in :mod:`hybridkit.cli`)."""
+    actions = action_parsers(parser)
     add_action(actions, "status", "applied, pending, changed, missing locally", _status, _target)
     up = add_action(
         actions, "up", "apply pending migrations, each in one transaction", _up, _target

@@ -6,21 +6,14 @@ import argparse
 from typing import Any
 
 from hybridkit._tables import text_table
-from hybridkit.cli._common import add_command
 from hybridkit.config import profile_file, profiles
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_arguments", "run"]
 
 
-def add_parser(commands: Any) -> None:
-    """Register ``profiles`` on the top-level subparsers."""
-    add_command(
-        commands,
-        "profiles",
-        "list the named projects (HYBRIDKIT_PROFILE_<NAME>_* and the profiles file)",
-        "Profiles name projects for ss://<profile>/bucket/path (docs/sync.md). "
-        "Keys are shown masked.",
-    ).set_defaults(handler=run)
+def add_arguments(parser: Any) -> None:
+    """``hybridkit profiles`` takes no options (registered in :mod:`hybridkit.cli`)."""
+    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

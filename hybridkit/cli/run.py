@@ -15,23 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from hybridkit._tables import text_table
-from hybridkit.cli._common import add_command, add_yes, confirm
-from hybridkit.config import environment
+from hybridkit.cli._common import add_yes, confirm, redacted
 from hybridkit.errors import InvalidInputError
-from hybridkit.redact import known_secrets, redact_text
 
-__all__ = ["add_parser"]
+__all__ = ["add_arguments", "add_listings"]
 
 
-def add_parser(commands: Any) -> None:
-    run = add_command(
-        commands,
-        "run",
-        "run a runbook headless (papermill) and save its output notebook",
-        "Run a runbook notebook headless with papermill. Parameters are converted to "
-        "the types the runbook declares; secrets come only from the environment. The output "
-        "notebook and a JSON record go to OUTPUT/<runbook>/.",
-    )
+def add_arguments(run: Any) -> None:
+    """The options of ``hybridkit run`` (registered in :mod:`hybridkit.cli`)."""
     run.add_argument("runbook", metavar="RUNBOOK", help="a runbook name (see `hybridkit runbooks`)")
     run.add_argument(
         "-p",
@@ -63,6 +54,9 @@ def add_parser(commands: Any) -> None:
     )
     run.set_defaults(handler=_run)
 
+
+def add_listings(commands: Any) -> None:
+    """Register ``runbooks`` and ``runs`` on the top-level subparsers."""
     books = commands.add_parser(
         "runbooks", help="list the runbooks with their parameters, types, defaults and help"
     )
@@ -136,7 +130,6 @@ def _run(args: argparse.Namespace) -> int:
             values.update(load_parameters_file(args.parameters_file))
         for name, value in args.parameter:
             values[name] = value
-        print(f"running {runbook.name} ({runbook.path})", file=sys.stderr)
         result = run_runbook(
             runbook,
             values,
@@ -144,11 +137,12 @@ def _run(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             kernel_name=args.kernel,
             live_progress=sys.stderr.isatty(),
+            on_start=lambda: print(f"running {runbook.name} ({runbook.path})", file=sys.stderr),
         )
     except InvalidInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    note = redact_text(record_run(result.as_json()), known_secrets(environment()))[0]
+    note = redacted(record_run(result.as_json()))
     _add_to_record(result.record, {"ops_runs": note})
     for summary in result.summaries:
         verdict = summary.get("verdict") or ("ok" if summary.get("ok") else "failed")

@@ -13,20 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hybridkit.cli._common import add_command, add_db_options, target_settings
+from hybridkit.cli._common import add_db_options, target_settings
 from hybridkit.errors import InvalidInputError
 
-__all__ = ["add_parser"]
+__all__ = ["add_arguments"]
 
 
-def add_parser(commands: Any) -> None:
-    parser = add_command(
-        commands,
-        "sql",
-        "run SQL against the project (read-only unless --write)",
-        "Run SQL over SUPABASE_DB_URL, or over the Management API when only "
-        "SUPABASE_ACCESS_TOKEN and SUPABASE_PROJECT_REF are set. Read-only by default.",
-    )
+def add_arguments(parser: Any) -> None:
+    """The options of ``hybridkit sql`` (registered in :mod:`hybridkit.cli`)."""
     parser.add_argument("query", nargs="?", help="the SQL (or use --file, or '-' for stdin)")
     parser.add_argument("-f", "--file", type=Path, help="read the SQL from a file")
     parser.add_argument(

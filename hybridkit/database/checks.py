@@ -293,13 +293,22 @@ _API_READABLE = """(has_table_privilege('anon', c.oid, 'SELECT')
                   OR has_table_privilege('authenticated', c.oid, 'SELECT'))"""
 
 
+def _relations(detail: str, where: str) -> str:
+    """The lint query over the relations ``c`` (schema ``n``) that match ``where``: each one as
+    ``subject``, with ``detail``."""
+    text = detail.replace("'", "''")
+    return f"""SELECT n.nspname || '.' || c.relname AS subject,
+                  '{text}' AS detail
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE {where}"""
+
+
 def _readable_in_api(relkind: str, noun: str) -> str:
     """The exposed relations of one ``relkind`` the API's roles can read (they have no RLS)."""
-    return f"""SELECT n.nspname || '.' || c.relname AS subject,
-                  '{noun} is readable through the API (no RLS)' AS detail
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind = '{relkind}' AND n.nspname = ANY({_EXPOSED})
-             AND {_API_READABLE}"""
+    return _relations(
+        f"{noun} is readable through the API (no RLS)",
+        f"c.relkind = '{relkind}' AND n.nspname = ANY({_EXPOSED}) AND {_API_READABLE}",
+    )
 
 
 def _definer_callable_by(role: str, who: str) -> str:
@@ -334,21 +343,21 @@ LINTS: dict[str, tuple[str, str]] = {
     ),
     "rls_enabled_no_policy": (
         "INFO",
-        f"""SELECT n.nspname || '.' || c.relname AS subject,
-                  'row level security is enabled but there are no policies' AS detail
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind = 'r' AND c.relrowsecurity AND n.nspname NOT IN ({_SYSTEM_SCHEMAS})
+        _relations(
+            "row level security is enabled but there are no policies",
+            f"""c.relkind = 'r' AND c.relrowsecurity AND n.nspname NOT IN ({_SYSTEM_SCHEMAS})
              AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)""",
+        ),
     ),
     "security_definer_view": (
         "ERROR",
-        f"""SELECT n.nspname || '.' || c.relname AS subject,
-                  'view runs with its owner''s rights (no security_invoker)' AS detail
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind = 'v' AND n.nspname = ANY({_EXPOSED})
+        _relations(
+            "view runs with its owner's rights (no security_invoker)",
+            f"""c.relkind = 'v' AND n.nspname = ANY({_EXPOSED})
              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
              AND NOT coalesce(c.reloptions && ARRAY['security_invoker=true', 'security_invoker=on',
                                                     'security_invoker=1'], false)""",
+        ),
     ),
     "function_search_path_mutable": (
         "WARN",
@@ -362,12 +371,12 @@ LINTS: dict[str, tuple[str, str]] = {
     ),
     "rls_disabled_in_public": (
         "ERROR",
-        f"""SELECT n.nspname || '.' || c.relname AS subject,
-                  'table is reachable through the API but row level security is disabled' AS detail
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind IN ('r', 'p') AND NOT c.relrowsecurity
+        _relations(
+            "table is reachable through the API but row level security is disabled",
+            f"""c.relkind IN ('r', 'p') AND NOT c.relrowsecurity
              AND n.nspname = ANY({_EXPOSED})
              AND {_API_READABLE}""",
+        ),
     ),
     "extension_in_public": (
         "WARN",

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,6 +162,16 @@ def _quoted_end(text: str, i: int, *, escapes: bool = False) -> int:
     return min(j, n)
 
 
+def _code_of(text: str, other: Callable[[str], object]) -> Iterator[str]:
+    """The code segments of ``text`` in order, each other segment (quoted text, a comment)
+    given to ``other`` where it stands: for the scans that rewrite or cut only code."""
+    for segment in segments(text):
+        if segment.kind == "code":
+            yield segment.text
+        else:
+            other(segment.text)
+
+
 def _is_word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
@@ -185,11 +195,7 @@ def split_statements(text: str) -> list[str]:
             statements.append(statement)
         current.clear()
 
-    for segment in segments(text):
-        if segment.kind != "code":
-            current.append(segment.text)
-            continue
-        piece = segment.text
+    for piece in _code_of(text, current.append):
         i = 0
         while i < len(piece):
             ch = piece[i]
@@ -293,11 +299,7 @@ def inline_params(query: str, params: Sequence[Any] | None) -> str:
     values = list(params)
     out: list[str] = []
     used = 0
-    for segment in segments(query):
-        if segment.kind != "code":
-            out.append(segment.text)
-            continue
-        text = segment.text
+    for text in _code_of(query, out.append):
         i = 0
         while i < len(text):
             if text.startswith("%%", i):
@@ -400,11 +402,8 @@ def _placeholders_as_params(query: str) -> str:
     """``%s`` outside quotes and comments as ``$n`` (and ``%%`` as ``%``), so pglast parses it."""
     out: list[str] = []
     n = 0
-    for segment in segments(query):
-        if segment.kind != "code":
-            out.append(segment.text)
-            continue
-        pieces = re.split(r"(%%|%s)", segment.text)
+    for code in _code_of(query, out.append):
+        pieces = re.split(r"(%%|%s)", code)
         for piece in pieces:
             if piece == "%s":
                 n += 1

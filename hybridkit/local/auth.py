@@ -16,7 +16,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import jwt
@@ -67,11 +67,9 @@ class Keys:
     service_role_key: str
     access_token: str
 
-    def to_json(self) -> dict[str, str]:
-        return asdict(self)
-
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Keys:
+        """The keys :func:`dataclasses.asdict` wrote."""
         return cls(**{f.name: str(data[f.name]) for f in fields(cls)})
 
 

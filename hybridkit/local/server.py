@@ -227,7 +227,7 @@ async def _serve(
         db_url=cluster.dsn,
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    write_json_atomic(paths.state, state.to_json())
+    write_json_atomic(paths.state, dataclasses.asdict(state))
     paths.error.unlink(missing_ok=True)
     while not task.done():
         if not paths.root.is_dir():  # the state folder was deleted under us

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,35 +25,32 @@ from hybridkit.local.auth import Keys
 __all__ = ["StackConfig", "StackState", "StatePaths", "pid_alive", "write_json_atomic"]
 
 
+# StatePaths' attribute -> its file under the stack's root.
+_FILES = {
+    "config": "config.json",
+    "state": "state.json",
+    "lock": "server.lock",
+    "log": "server.log",
+    "error": "server.error",
+    "storage": "storage",
+}
+
+
 @dataclass(frozen=True)
 class StatePaths:
-    """Where each of a stack's files lives."""
+    """Where each of a stack's files lives: the names in ``_FILES``, under ``root``."""
 
     root: Path
+    config: Path = field(init=False)
+    state: Path = field(init=False)
+    lock: Path = field(init=False)
+    log: Path = field(init=False)
+    error: Path = field(init=False)
+    storage: Path = field(init=False)
 
-    @property
-    def config(self) -> Path:
-        return self.root / "config.json"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state.json"
-
-    @property
-    def lock(self) -> Path:
-        return self.root / "server.lock"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "server.log"
-
-    @property
-    def error(self) -> Path:
-        return self.root / "server.error"
-
-    @property
-    def storage(self) -> Path:
-        return self.root / "storage"
+    def __post_init__(self) -> None:
+        for name, file in _FILES.items():
+            object.__setattr__(self, name, self.root / file)
 
 
 @dataclass(frozen=True)
@@ -70,7 +67,7 @@ class StackConfig:
     api_port: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"keys": self.keys.to_json(), "db_port": self.db_port}
+        data: dict[str, Any] = {"keys": asdict(self.keys), "db_port": self.db_port}
         if self.api_port is not None:
             data["api_port"] = self.api_port
         return data
@@ -95,9 +92,6 @@ class StackState:
     url: str
     db_url: str
     started_at: str
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def read(cls, path: Path) -> StackState | None:

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -254,6 +254,7 @@ def run_runbook(
     cwd: str | os.PathLike[str] | None = None,
     progress_bar: bool = False,
     live_progress: bool = False,
+    on_start: Callable[[], None] | None = None,
 ) -> RunResult:
     """Run ``runbook`` headless; never raises for a failing runbook (see ``.outcome``).
 
@@ -269,6 +270,8 @@ def run_runbook(
         progress_bar: show papermill's cell progress bar on stderr.
         live_progress: draw the runbook's own progress bars (bytes, files) live on
             stderr, a terminal (see :mod:`hybridkit.run._live`); replaces the cell bar.
+        on_start: called once the parameters were accepted, just before the kernel
+            starts (the CLI's "running …" line: never printed for a refused run).
 
     Raises:
         InvalidInputError: bad parameters — an unknown name, a wrong type, or a value
@@ -283,6 +286,8 @@ def run_runbook(
     preflight(runbook, typed, cwd=cwd)
     kernel = kernel_name or "python3"
     _check_kernel(kernel)
+    if on_start is not None:
+        on_start()
 
     run_id = uuid.uuid4().hex[:8]
     started = datetime.now(UTC)

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from hybridkit.config import kit_env
 from hybridkit.progress import Progress
 from hybridkit.runbook._display import format_bytes, format_duration, is_interactive
 
@@ -384,5 +384,5 @@ def progress(desc: str, *, unit: str = "B", total: int | None = None) -> Bar:
     if is_interactive() and importlib.util.find_spec("ipywidgets") is not None:
         return TqdmBar(desc, unit=unit, total=total)
     text = TextBar(desc, unit=unit, total=total)
-    feed = os.environ.get(FEED_ENV)
+    feed = kit_env(FEED_ENV)
     return FedBar(text, feed) if feed else text

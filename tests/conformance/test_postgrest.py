@@ -256,7 +256,8 @@ def test_single_and_maybe_single(service: Client, items: str) -> None:
     with pytest.raises(APIError) as none:
         table.select("name").eq("id", -1).single().execute()
     assert none.value.code == "PGRST116"
-    assert "0 rows" in (none.value.details or "")
+    assert none.value.message == "Cannot coerce the result to a single JSON object"
+    assert none.value.details == "The result contains 0 rows"
     with pytest.raises(APIError) as many:
         table.select("name").single().execute()
     assert many.value.code == "PGRST116"

@@ -100,6 +100,7 @@ def test_values_the_runbook_refuses_exit_2_before_a_kernel_starts(cli: Cli, tmp_
         assert out.returncode == 2, (args, out.stderr)
         assert message in out.stderr, (args, out.stderr)
         assert "Traceback" not in out.stderr
+        assert "running " not in out.stderr, (args, out.stderr)  # nothing claims to start
     assert list(tmp_path.iterdir()) == []  # nothing ran, nothing was written
 
 

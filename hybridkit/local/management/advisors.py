@@ -32,6 +32,16 @@ _SYSTEM = (
     "'supabase_functions','supabase_migrations','vault','_hybridkit')"
 )
 
+
+def _relations(detail: str, where: str) -> str:
+    """The lint query over relations (``c``, schema ``n``) that match ``where``: their schema,
+    name and ``detail``, a text whose ``%s.%s`` is the relation."""
+    return f"""SELECT n.nspname AS schema, c.relname AS name,
+              format('{detail}', n.nspname, c.relname) AS detail
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE {where}"""
+
+
 # name -> (category, level, title, SQL returning schema, name, detail)
 LINTS: dict[str, tuple[str, str, str, str]] = {
     "policy_exists_rls_disabled": (
@@ -49,38 +59,35 @@ LINTS: dict[str, tuple[str, str, str, str]] = {
         "SECURITY",
         "INFO",
         "RLS Enabled No Policy",
-        f"""SELECT n.nspname AS schema, c.relname AS name,
-              format('Table `%s.%s` has RLS enabled, but no policies exist', n.nspname, c.relname)
-                AS detail
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind = 'r' AND c.relrowsecurity AND n.nspname NOT IN {_SYSTEM}
+        _relations(
+            "Table `%s.%s` has RLS enabled, but no policies exist",
+            f"""c.relkind = 'r' AND c.relrowsecurity AND n.nspname NOT IN {_SYSTEM}
              AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)""",
+        ),
     ),
     "rls_disabled_in_public": (
         "SECURITY",
         "ERROR",
         "RLS Disabled in Public",
-        f"""SELECT n.nspname AS schema, c.relname AS name,
-              format('Table `%s.%s` is public, but RLS has not been enabled.', n.nspname, c.relname)
-                AS detail
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind IN ('r', 'p') AND NOT c.relrowsecurity
+        _relations(
+            "Table `%s.%s` is public, but RLS has not been enabled.",
+            f"""c.relkind IN ('r', 'p') AND NOT c.relrowsecurity
              AND n.nspname::text = ANY({_EXPOSED})
              AND (has_table_privilege('anon', c.oid, 'SELECT')
                   OR has_table_privilege('authenticated', c.oid, 'SELECT'))""",
+        ),
     ),
     "security_definer_view": (
         "SECURITY",
         "ERROR",
         "Security Definer View",
-        f"""SELECT n.nspname AS schema, c.relname AS name,
-              format('View `%s.%s` is defined with the SECURITY DEFINER property', n.nspname,
-                     c.relname) AS detail
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind = 'v' AND n.nspname::text = ANY({_EXPOSED})
+        _relations(
+            "View `%s.%s` is defined with the SECURITY DEFINER property",
+            f"""c.relkind = 'v' AND n.nspname::text = ANY({_EXPOSED})
              AND NOT coalesce(c.reloptions::text[] && ARRAY['security_invoker=true',
                                                             'security_invoker=on',
                                                             'security_invoker=1'], false)""",
+        ),
     ),
     "function_search_path_mutable": (
         "SECURITY",
@@ -99,13 +106,13 @@ LINTS: dict[str, tuple[str, str, str, str]] = {
         "PERFORMANCE",
         "INFO",
         "No Primary Key",
-        f"""SELECT n.nspname AS schema, c.relname AS name,
-              format('Table `%s.%s` does not have a primary key', n.nspname, c.relname) AS detail
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind = 'r' AND n.nspname NOT IN {_SYSTEM}
+        _relations(
+            "Table `%s.%s` does not have a primary key",
+            f"""c.relkind = 'r' AND n.nspname NOT IN {_SYSTEM}
              AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
              AND NOT EXISTS (SELECT 1 FROM pg_depend d
                              WHERE d.objid = c.oid AND d.deptype = 'e')""",
+        ),
     ),
     "unindexed_foreign_keys": (
         "PERFORMANCE",

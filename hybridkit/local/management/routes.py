@@ -176,12 +176,18 @@ class ManagementRoutes:
 
     # -- database query ---------------------------------------------------------------------------
 
-    async def query(self, request: Request) -> Response:
+    async def _sql_request(self, request: Request) -> tuple[str, dict[str, Any], str]:
+        """The project's database, the JSON body and its ``query`` (a non-empty string) of a
+        request that runs SQL (a query, a migration)."""
         database = await self.db.database_for(request.path_params["ref"])
         body = await json_object(request)
         query = body.get("query")
         if not isinstance(query, str) or not query.strip():
             raise ManagementError.bad_request("query must be a non-empty string")
+        return database, body, query
+
+    async def query(self, request: Request) -> Response:
+        database, body, query = await self._sql_request(request)
         read_only = bool(body.get("read_only")) or request.url.path.endswith("/read-only")
         if body.get("parameters"):
             raise ManagementError.bad_request(
@@ -230,11 +236,7 @@ class ManagementRoutes:
 
     async def apply_migration(self, request: Request) -> Response:
         """Run ``query`` and record it under a server-assigned version, atomically."""
-        database = await self.db.database_for(request.path_params["ref"])
-        body = await json_object(request)
-        query = body.get("query")
-        if not isinstance(query, str) or not query.strip():
-            raise ManagementError.bad_request("query must be a non-empty string")
+        database, body, query = await self._sql_request(request)
         name = body.get("name") or ""
         rollback = body.get("rollback")
         rollback_list = [rollback] if isinstance(rollback, str) else rollback

@@ -187,7 +187,7 @@ ERRORS: dict[str, tuple[int, str, str, str | None, str | None]] = {
     ),
     # vnd.pgrst.object+json with zero or several rows
     "singular": (
-        406, "PGRST116", "JSON object requested, multiple (or no) rows returned",
+        406, "PGRST116", "Cannot coerce the result to a single JSON object",
         "The result contains {rows} rows", None,
     ),
     # ``...rel(cols)`` on a to-many relationship (PostgREST v12)

@@ -81,31 +81,30 @@ CREATE TABLE IF NOT EXISTS auth.users (
   is_anonymous boolean NOT NULL DEFAULT false
 );
 
-CREATE OR REPLACE FUNCTION auth.uid() RETURNS uuid
-LANGUAGE sql STABLE AS $$
+-- auth.uid(), auth.role() and auth.email(), Supabase's definitions: the claim from
+-- request.jwt.claim.<claim>, else from the request.jwt.claims JSON. One loop writes all three.
+DO $do$
+DECLARE
+  f record;
+BEGIN
+  FOR f IN SELECT * FROM (VALUES
+      ('uid', 'sub', 'uuid', 'Deprecated. Use auth.jwt() -> ''sub'' instead.'),
+      ('role', 'role', 'text', 'Deprecated. Use auth.jwt() -> ''role'' instead.'),
+      ('email', 'email', 'text', NULL)
+  ) AS t(name, claim, type, comment) LOOP
+    EXECUTE format($sql$CREATE OR REPLACE FUNCTION auth.%I() RETURNS %s
+LANGUAGE sql STABLE AS $body$
   SELECT coalesce(
-    nullif(current_setting('request.jwt.claim.sub', true), ''),
-    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
-  )::uuid
-$$;
-COMMENT ON FUNCTION auth.uid() IS 'Deprecated. Use auth.jwt() -> ''sub'' instead.';
-
-CREATE OR REPLACE FUNCTION auth.role() RETURNS text
-LANGUAGE sql STABLE AS $$
-  SELECT coalesce(
-    nullif(current_setting('request.jwt.claim.role', true), ''),
-    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
-  )::text
-$$;
-COMMENT ON FUNCTION auth.role() IS 'Deprecated. Use auth.jwt() -> ''role'' instead.';
-
-CREATE OR REPLACE FUNCTION auth.email() RETURNS text
-LANGUAGE sql STABLE AS $$
-  SELECT coalesce(
-    nullif(current_setting('request.jwt.claim.email', true), ''),
-    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'email')
-  )::text
-$$;
+    nullif(current_setting('request.jwt.claim.%s', true), ''),
+    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> %L)
+  )::%s
+$body$$sql$, f.name, f.type, f.claim, f.claim, f.type);
+    IF f.comment IS NOT NULL THEN
+      EXECUTE format('COMMENT ON FUNCTION auth.%I() IS %L', f.name, f.comment);
+    END IF;
+  END LOOP;
+END
+$do$;
 
 CREATE OR REPLACE FUNCTION auth.jwt() RETURNS jsonb
 LANGUAGE sql STABLE AS $$

@@ -3,10 +3,11 @@
 Mounted by :func:`hybridkit.local.app.create_app` at ``/storage/v1``, it answers the
 unchanged official clients (storage3, storage-js, tuspy, tus-js-client) as Supabase's
 Storage API does (shared/reference/storage-api.md). The local services' shape
-(docs/local-stack.md): :func:`create_app` here builds the app, :mod:`.routes` (and
-:mod:`.tus`) hold the Starlette routes, :mod:`.parsing` (with :mod:`.schemas` and
+(docs/local-stack.md): :func:`create_app` here builds the app, :mod:`.routes` (with
+:mod:`.tus` and :mod:`.render`) hold the Starlette routes, :mod:`.parsing` (with :mod:`.schemas` and
 :mod:`.validation`) reads the request, :mod:`.models` (with :mod:`.buckets`, :mod:`.listing`,
-:mod:`.uploads` and :mod:`.blobs`) the state, :mod:`.errors` the wire errors; :mod:`.wire`,
+:mod:`.uploads` and :mod:`.blobs`) the state, :mod:`.images` the image transformations,
+:mod:`.errors` the wire errors; :mod:`.wire`,
 :mod:`.context` and :mod:`.responses` are the HTTP edge (authentication, error rendering,
 download headers).
 
@@ -24,6 +25,7 @@ from starlette.routing import Route
 
 from hybridkit.local.storage.blobs import BlobStore
 from hybridkit.local.storage.models import Storage
+from hybridkit.local.storage.render import RenderRoutes
 from hybridkit.local.storage.routes import StorageRoutes
 from hybridkit.local.storage.tus import TusUploads
 from hybridkit.local.storage.uploads import Uploader, UploadLimits
@@ -46,8 +48,8 @@ def create_app(config: ServerConfig, database: Database) -> Starlette:
         database: the stack's connection pool (opened by the parent app).
 
     Returns:
-        A Starlette app serving ``/bucket``, ``/object``, ``/upload/resumable``,
-        ``/status`` and ``/version``; anything else is fastify's 404.
+        A Starlette app serving ``/bucket``, ``/object``, ``/render/image``,
+        ``/upload/resumable``, ``/status`` and ``/version``; anything else is fastify's 404.
     """
     blobs = BlobStore(config.data_dir)
     storage = Storage(database, blobs)
@@ -65,8 +67,10 @@ def create_app(config: ServerConfig, database: Database) -> Starlette:
         signed_upload_expiry=config.signed_upload_url_expiration,
     )
     tus = TusUploads(storage, uploader, secret=secret, limits=limits)
+    render = RenderRoutes(storage, secret=secret)
     routes = [
         *rest.routes(),
+        *render.routes(),
         *tus.routes(),
         Route("/{path:path}", not_found, methods=_ALL_METHODS),
     ]

@@ -35,6 +35,7 @@ __all__ = [
     "DeleteAccessDenied",
     "DotSegmentKey",
     "EntityTooLarge",
+    "ImageProcessingError",
     "InternalError",
     "InvalidBucketName",
     "InvalidFileSizeLimit",
@@ -259,6 +260,17 @@ class DotSegmentKey(InvalidKey):
         StorageError.__init__(
             self, f"Invalid key: stub/{bucket}/{key}/{version} contains dot path segment"
         )
+
+
+class ImageProcessingError(StorageError):
+    """A render that failed (the real server's ``ImageProcessingError``: ``error`` is the code)."""
+
+    def __init__(self, status: int, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.http_status = 500 if status == 500 else 400
+        self.status_code = str(status)  # type: ignore[misc]
+        self.code = code or ("InternalError" if status > 499 else "InvalidRequest")  # type: ignore[misc]
+        self.error = self.code  # type: ignore[misc]
 
 
 # --- authorization --------------------------------------------------------------

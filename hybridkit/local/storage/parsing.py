@@ -83,7 +83,7 @@ def validate(value: Any, schema: Schema, path: str = "body") -> Any:
     """Validate and coerce ``value`` against an ajv-style ``schema``.
 
     Supports ``type`` (one name), ``nullable``, ``properties``, ``required``,
-    ``enum``, ``minimum``, ``minItems``, ``maxItems``, ``items``, ``pattern`` and
+    ``enum``, ``minimum``, ``maximum``, ``minItems``, ``maxItems``, ``items``, ``pattern`` and
     ``anyOf`` — what the Storage API's routes use.
 
     Returns:
@@ -126,6 +126,9 @@ def _validate(value: Any, schema: Schema, path: str, errors: list[str]) -> Any:
         return value
     if kind in ("integer", "number") and "minimum" in schema and value < schema["minimum"]:
         errors.append(f"{path} must be >= {schema['minimum']}")
+        return value
+    if kind in ("integer", "number") and "maximum" in schema and value > schema["maximum"]:
+        errors.append(f"{path} must be <= {schema['maximum']}")
         return value
     if kind == "string" and "pattern" in schema and not re.search(schema["pattern"], value):
         errors.append(f'{path} must match pattern "{schema["pattern"]}"')

@@ -22,6 +22,7 @@ from hybridkit.local.storage.errors import (
     InvalidRole,
     NoSuchBucket,
 )
+from hybridkit.local.storage.images import Transform
 from hybridkit.local.storage.listing import list_v2
 from hybridkit.local.storage.models import Row, Storage, iso
 from hybridkit.local.storage.parsing import (
@@ -471,9 +472,21 @@ class StorageRoutes:
     async def sign_url(self, request: Request, caller: Caller) -> Response:
         bucket, key = self._bucket_and_key(request)
         body = validate(await read_json_body(request), SIGN_BODY)
+        transform = Transform.from_options(body.get("transform") or {})
+        # As the real server: the token keeps the options as asked (resize:cover), and a
+        # token with options is a /render/image URL.
+        transformations = ",".join(transform.segments(keep_original=True))
         await self.storage.find_object(caller.identity, bucket, key)
-        token = sign_download(self.secret, bucket, key, body["expiresIn"])
-        return json_response({"signedURL": f"/object/sign/{bucket}/{key}?token={token}"})
+        token = sign_download(
+            self.secret,
+            bucket,
+            key,
+            body["expiresIn"],
+            transformations=transformations,
+            format=transform.format or "",
+        )
+        base = "render/image" if transformations else "object"
+        return json_response({"signedURL": f"/{base}/sign/{bucket}/{key}?token={token}"})
 
     async def sign_urls(self, request: Request, caller: Caller) -> Response:
         bucket = must_be_valid_bucket_name(request.path_params["bucket"])

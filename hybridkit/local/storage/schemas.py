@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hybridkit.local.storage.images import TRANSFORM_PROPERTIES
 from hybridkit.local.storage.validation import SIZE_PATTERN
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "LIST_V1_BODY",
     "LIST_V2_BODY",
     "MOVE_BODY",
+    "RENDER_QUERY",
     "SIGNED_QUERY",
     "SIGN_BODY",
     "SIGN_MANY_BODY",
@@ -133,10 +135,12 @@ COPY_BODY: Schema = {
     },
 }
 
+_TRANSFORM: Schema = {"type": "object", "properties": TRANSFORM_PROPERTIES}
+
 SIGN_BODY: Schema = {
     "type": "object",
     "required": ["expiresIn"],
-    "properties": {"expiresIn": {"type": "integer", "minimum": 1}},
+    "properties": {"expiresIn": {"type": "integer", "minimum": 1}, "transform": _TRANSFORM},
 }
 
 SIGN_MANY_BODY: Schema = {
@@ -152,4 +156,9 @@ SIGNED_QUERY: Schema = {
     "type": "object",
     "required": ["token"],
     "properties": {"token": {"type": "string"}, "download": {"type": "string"}},
+}
+
+RENDER_QUERY: Schema = {
+    "type": "object",
+    "properties": {**TRANSFORM_PROPERTIES, "download": {"type": "string"}},
 }

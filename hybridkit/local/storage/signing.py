@@ -3,7 +3,8 @@
 Tokens are compact JWS, header ``{"alg":"HS256"}`` (no ``typ``), signed with the
 stack's JWT secret (shared/reference/storage-api.md §6):
 
-* download: ``{"url":"<bucket>/<key>","scope":"download","iat":…,"exp":…}``;
+* download: ``{"url":"<bucket>/<key>","scope":"download","iat":…,"exp":…}``, with
+  ``transformations`` and ``format`` first when the URL renders an image;
 * upload: ``{"owner"?:"<sub>","url":"<bucket>/<key>","upsert":bool,"scope":"upload",
   "iat":…,"exp":…}``.
 
@@ -29,10 +30,25 @@ def _encode(payload: dict[str, Any], secret: str) -> str:
     return jwt.encode(payload, secret, algorithm="HS256", headers={"typ": None})
 
 
-def sign_download(secret: str, bucket: str, key: str, expires_in: int) -> str:
-    """A download token for ``bucket/key`` valid ``expires_in`` seconds."""
+def sign_download(
+    secret: str, bucket: str, key: str, expires_in: int, *, transformations: str = "",
+    format: str = "",
+) -> str:  # fmt: skip
+    """A download token for ``bucket/key`` valid ``expires_in`` seconds.
+
+    ``transformations`` (imgproxy options, ``height:100,width:100,resize:cover``) and
+    ``format`` make it a token for ``/render/image/sign``; empty ones are left out, as
+    the real server drops falsy claims.
+    """
     now = int(time.time())
-    payload = {"url": f"{bucket}/{key}", "scope": "download", "iat": now, "exp": now + expires_in}
+    payload: dict[str, Any] = {}
+    if transformations:
+        payload["transformations"] = transformations
+    if format:
+        payload["format"] = format
+    payload.update(
+        {"url": f"{bucket}/{key}", "scope": "download", "iat": now, "exp": now + expires_in}
+    )
     return _encode(payload, secret)
 
 

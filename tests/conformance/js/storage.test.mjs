@@ -399,3 +399,84 @@ describe('signed and public URLs', () => {
     assert.equal(body.code, 'NoSuchBucket')
   })
 })
+
+// A 64x48 JPEG (red left half, blue right half), made with Pillow.
+const CAT_JPEG = Buffer.from(
+  '/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAoHBwgHBgoICAgLCgoLDhgQDg0NDh0VFhEYIx8lJCIfIiEmKzcvJik0KSEiMEExNDk7Pj4+JS5ESUM8SDc9Pjv/2wBDAQoLCw4NDhwQEBw7KCIoOzs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozv/wAARCAAwAEADASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDlaKKK+dP2YKKKKAOaooor+iD8ICiiigDpaKKK/nc/dwooooA5qiiiv6IPwgKKKKAOlooor+dz93CiiigDmqKKK/og/CAooooA/9k=',
+  'base64',
+)
+
+// Width and height from a JPEG's start-of-frame marker.
+function jpegSize(bytes) {
+  let at = 2
+  while (at < bytes.length) {
+    const marker = bytes[at + 1]
+    const length = bytes.readUInt16BE(at + 2)
+    if (marker >= 0xc0 && marker <= 0xc3) {
+      return [bytes.readUInt16BE(at + 7), bytes.readUInt16BE(at + 5)]
+    }
+    at += 2 + length
+  }
+  throw new Error('no SOF marker')
+}
+
+describe('image transformations', () => {
+  test('download with transform: a resized JPEG, whatever the stored content type', async () => {
+    const bucket = await makeBucket('render')
+    const files = admin.storage.from(bucket)
+    // A Buffer without contentType is stored as text/plain: the renderer reads the bytes.
+    ok(await files.upload('cat.jpg', CAT_JPEG))
+    const blob = ok(await files.download('cat.jpg', { transform: { width: 32, height: 32 } }))
+    assert.equal(blob.type, 'image/jpeg')
+    assert.deepEqual(jpegSize(await blobBytes(blob)), [32, 32])
+    const contained = ok(
+      await files.download('cat.jpg', { transform: { width: 32, height: 32, resize: 'contain' } }),
+    )
+    assert.deepEqual(jpegSize(await blobBytes(contained)), [32, 24])
+    const controller = new AbortController()
+    const withParams = ok(
+      await files.download(
+        'cat.jpg',
+        { transform: { width: 16, height: 16 } },
+        { signal: controller.signal, cache: 'no-store' },
+      ),
+    )
+    assert.deepEqual(jpegSize(await blobBytes(withParams)), [16, 16])
+    failed(await files.download('nope.jpg', { transform: { width: 10 } }), '404', 'Object not found')
+  })
+
+  test('createSignedUrl with transform renders the signed options', async () => {
+    const bucket = await makeBucket('render-signed')
+    const files = admin.storage.from(bucket)
+    ok(await files.upload('cat.jpg', CAT_JPEG, { contentType: 'image/jpeg' }))
+    const { signedUrl } = ok(
+      await files.createSignedUrl('cat.jpg', 60, { transform: { width: 20, height: 20, quality: 60 } }),
+    )
+    assert.ok(signedUrl.startsWith(`${URL_}/storage/v1/render/image/sign/${bucket}/cat.jpg?token=`))
+    const res = await fetch(signedUrl)
+    assert.equal(res.status, 200)
+    assert.ok(parseInt(res.headers.get('content-length'), 10) > 0)
+    assert.equal(res.headers.get('x-transformations'), 'height:20,width:20,resizing_type:fill,quality:60')
+    assert.deepEqual(jpegSize(Buffer.from(await res.arrayBuffer())), [20, 20])
+  })
+
+  test('getPublicUrl with transform, and WebP for clients that accept it', async () => {
+    const pub = await makeBucket('render-pub', { public: true })
+    ok(await admin.storage.from(pub).upload('c.jpg', CAT_JPEG, { contentType: 'image/jpeg' }))
+    const { publicUrl } = admin.storage
+      .from(pub)
+      .getPublicUrl('c.jpg', { transform: { width: 20, height: 30, quality: 70 } }).data
+    assert.equal(publicUrl, `${URL_}/storage/v1/render/image/public/${pub}/c.jpg?width=20&height=30&quality=70`)
+    let res = await fetch(publicUrl)
+    assert.equal(res.status, 200)
+    assert.equal(res.headers.get('content-type'), 'image/jpeg')
+    assert.deepEqual(jpegSize(Buffer.from(await res.arrayBuffer())), [20, 30])
+
+    const webp = createClient(URL_, SERVICE_KEY, { ...OPTIONS, global: { headers: { Accept: 'image/webp' } } })
+    const files = webp.storage.from(pub)
+    let blob = ok(await files.download('c.jpg', { transform: { width: 20, height: 20 } }))
+    assert.equal(blob.type, 'image/webp')
+    blob = ok(await files.download('c.jpg', { transform: { width: 20, height: 20, format: 'origin' } }))
+    assert.equal(blob.type, 'image/jpeg')
+  })
+})
