@@ -113,16 +113,21 @@ def _run_queue(
 
     def worker() -> None:
         while True:
+            # The slot first, then the file: the files start in the queue's order
+            # whichever worker wins the slot (a file taken before its slot could
+            # be overtaken by the next one).
+            if pace is not None:
+                pace.acquire()
             with cond:
                 while not heap and active[0] > 0:
                     cond.wait()
                 if not heap:
                     cond.notify_all()
+                    if pace is not None:
+                        pace.release(counted=False)
                     return
                 _, _, i = heapq.heappop(heap)
                 active[0] += 1
-            if pace is not None:
-                pace.acquire()
             try:
                 result = base.copy().run(run, i)
             except BaseException as exc:  # handed to the caller below

@@ -175,10 +175,16 @@ class Concurrency:
             self._sleep(pause)
             waited = until
 
-    def release(self) -> None:
-        """A file is done: count it, and look at the rate once a window is full."""
+    def release(self, *, counted: bool = True) -> None:
+        """A file is done: count it, and look at the rate once a window is full.
+
+        ``counted=False`` hands back a slot that ran nothing.
+        """
         with self._cond:
             self._active -= 1
+            if not counted:
+                self._cond.notify_all()
+                return
             self._done += 1
             elapsed = self._clock() - self._mark
             if self._done >= max(self.window, 2 * self.limit) and elapsed >= self.min_seconds:
