@@ -1,4 +1,5 @@
-"""What the local stack's HTTP server knows about its stack: one settings object.
+"""What the local stack's HTTP server knows about its stack: one settings object,
+and the only reader of the environment variables the stack itself heeds (:data:`LOCAL_ENV`).
 
 Shared by the composer (:mod:`hybridkit.local.app`) and every service package
 (storage, rest, management); it imports none of them, so no service imports the
@@ -7,12 +8,43 @@ composer.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from hybridkit.local.auth import Keys
 
-__all__ = ["ServerConfig"]
+__all__ = ["LOCAL_ENV", "ServerConfig", "local_env", "max_rows_from_env"]
+
+#: The environment variables the local stack reads: name -> what it does. :func:`local_env`
+#: reads them (and only them). The client's own variables are ``hybridkit.config.KIT_ENV``;
+#: the stack does not import the client's settings (it must agree with it by the wire).
+LOCAL_ENV: dict[str, str] = {
+    "HYBRIDKIT_PG_BIN": "PostgreSQL's bin folder (initdb, pg_ctl; default: PATH, then Debian's)",
+    "HYBRIDKIT_LOCAL_LOOP": "asyncio: the server keeps the standard event loop, not uvloop",
+    "PGRST_DB_MAX_ROWS": "PostgREST's max-rows (default 1000, as Supabase; 0 or none: no cap)",
+}
+
+
+def local_env(name: str) -> str:
+    """The value of one of :data:`LOCAL_ENV`'s variables, read now (``""`` when unset).
+
+    Raises:
+        KeyError: ``name`` is not in :data:`LOCAL_ENV` (document it there first).
+    """
+    if name not in LOCAL_ENV:
+        raise KeyError(f"{name} is not one of the local stack's variables (local.config.LOCAL_ENV)")
+    return os.environ.get(name, "")
+
+
+def max_rows_from_env() -> int | None:
+    """PostgREST's max-rows, from its own variable ``PGRST_DB_MAX_ROWS`` (1000, as Supabase)."""
+    text = local_env("PGRST_DB_MAX_ROWS").strip()
+    if not text:
+        return 1000
+    if text.lower() in ("0", "none", "unlimited"):
+        return None
+    return max(1, int(text))
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from hybridkit.local.config import local_env
+
 __all__ = [
     "INSTALL_HINT",
     "PG_BIN_ENV",
@@ -73,8 +75,8 @@ def find_pg_bin(environ: Mapping[str, str] | None = None) -> Path:
     Raises:
         PostgresError: nothing usable was found; the message says how to install it.
     """
-    env = os.environ if environ is None else environ
-    override = env.get(PG_BIN_ENV)
+    override = local_env(PG_BIN_ENV) if environ is None else environ.get(PG_BIN_ENV)
+    path = None if environ is None else environ.get("PATH")  # None: shutil.which's own PATH
     if override:
         folder = Path(override).expanduser()
         if _has_server_binaries(folder):
@@ -83,7 +85,7 @@ def find_pg_bin(environ: Mapping[str, str] | None = None) -> Path:
             f"{PG_BIN_ENV}={override} does not hold initdb, pg_ctl and postgres; "
             "point it at PostgreSQL's bin folder (e.g. /usr/lib/postgresql/15/bin)"
         )
-    on_path = shutil.which("pg_ctl", path=env.get("PATH"))
+    on_path = shutil.which("pg_ctl", path=path)
     if on_path and _has_server_binaries(Path(on_path).parent):
         return Path(on_path).parent
     candidates = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if _has_server_binaries(p)]

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from hybridkit.local.auth import generate_keys
+from hybridkit.local.config import local_env, max_rows_from_env
 from hybridkit.local.postgres import Cluster, PostgresError, find_pg_bin, free_port, port_is_free
 from hybridkit.local.state import (
     StackConfig,
@@ -148,7 +149,7 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     which on a small machine is most of what a chunked upload spends besides
     copying bytes. ``HYBRIDKIT_LOCAL_LOOP=asyncio`` keeps the standard loop.
     """
-    if os.environ.get("HYBRIDKIT_LOCAL_LOOP", "").lower() == "asyncio":
+    if local_env("HYBRIDKIT_LOCAL_LOOP").lower() == "asyncio":
         return None
     try:
         import uvloop
@@ -156,16 +157,6 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
         return None
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     return factory
-
-
-def _max_rows() -> int | None:
-    """PostgREST's max-rows, from its own variable ``PGRST_DB_MAX_ROWS`` (1000, as Supabase)."""
-    text = os.environ.get("PGRST_DB_MAX_ROWS", "").strip()
-    if not text:
-        return 1000
-    if text.lower() in ("0", "none", "unlimited"):
-        return None
-    return max(1, int(text))
 
 
 def _http_protocol() -> Any:
@@ -200,7 +191,7 @@ async def _serve(
             data_dir=paths.storage,
             keys=config.keys,
             public_url=url,
-            max_rows=_max_rows(),
+            max_rows=max_rows_from_env(),
         )
     )
     server = uvicorn.Server(
