@@ -1,5 +1,5 @@
 """What the local stack's HTTP server knows about its stack: one settings object,
-and the only reader of the environment variables the stack itself heeds (:data:`LOCAL_ENV`).
+and the only reader of the environment variables the stack itself heeds (:class:`LocalEnv`).
 
 Shared by the composer (:mod:`hybridkit.local.app`) and every service package
 (storage, rest, management); it imports none of them, so no service imports the
@@ -9,42 +9,51 @@ composer.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from hybridkit.local.auth import Keys
 
-__all__ = ["LOCAL_ENV", "ServerConfig", "local_env", "max_rows_from_env"]
-
-#: The environment variables the local stack reads: name -> what it does. :func:`local_env`
-#: reads them (and only them). The client's own variables are ``hybridkit.config.KIT_ENV``;
-#: the stack does not import the client's settings (it must agree with it by the wire).
-LOCAL_ENV: dict[str, str] = {
-    "HYBRIDKIT_PG_BIN": "PostgreSQL's bin folder (initdb, pg_ctl; default: PATH, then Debian's)",
-    "HYBRIDKIT_LOCAL_LOOP": "asyncio: the server keeps the standard event loop, not uvloop",
-    "PGRST_DB_MAX_ROWS": "PostgREST's max-rows (default 1000, as Supabase; 0 or none: no cap)",
-}
+__all__ = ["LocalEnv", "ServerConfig"]
 
 
-def local_env(name: str) -> str:
-    """The value of one of :data:`LOCAL_ENV`'s variables, read now (``""`` when unset).
+@dataclass(frozen=True)
+class LocalEnv:
+    """The environment variables the local stack heeds; :meth:`read` is its only reader.
 
-    Raises:
-        KeyError: ``name`` is not in :data:`LOCAL_ENV` (document it there first).
+    The client's own variables are ``hybridkit.config.KIT_ENV``: the stack does not
+    import the client's settings (it must agree with the client by the wire).
+
+    Attributes:
+        pg_bin: ``HYBRIDKIT_PG_BIN``, PostgreSQL's bin folder (``""``: PATH, then Debian's).
+        standard_loop: ``HYBRIDKIT_LOCAL_LOOP=asyncio``, keep asyncio's loop, not uvloop.
+        max_rows: ``PGRST_DB_MAX_ROWS``, PostgREST's max-rows (1000 as Supabase; ``0`` or
+            ``none``: no cap).
     """
-    if name not in LOCAL_ENV:
-        raise KeyError(f"{name} is not one of the local stack's variables (local.config.LOCAL_ENV)")
-    return os.environ.get(name, "")
 
+    pg_bin: str = ""
+    standard_loop: bool = False
+    max_rows: int | None = 1000
 
-def max_rows_from_env() -> int | None:
-    """PostgREST's max-rows, from its own variable ``PGRST_DB_MAX_ROWS`` (1000, as Supabase)."""
-    text = local_env("PGRST_DB_MAX_ROWS").strip()
-    if not text:
-        return 1000
-    if text.lower() in ("0", "none", "unlimited"):
-        return None
-    return max(1, int(text))
+    @classmethod
+    def read(cls, environ: Mapping[str, str] | None = None) -> LocalEnv:
+        """Read the variables now (from ``environ``, default ``os.environ``).
+
+        Raises:
+            ValueError: ``PGRST_DB_MAX_ROWS`` is not a number, ``0`` or ``none``.
+        """
+        env = os.environ if environ is None else environ
+        rows = env.get("PGRST_DB_MAX_ROWS", "").strip().lower() or "1000"
+        if not rows.isdigit() and rows not in ("none", "unlimited"):
+            raise ValueError(
+                f"PGRST_DB_MAX_ROWS={rows!r}: use a number of rows, or 0 / none for no cap"
+            )
+        return cls(
+            pg_bin=env.get("HYBRIDKIT_PG_BIN", ""),
+            standard_loop=env.get("HYBRIDKIT_LOCAL_LOOP", "").lower() == "asyncio",
+            max_rows=int(rows) or None if rows.isdigit() else None,
+        )
 
 
 @dataclass(frozen=True)

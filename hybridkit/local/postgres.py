@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from hybridkit.local.config import local_env
+from hybridkit.local.config import LocalEnv
 
 __all__ = [
     "INSTALL_HINT",
@@ -75,7 +75,7 @@ def find_pg_bin(environ: Mapping[str, str] | None = None) -> Path:
     Raises:
         PostgresError: nothing usable was found; the message says how to install it.
     """
-    override = local_env(PG_BIN_ENV) if environ is None else environ.get(PG_BIN_ENV)
+    override = LocalEnv.read(environ).pg_bin
     path = None if environ is None else environ.get("PATH")  # None: shutil.which's own PATH
     if override:
         folder = Path(override).expanduser()

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from hybridkit.local.auth import generate_keys
-from hybridkit.local.config import local_env, max_rows_from_env
+from hybridkit.local.config import LocalEnv
 from hybridkit.local.postgres import Cluster, PostgresError, find_pg_bin, free_port, port_is_free
 from hybridkit.local.state import (
     StackConfig,
@@ -149,7 +149,7 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     which on a small machine is most of what a chunked upload spends besides
     copying bytes. ``HYBRIDKIT_LOCAL_LOOP=asyncio`` keeps the standard loop.
     """
-    if local_env("HYBRIDKIT_LOCAL_LOOP").lower() == "asyncio":
+    if LocalEnv.read().standard_loop:
         return None
     try:
         import uvloop
@@ -191,7 +191,7 @@ async def _serve(
             data_dir=paths.storage,
             keys=config.keys,
             public_url=url,
-            max_rows=max_rows_from_env(),
+            max_rows=LocalEnv.read().max_rows,
         )
     )
     server = uvicorn.Server(

@@ -68,3 +68,19 @@ def test_only_the_settings_modules_read_environment_variables() -> None:
         for line in named_reads(path.read_text(encoding="utf-8"))
     }
     assert not found, f"read a variable through hybridkit.config / hybridkit.local.config: {found}"
+
+
+def test_the_local_stack_reads_its_variables_into_one_object() -> None:
+    from hybridkit.local.config import LocalEnv
+
+    assert LocalEnv.read({}) == LocalEnv(pg_bin="", standard_loop=False, max_rows=1000)
+    assert LocalEnv.read({"PGRST_DB_MAX_ROWS": "25"}).max_rows == 25
+    assert LocalEnv.read({"PGRST_DB_MAX_ROWS": "0"}).max_rows is None
+    assert LocalEnv.read({"PGRST_DB_MAX_ROWS": "none"}).max_rows is None
+    assert LocalEnv.read({"HYBRIDKIT_LOCAL_LOOP": "AsyncIO"}).standard_loop
+    try:
+        LocalEnv.read({"PGRST_DB_MAX_ROWS": "lots"})
+    except ValueError as exc:
+        assert "PGRST_DB_MAX_ROWS='lots'" in str(exc) and "0 / none" in str(exc)
+    else:
+        raise AssertionError("a bad PGRST_DB_MAX_ROWS was accepted")
