@@ -29,6 +29,10 @@ class ServerConfig:
         signed_upload_url_expiration: seconds a signed upload URL lives (the CLI's 7200).
         max_rows: PostgREST's ``max-rows``: the most rows a read returns (Supabase's 1000;
             ``None``: no cap). The server takes it from ``PGRST_DB_MAX_ROWS``.
+        strict_chunked_uploads: also size-limit raw uploads sent without a
+            ``Content-Length`` (chunked), which the real Storage API lets past every
+            limit. Off by default, as on Supabase; the server takes it from
+            ``HYBRIDKIT_LOCAL_STRICT_CHUNKED_UPLOADS=1``.
     """
 
     db_dsn: str
@@ -39,3 +43,4 @@ class ServerConfig:
     upload_file_size_limit_standard: int = 5_242_880_000
     signed_upload_url_expiration: int = 7200
     max_rows: int | None = 1000
+    strict_chunked_uploads: bool = False

@@ -168,6 +168,12 @@ def _max_rows() -> int | None:
     return max(1, int(text))
 
 
+def _strict_chunked_uploads() -> bool:
+    """``HYBRIDKIT_LOCAL_STRICT_CHUNKED_UPLOADS=1``: size-limit chunked raw uploads too."""
+    text = os.environ.get("HYBRIDKIT_LOCAL_STRICT_CHUNKED_UPLOADS", "").strip().lower()
+    return text in ("1", "true", "yes", "on")
+
+
 def _http_protocol() -> Any:
     """The HTTP protocol: httptools with a cap on request heads (431), else h11's own cap."""
     try:
@@ -201,6 +207,7 @@ async def _serve(
             keys=config.keys,
             public_url=url,
             max_rows=_max_rows(),
+            strict_chunked_uploads=_strict_chunked_uploads(),
         )
     )
     server = uvicorn.Server(

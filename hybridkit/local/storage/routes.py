@@ -59,6 +59,7 @@ from hybridkit.local.storage.wire import (
     client_wants_type,
     endpoint,
     json_response,
+    object_json,
 )
 
 __all__ = ["StorageRoutes"]
@@ -417,10 +418,7 @@ class StorageRoutes:
         rows = await self.storage.delete_objects(
             caller.identity, request.path_params["bucket"], body["prefixes"]
         )
-        for row in rows:
-            row["owner"] = "" if row["owner"] is None else str(row["owner"])
-            row["id"] = str(row["id"])
-        return json_response(rows)
+        return json_response([object_json(row) for row in rows])
 
     async def delete_object(self, request: Request, caller: Caller) -> Response:
         bucket, key = self._bucket_and_key(request)
@@ -458,14 +456,7 @@ class StorageRoutes:
             metadata_override=body.get("metadata"),
             user_metadata=parse_x_metadata(request.headers.get("x-metadata")),
         )
-        result: dict[str, Any] = {"Key": f"{dest_bucket}/{dest_key}", "Id": str(row["id"])}
-        for name in (
-            "name", "bucket_id", "owner", "owner_id", "version", "id", "updated_at",
-            "created_at", "last_accessed_at", "metadata", "user_metadata",
-        ):  # fmt: skip
-            result[name] = row.get(name)
-        result["owner"] = "" if result["owner"] is None else str(result["owner"])
-        result["id"] = str(result["id"])
+        result = {"Key": f"{dest_bucket}/{dest_key}", "Id": str(row["id"]), **object_json(row)}
         return json_response(result)
 
     # --- signed URLs --------------------------------------------------------------------

@@ -34,7 +34,15 @@ from hybridkit.local.storage.errors import (
 )
 from hybridkit.local.storage.models import dumps, iso
 
-__all__ = ["Handler", "bucket_json", "endpoint", "json_response", "not_found", "translate"]
+__all__ = [
+    "Handler",
+    "bucket_json",
+    "endpoint",
+    "json_response",
+    "not_found",
+    "object_json",
+    "translate",
+]
 
 logger = logging.getLogger("hybridkit.local.storage")
 Handler = Callable[[Request], Awaitable[Response]]
@@ -145,6 +153,31 @@ def bucket_json(row: dict[str, Any], *, with_type: bool) -> dict[str, Any]:
             "updated_at": iso(row["updated_at"]),
         }
     )
+    return body
+
+
+# objectSchema's columns, in its order; fast-json-stringify writes a null ``string`` as "".
+_OBJECT_COLUMNS = (
+    "name", "bucket_id", "owner", "owner_id", "version", "id", "updated_at",
+    "created_at", "last_accessed_at", "metadata", "user_metadata",
+)  # fmt: skip
+_STRING_COLUMNS = frozenset({"name", "bucket_id", "owner", "owner_id", "version"})
+
+
+def object_json(row: dict[str, Any]) -> dict[str, Any]:
+    """An object row as the real server's ``objectSchema`` serialises it (copy, delete-many).
+
+    ``owner`` and ``owner_id`` (the JWT's ``sub``) are strings: ``""`` when the
+    caller had no ``sub`` (a service key), as fast-json-stringify writes a null string.
+    """
+    body: dict[str, Any] = {}
+    for name in _OBJECT_COLUMNS:
+        value = row.get(name)
+        if name in _STRING_COLUMNS:
+            value = "" if value is None else str(value)
+        elif name == "id" and value is not None:
+            value = str(value)
+        body[name] = value
     return body
 
 
