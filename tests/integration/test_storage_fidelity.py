@@ -123,6 +123,23 @@ def test_no_credentials_on_a_route_with_a_header_schema(
     assert error_of(res) == (400, "400", "Error", "InvalidRequest", MISSING_AUTHORIZATION)
 
 
+def test_no_credentials_and_a_bad_body(bare: httpx.Client) -> None:
+    # fastify validates the body and the querystring before the headers: their
+    # errors come first, then the missing Authorization.
+    res = bare.post("/bucket", json={})
+    message = "body must have required property 'name'"
+    assert error_of(res) == (400, "400", "Error", "InvalidRequest", message)
+    res = bare.post("/object/list/b", json={"prefix": 3, "limit": 0})
+    assert error_of(res)[4] == "body/limit must be >= 1"
+    res = bare.get("/bucket", params={"limit": "many"})
+    assert error_of(res)[4] == "querystring/limit must be integer"
+    res = bare.post("/object/sign/b/k.txt")  # no JSON body at all
+    assert error_of(res)[4] == "body must be object"
+    # routes without a body schema: the header error
+    res = bare.post("/object/b/k.txt", content=b"x")
+    assert error_of(res)[4] == MISSING_AUTHORIZATION
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [

@@ -9,6 +9,7 @@ bucket names, and an unknown route or method gets fastify's 404.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -139,10 +140,24 @@ class StorageRoutes:
             Route("/status", self.status, methods=["GET"]),
             Route("/version", self.version, methods=["GET"]),
         ]
+        # validated before the headers (fastify's order): see ``endpoint``
+        bodies: dict[CallerHandler, Mapping[str, Any]] = {
+            self.create_bucket: CREATE_BUCKET_BODY,
+            self.update_bucket: UPDATE_BUCKET_BODY,
+            self.list_objects: LIST_V1_BODY,
+            self.delete_objects: DELETE_OBJECTS_BODY,
+            self.move_object: MOVE_BODY,
+            self.copy_object: COPY_BODY,
+            self.sign_url: SIGN_BODY,
+            self.sign_urls: SIGN_MANY_BODY,
+        }
+        queries: dict[CallerHandler, Mapping[str, Any]] = {self.list_buckets: BUCKET_LIST_QUERY}
         for path, methods, mode, operation, handler in table:
             # The info routes' operations lack the "storage." prefix on the real server too.
             name = operation[1:] if operation.startswith("=") else f"storage.{operation}"
-            wrapped = endpoint(self.secret, mode, name)(handler)
+            wrapped = endpoint(
+                self.secret, mode, name, body=bodies.get(handler), query=queries.get(handler)
+            )(handler)
             routes.append(Route(path, wrapped, methods=methods))
         return routes
 

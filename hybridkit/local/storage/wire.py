@@ -19,6 +19,7 @@ from psycopg_pool import PoolTimeout
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from hybridkit.local.auth import bearer_token
 from hybridkit.local.storage.context import AuthMode, Caller, authenticate, route_path
 from hybridkit.local.storage.errors import (
     DatabaseError,
@@ -33,6 +34,7 @@ from hybridkit.local.storage.errors import (
     TusError,
 )
 from hybridkit.local.storage.models import dumps, iso
+from hybridkit.local.storage.parsing import Schema, read_json_body, validate
 
 __all__ = [
     "Handler",
@@ -77,7 +79,13 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def endpoint(
-    secret: str, mode: AuthMode, operation: str, *, tus: bool = False
+    secret: str,
+    mode: AuthMode,
+    operation: str,
+    *,
+    tus: bool = False,
+    body: Schema | None = None,
+    query: Schema | None = None,
 ) -> Callable[[CallerHandler], Handler]:
     """Wrap a handler: authenticate, then render any failure as the real server would.
 
@@ -87,11 +95,19 @@ def endpoint(
         operation: the ``storage.operation`` setting policies can read.
         tus: render storage errors as TUS does (text/plain, real status), except
             for JWT failures, which the real server answers in JSON before TUS runs.
+        body: the route's body schema, and
+        query: its querystring schema: fastify validates both before the headers,
+            so a request without credentials meets their errors first.
     """
 
     def decorator(handler: CallerHandler) -> Handler:
         async def wrapped(request: Request) -> Response:
             try:
+                if mode == "header" and bearer_token(request.headers) is None:
+                    if body is not None:
+                        validate(await read_json_body(request), body)
+                    if query is not None:
+                        validate(dict(request.query_params), query, "querystring")
                 caller = authenticate(request, secret, mode, operation)
             except StorageError as exc:
                 return exc.response()
