@@ -30,11 +30,14 @@ class LocalEnv:
         standard_loop: ``HYBRIDKIT_LOCAL_LOOP=asyncio``, keep asyncio's loop, not uvloop.
         max_rows: ``PGRST_DB_MAX_ROWS``, PostgREST's max-rows (1000 as Supabase; ``0`` or
             ``none``: no cap).
+        strict_chunked_uploads: ``HYBRIDKIT_LOCAL_STRICT_CHUNKED_UPLOADS=1``, also size-limit
+            raw uploads sent chunked (the real server lets them past the bucket's limit).
     """
 
     pg_bin: str = ""
     standard_loop: bool = False
     max_rows: int | None = 1000
+    strict_chunked_uploads: bool = False
 
     @classmethod
     def read(cls, environ: Mapping[str, str] | None = None) -> LocalEnv:
@@ -49,10 +52,12 @@ class LocalEnv:
             raise ValueError(
                 f"PGRST_DB_MAX_ROWS={rows!r}: use a number of rows, or 0 / none for no cap"
             )
+        strict = env.get("HYBRIDKIT_LOCAL_STRICT_CHUNKED_UPLOADS", "").strip().lower()
         return cls(
             pg_bin=env.get("HYBRIDKIT_PG_BIN", ""),
             standard_loop=env.get("HYBRIDKIT_LOCAL_LOOP", "").lower() == "asyncio",
             max_rows=int(rows) or None if rows.isdigit() else None,
+            strict_chunked_uploads=strict in ("1", "true", "yes", "on"),
         )
 
 
@@ -70,6 +75,10 @@ class ServerConfig:
         signed_upload_url_expiration: seconds a signed upload URL lives (the CLI's 7200).
         max_rows: PostgREST's ``max-rows``: the most rows a read returns (Supabase's 1000;
             ``None``: no cap). The server takes it from ``PGRST_DB_MAX_ROWS``.
+        strict_chunked_uploads: also size-limit raw uploads sent without a
+            ``Content-Length`` (chunked), which the real Storage API lets past every
+            limit. Off by default, as on Supabase; the server takes it from
+            ``HYBRIDKIT_LOCAL_STRICT_CHUNKED_UPLOADS=1``.
     """
 
     db_dsn: str
@@ -80,3 +89,4 @@ class ServerConfig:
     upload_file_size_limit_standard: int = 5_242_880_000
     signed_upload_url_expiration: int = 7200
     max_rows: int | None = 1000
+    strict_chunked_uploads: bool = False

@@ -185,13 +185,15 @@ async def _serve(
     loop = type(asyncio.get_running_loop())
     print(f"serving on {url} ({loop.__module__}.{loop.__qualname__})", file=sys.stderr)
     paths.storage.mkdir(exist_ok=True)
+    env = LocalEnv.read()
     app = create_app(
         ServerConfig(
             db_dsn=cluster.dsn,
             data_dir=paths.storage,
             keys=config.keys,
             public_url=url,
-            max_rows=LocalEnv.read().max_rows,
+            max_rows=env.max_rows,
+            strict_chunked_uploads=env.strict_chunked_uploads,
         )
     )
     server = uvicorn.Server(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
 import os
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -201,9 +203,11 @@ def test_stale_remembered_url_is_forgotten_and_restarted(
     with open_source(path) as src:
         resume_key = ResumeStore.make_key(manager.storage_url, bucket, "stale.bin", src)
     assert manager.resume_store is not None
-    manager.resume_store.put(
-        resume_key, f"{manager.storage_url}/upload/resumable/bm8tc3VjaC11cGxvYWQ"
-    )
+    # A well-formed id of an upload the server no longer has (404). A malformed one
+    # ("no-such-upload") is a 400 "Invalid upload id" on the real server, and here.
+    gone = f"{bucket}/stale.bin/{uuid.uuid4()}"
+    upload_id = base64.urlsafe_b64encode(gone.encode()).decode().rstrip("=")
+    manager.resume_store.put(resume_key, f"{manager.storage_url}/upload/resumable/{upload_id}")
     result = manager.upload(path, bucket, "stale.bin")
     assert result.resumed_from == 0 and result.bytes_sent == size
     assert remote_md5(manager, bucket, "stale.bin") == digest

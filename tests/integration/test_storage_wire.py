@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -56,9 +57,13 @@ def put(api: httpx.Client, name: str, key: str, data: bytes, **headers: str) -> 
 # --- service and routing ------------------------------------------------------------------
 
 
-def test_status_version_and_route_not_found(bare: httpx.Client) -> None:
+def test_status_version_and_route_not_found(bare: httpx.Client, stack: Any) -> None:
     assert bare.get("/status").status_code == 200
-    assert bare.get("/version").text == "0.0.0"
+    # the plain version string: "0.0.0" unless the server was built with VERSION
+    version = bare.get("/version")
+    assert version.status_code == 200 and version.text and "\n" not in version.text
+    if stack.local:
+        assert version.text == "0.0.0"
     res = bare.post("/object/pub")
     assert error_of(res) == (
         404,
@@ -308,7 +313,11 @@ def test_limits_and_mime_types(api: httpx.Client, unique_name: str) -> None:
             content=chunked(),
             headers={"content-type": "text/plain"},
         )
-        assert error_of(res) == too_large  # stricter than the real server, by design
+        # The real server's quirk, the local default: a chunked raw body passes the limit
+        # (HYBRIDKIT_LOCAL_STRICT_CHUNKED_UPLOADS=1 refuses it; test_storage_fidelity.py).
+        assert res.status_code == 200, res.text
+        assert api.get(f"/object/{unique_name}/chunked.txt").content == b"x" * 12
+        api.request("DELETE", f"/object/{unique_name}", json={"prefixes": ["chunked.txt"]})
         res = api.post(
             f"/object/{unique_name}/form.txt",
             files={"file": ("f.txt", b"y" * 11, "text/plain")},
@@ -335,15 +344,21 @@ def test_limits_and_mime_types(api: httpx.Client, unique_name: str) -> None:
         assert error_of(put(api, unique_name, "e/.emptyFolderPlaceholder", b"x"))[1] == "413"
 
 
-def test_invalid_keys(api: httpx.Client, unique_name: str) -> None:
+def test_invalid_keys(api: httpx.Client, unique_name: str, stack: Any) -> None:
     with bucket(api, unique_name):
         res = put(api, unique_name, "café.txt", b"x")
         assert error_of(res) == (400, "400", "InvalidKey", "InvalidKey", "Invalid key: café.txt")
         res = api.post(f"/object/{unique_name}/a/%2E%2E/b.txt", content=b"x")
         status, code, _, _, message = error_of(res)
         assert (status, code) == (400, "400")
-        assert message.startswith(f"Invalid key: stub/{unique_name}/a/../b.txt/")
-        assert message.endswith(" contains dot path segment")
+        # The file backend's path: <GLOBAL_S3_BUCKET>/<TENANT_ID>/<bucket>/<key>/<version>,
+        # "stub" and "stub" in the Supabase CLI's stack (a live target may name its own).
+        root = "stub/stub" if stack.local else "[^/]+/[^/]+"
+        uuid_re = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+        expected = (
+            rf"Invalid key: {root}/{unique_name}/a/\.\./b\.txt/{uuid_re} contains dot path segment"
+        )
+        assert re.fullmatch(expected, message), message
         res = put(api, unique_name, "k" * 1025, b"x")
         assert error_of(res)[3] == "InvalidKey"
         for odd in ("a//b.txt", "dir/", "sp ace+plus=(1).txt"):
@@ -374,7 +389,15 @@ def test_download_headers_ranges_and_conditionals(api: httpx.Client, unique_name
         res = api.get(f"/object/{unique_name}/f.bin", headers={"Range": "bytes=-4"})
         assert (res.status_code, res.content) == (206, data[-4:])
         res = api.get(f"/object/{unique_name}/f.bin", headers={"Range": "bytes=2000-"})
-        assert res.status_code == 416 and res.headers["content-range"] == "bytes */1024"
+        # the real server's 416 carries no Content-Range (RFC 9110's "bytes */1024" is a SHOULD)
+        assert error_of(res) == (
+            416,
+            "416",
+            "invalid_range",
+            "InvalidRange",
+            "invalid range provided",
+        )
+        assert "content-range" not in res.headers
 
         res = api.get(f"/object/{unique_name}/f.bin", headers={"If-None-Match": etag})
         assert (res.status_code, res.content) == (304, b"")

@@ -73,11 +73,15 @@ def test_only_the_settings_modules_read_environment_variables() -> None:
 def test_the_local_stack_reads_its_variables_into_one_object() -> None:
     from hybridkit.local.config import LocalEnv
 
-    assert LocalEnv.read({}) == LocalEnv(pg_bin="", standard_loop=False, max_rows=1000)
+    assert LocalEnv.read({}) == LocalEnv(
+        pg_bin="", standard_loop=False, max_rows=1000, strict_chunked_uploads=False
+    )
     assert LocalEnv.read({"PGRST_DB_MAX_ROWS": "25"}).max_rows == 25
     assert LocalEnv.read({"PGRST_DB_MAX_ROWS": "0"}).max_rows is None
     assert LocalEnv.read({"PGRST_DB_MAX_ROWS": "none"}).max_rows is None
     assert LocalEnv.read({"HYBRIDKIT_LOCAL_LOOP": "AsyncIO"}).standard_loop
+    assert LocalEnv.read({"HYBRIDKIT_LOCAL_STRICT_CHUNKED_UPLOADS": "1"}).strict_chunked_uploads
+    assert not LocalEnv.read({"HYBRIDKIT_LOCAL_STRICT_CHUNKED_UPLOADS": "0"}).strict_chunked_uploads
     try:
         LocalEnv.read({"PGRST_DB_MAX_ROWS": "lots"})
     except ValueError as exc:

@@ -56,6 +56,7 @@ def create_app(config: ServerConfig, database: Database) -> Starlette:
     limits = UploadLimits(
         global_limit=config.upload_file_size_limit,
         standard_limit=config.upload_file_size_limit_standard,
+        strict_chunked=config.strict_chunked_uploads,
     )
     uploader = Uploader(storage, limits)
     secret = config.keys.jwt_secret

@@ -19,6 +19,7 @@ not found 404) are spelled out below. See shared/reference/storage-api.md §2.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from starlette.responses import Response
@@ -26,6 +27,9 @@ from starlette.responses import Response
 from hybridkit.local.errors import WireError
 
 __all__ = [
+    "TUS_EXPOSED_HEADERS",
+    "TUS_HEADERS",
+    "TUS_RESUMABLE",
     "AccessDenied",
     "BodyTooLarge",
     "BucketAlreadyExists",
@@ -61,6 +65,7 @@ __all__ = [
     "SlowDown",
     "StorageError",
     "TusError",
+    "tus_reply",
 ]
 
 
@@ -198,20 +203,16 @@ class InvalidMimeType(StorageError):
 
 
 class InvalidRange(StorageError):
-    """A ``Range`` the object cannot satisfy (a real HTTP 416)."""
+    """A ``Range`` the object cannot satisfy: a real HTTP 416, and no ``Content-Range``.
+
+    (RFC 9110 suggests ``Content-Range: bytes */<size>``; the real server sends none.)
+    """
 
     http_status = 416
     status_code = "416"
     error = "invalid_range"
     code = "InvalidRange"
     default_message = "invalid range provided"
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def headers(self) -> dict[str, str]:
-        return {"Content-Range": f"bytes */{self.size}"}
 
 
 # --- invalid input --------------------------------------------------------------
@@ -254,11 +255,15 @@ class InvalidKey(StorageError):
 
 
 class DotSegmentKey(InvalidKey):
-    """A ``.``/``..`` path segment, refused by the real server's file backend."""
+    """A ``.``/``..`` path segment, refused by the real server's file backend.
+
+    Its message names the backend path: ``<GLOBAL_S3_BUCKET>/<TENANT_ID>/<bucket>/<key>/<version>``,
+    both ``stub`` in the Supabase CLI's stack.
+    """
 
     def __init__(self, bucket: str, key: str, version: str) -> None:
         StorageError.__init__(
-            self, f"Invalid key: stub/{bucket}/{key}/{version} contains dot path segment"
+            self, f"Invalid key: stub/stub/{bucket}/{key}/{version} contains dot path segment"
         )
 
 
@@ -376,14 +381,63 @@ class LockTimeout(StorageError):
 
 
 # --- TUS ------------------------------------------------------------------------
-class TusError(Exception):
-    """A TUS error: a real HTTP status and a text/plain body, as @tus/server sends."""
+TUS_RESUMABLE = "1.0.0"
+# @tus/server's HEADERS: the CORS lists it sends are built from them.
+TUS_HEADERS = (
+    "Authorization", "Content-Type", "Location", "Tus-Extension", "Tus-Max-Size",
+    "Tus-Resumable", "Tus-Version", "Upload-Concat", "Upload-Defer-Length", "Upload-Length",
+    "Upload-Metadata", "Upload-Offset", "X-HTTP-Method-Override", "X-Requested-With",
+    "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded",
+)  # fmt: skip
+# @tus/server 2.4.2 joins [...HEADERS, exposedHeaders ?? []]: the empty list leaves a
+# trailing ", ", which the Fetch Headers trim to a trailing comma. Byte for byte.
+TUS_EXPOSED_HEADERS = ", ".join(TUS_HEADERS) + ","
+TUS_TEXT = "text/plain;charset=UTF-8"  # a Fetch Response's type for a string body
 
-    def __init__(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
+
+def tus_reply(
+    status: int, headers: Mapping[str, str] | None = None, body: str = "", *, cors: bool = True
+) -> Response:
+    """A response as @tus/server writes it (through the Fetch API, as srvx sends it).
+
+    ``Tus-Resumable`` always; the CORS headers once the request's headers have
+    passed validation (``cors``); a string body (even an empty one) is
+    ``text/plain;charset=UTF-8`` except on a 204. Header names go out lowercased
+    and sorted, the order a Fetch ``Headers`` iterates in.
+    """
+    merged = {"Tus-Resumable": TUS_RESUMABLE}
+    if cors:
+        merged["Access-Control-Allow-Origin"] = "*"
+        merged["Access-Control-Expose-Headers"] = TUS_EXPOSED_HEADERS
+    merged.update(headers or {})
+    data = body.encode()
+    if status != 204:
+        merged["Content-Type"] = TUS_TEXT
+        merged["Content-Length"] = str(len(data))
+    ordered = dict(sorted(merged.items(), key=lambda item: item[0].lower()))
+    return Response(data if status != 204 else b"", status_code=status, headers=ordered)
+
+
+class TusError(Exception):
+    """A TUS error: a real HTTP status and a text/plain body, as @tus/server sends.
+
+    ``cors=False`` for the two answers @tus/server gives before it adds its CORS
+    headers: a missing ``Tus-Resumable`` (412) and an invalid protocol header (400).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        body: str,
+        headers: dict[str, str] | None = None,
+        *,
+        cors: bool = True,
+    ) -> None:
         super().__init__(body)
         self.status = status
         self.body = body
         self.extra_headers = headers or {}
+        self.cors = cors
 
     @classmethod
     def from_storage(cls, error: StorageError) -> TusError:
@@ -392,10 +446,4 @@ class TusError(Exception):
 
     def response(self) -> Response:
         """The Starlette response for this error."""
-        headers = {"Tus-Resumable": "1.0.0", **self.extra_headers}
-        return Response(
-            self.body,
-            status_code=self.status,
-            media_type="text/plain; charset=utf-8",
-            headers=headers,
-        )
+        return tus_reply(self.status, self.extra_headers, self.body, cors=self.cors)

@@ -72,7 +72,7 @@ async def read_json_body(request: Request, *, required: bool = True) -> Any:
     if not data.strip():
         if not required:
             return None
-        raise InvalidRequest("Body cannot be empty when content-type is set to 'application/json'")
+        raise InvalidJSON("Body cannot be empty when content-type is set to 'application/json'")
     try:
         return json.loads(bytes(data))
     except (ValueError, UnicodeDecodeError):
@@ -103,16 +103,7 @@ _MISSING = object()
 
 
 def _validate(value: Any, schema: Schema, path: str, errors: list[str]) -> Any:
-    if "anyOf" in schema:
-        branch_errors: list[str] = []
-        for branch in schema["anyOf"]:
-            attempt: list[str] = []
-            coerced = _validate(value, branch, path, attempt)
-            if not attempt:
-                return coerced
-            branch_errors.extend(attempt)
-        errors.extend([*branch_errors, f"{path} must match a schema in anyOf"])
-        return value
+    # ajv's order: the type, then keywords of any type (anyOf, enum), then the typed ones.
     if value is None and schema.get("nullable"):
         return None
     kind = schema.get("type")
@@ -121,6 +112,19 @@ def _validate(value: Any, schema: Schema, path: str, errors: list[str]) -> Any:
         if value is _MISSING:
             errors.append(f"{path} must be {kind}")
             return None
+    if "anyOf" in schema:
+        branch_errors: list[str] = []
+        for branch in schema["anyOf"]:
+            attempt: list[str] = []
+            coerced = _validate(value, branch, path, attempt)
+            if not attempt:
+                break
+            branch_errors.extend(attempt)
+        else:
+            errors.extend([*branch_errors, f"{path} must match a schema in anyOf"])
+            return value
+        if kind is None:
+            return coerced
     if "enum" in schema and value not in schema["enum"]:
         errors.append(f"{path} must be equal to one of the allowed values")
         return value
@@ -147,7 +151,7 @@ def _validate(value: Any, schema: Schema, path: str, errors: list[str]) -> Any:
                 if errors:
                     return value
             value = items
-    if kind == "object":
+    if kind == "object" or (kind is None and isinstance(value, dict)):
         for name in schema.get("required", ()):
             if name not in value:
                 errors.append(f"{path} must have required property '{name}'")

@@ -126,7 +126,7 @@ async def object_response(
     wanted = parse_range(request.headers.get("range"), size) if not head else None
     if wanted is False:
         handle.close()
-        raise InvalidRange(size)
+        raise InvalidRange()
     if isinstance(wanted, tuple):
         start, end = wanted
         length = end - start + 1

@@ -9,6 +9,7 @@ bucket names, and an unknown route or method gets fastify's 404.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -59,6 +60,7 @@ from hybridkit.local.storage.wire import (
     client_wants_type,
     endpoint,
     json_response,
+    object_json,
 )
 
 __all__ = ["StorageRoutes"]
@@ -138,10 +140,24 @@ class StorageRoutes:
             Route("/status", self.status, methods=["GET"]),
             Route("/version", self.version, methods=["GET"]),
         ]
+        # validated before the headers (fastify's order): see ``endpoint``
+        bodies: dict[CallerHandler, Mapping[str, Any]] = {
+            self.create_bucket: CREATE_BUCKET_BODY,
+            self.update_bucket: UPDATE_BUCKET_BODY,
+            self.list_objects: LIST_V1_BODY,
+            self.delete_objects: DELETE_OBJECTS_BODY,
+            self.move_object: MOVE_BODY,
+            self.copy_object: COPY_BODY,
+            self.sign_url: SIGN_BODY,
+            self.sign_urls: SIGN_MANY_BODY,
+        }
+        queries: dict[CallerHandler, Mapping[str, Any]] = {self.list_buckets: BUCKET_LIST_QUERY}
         for path, methods, mode, operation, handler in table:
             # The info routes' operations lack the "storage." prefix on the real server too.
             name = operation[1:] if operation.startswith("=") else f"storage.{operation}"
-            wrapped = endpoint(self.secret, mode, name)(handler)
+            wrapped = endpoint(
+                self.secret, mode, name, body=bodies.get(handler), query=queries.get(handler)
+            )(handler)
             routes.append(Route(path, wrapped, methods=methods))
         return routes
 
@@ -417,10 +433,7 @@ class StorageRoutes:
         rows = await self.storage.delete_objects(
             caller.identity, request.path_params["bucket"], body["prefixes"]
         )
-        for row in rows:
-            row["owner"] = "" if row["owner"] is None else str(row["owner"])
-            row["id"] = str(row["id"])
-        return json_response(rows)
+        return json_response([object_json(row) for row in rows])
 
     async def delete_object(self, request: Request, caller: Caller) -> Response:
         bucket, key = self._bucket_and_key(request)
@@ -458,14 +471,7 @@ class StorageRoutes:
             metadata_override=body.get("metadata"),
             user_metadata=parse_x_metadata(request.headers.get("x-metadata")),
         )
-        result: dict[str, Any] = {"Key": f"{dest_bucket}/{dest_key}", "Id": str(row["id"])}
-        for name in (
-            "name", "bucket_id", "owner", "owner_id", "version", "id", "updated_at",
-            "created_at", "last_accessed_at", "metadata", "user_metadata",
-        ):  # fmt: skip
-            result[name] = row.get(name)
-        result["owner"] = "" if result["owner"] is None else str(result["owner"])
-        result["id"] = str(result["id"])
+        result = {"Key": f"{dest_bucket}/{dest_key}", "Id": str(row["id"]), **object_json(row)}
         return json_response(result)
 
     # --- signed URLs --------------------------------------------------------------------

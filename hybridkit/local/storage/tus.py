@@ -1,13 +1,16 @@
 """TUS 1.0.0 resumable uploads at ``/upload/resumable`` (and ``/upload/resumable/sign``).
 
-Mirrors Supabase's ``@tus/server`` set-up (shared/reference/storage-api.md §7):
+Mirrors Supabase's ``@tus/server`` 2.4.2 set-up (shared/reference/storage-api.md §7):
 extensions ``creation, creation-with-upload, creation-defer-length, termination,
-expiration``; errors are text/plain with real HTTP statuses; the upload id is
-``base64url("<bucket>/<object>/<version>")`` and ``Location`` is absolute, built
-from the request's host. Authorization (the RLS upload test) is re-checked on
-``POST``, every ``PATCH`` and ``DELETE``; the final ``PATCH`` completes the object
-through the same path as REST uploads. The signed variant takes an upload token in
-``x-signature`` instead of ``Authorization``.
+expiration``; answers are text/plain with real HTTP statuses and @tus/server's CORS
+headers (:func:`~.errors.tus_reply`); the protocol headers are validated first, as
+@tus/server does (412 without ``Tus-Resumable``, 400 ``Invalid <header>``); the
+upload id is ``base64url("<bucket>/<object>/<version>")`` and ``Location`` is
+absolute, built from the request's host. Authorization (the RLS upload test) is
+re-checked on ``POST``, every ``PATCH`` and ``DELETE`` (so a ``DELETE`` of a finished
+upload meets its object: 409 "The resource already exists"); the final ``PATCH``
+completes the object through the same path as REST uploads. The signed variant
+takes an upload token in ``x-signature`` instead of ``Authorization``.
 
 State lives under ``data_dir/tus``: ``<version>.part`` (the bytes received so far;
 its size is the upload offset, so a crash or a dropped connection keeps what
@@ -21,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import contextlib
 import hashlib
 import json
@@ -29,7 +31,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +42,14 @@ from starlette.routing import BaseRoute, Route
 from hybridkit.local.storage.blobs import BlobWriter, Md5Chain
 from hybridkit.local.storage.context import Caller
 from hybridkit.local.storage.errors import (
+    TUS_HEADERS,
+    TUS_RESUMABLE,
     EntityTooLarge,
     KeyAlreadyExists,
     ResourceAlreadyExists,
     StorageError,
     TusError,
+    tus_reply,
 )
 from hybridkit.local.storage.models import Storage
 from hybridkit.local.storage.signing import verify_signed
@@ -59,21 +64,15 @@ from hybridkit.local.storage.wire import endpoint
 
 __all__ = ["TusUploads"]
 
-TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,creation-defer-length,termination,expiration"
-ALLOWED_HEADERS = (
-    "Authorization, Content-Type, Location, Tus-Extension, Tus-Max-Size, Tus-Resumable, "
-    "Tus-Version, Upload-Concat, Upload-Defer-Length, Upload-Length, Upload-Metadata, "
-    "Upload-Offset, X-HTTP-Method-Override, X-Requested-With, X-Forwarded-Host, "
-    "X-Forwarded-Proto, Forwarded, X-Upsert, Upload-Expires, ApiKey, x-signature"
-)
-INVALID_METADATA = (
-    "Upload-Metadata is invalid. It MUST consist of one or more comma-separated key-value "
-    "pairs. The key and value MUST be separated by a space. The key MUST NOT contain spaces "
-    "and commas and MUST NOT be empty. The key SHOULD be ASCII encoded and the value MUST be "
-    "Base64 encoded. All keys MUST be unique"
-)
-_DIGITS = re.compile(r"^\d+$")
+ALLOWED_HEADERS = ", ".join((*TUS_HEADERS, "X-Upsert", "Upload-Expires", "ApiKey", "x-signature"))
+OFFSET_STREAM = "application/offset+octet-stream"
+NOT_FOUND = "The file for this url was not found\n"
+INVALID_LENGTH = "Upload-Length or Upload-Defer-Length header required\n"
+_KEY_CHARS = re.compile(r"^[\x00-\x7f]+$")
+_BASE64 = re.compile(r"^[\d+/A-Za-z]*={0,2}$")
+_CACHE_SECONDS = re.compile(r"^-?\d+$")
+_TENANT = "stub"  # the Supabase CLI's TENANT_ID: upload ids are "<tenant>/<base64url id>"
 
 
 def _error(status: int, body: str) -> TusError:
@@ -85,22 +84,108 @@ def encode_id(bucket: str, key: str, version: str) -> str:
     return base64.urlsafe_b64encode(f"{bucket}/{key}/{version}".encode()).decode().rstrip("=")
 
 
-def parse_upload_metadata(header: str) -> dict[str, str]:
-    """``Upload-Metadata``: ``key base64value,key2 base64value2`` (values optional)."""
-    result: dict[str, str] = {}
+def parse_upload_metadata(header: str) -> dict[str, str | None]:
+    """``Upload-Metadata`` as @tus/utils parses it: ``key base64,key2 base64`` (values optional).
+
+    Raises:
+        ValueError: not a valid metadata string (empty key, bad base64, a repeated key ...).
+    """
+    result: dict[str, str | None] = {}
+    if not header.strip():
+        raise ValueError("Metadata string is not valid")
     for pair in header.split(","):
-        parts = pair.strip().split(" ")
-        key = parts[0]
-        if not key or len(parts) > 2 or key in result:
-            raise _error(400, INVALID_METADATA)
-        value = ""
-        if len(parts) == 2:
-            try:
-                value = base64.b64decode(parts[1], validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError):
-                raise _error(400, INVALID_METADATA) from None
-        result[key] = value
+        tokens = pair.split(" ")
+        key = tokens[0]
+        valid_key = bool(key) and _KEY_CHARS.match(key) is not None and not {" ", ","} & set(key)
+        if len(tokens) == 2:
+            valid = valid_key and len(tokens[1]) % 4 == 0 and _BASE64.match(tokens[1]) is not None
+        else:
+            valid = valid_key and len(tokens) == 1
+        if not valid or key in result:
+            raise ValueError("Metadata string is not valid")
+        value = tokens[1] if len(tokens) == 2 else ""
+        result[key] = base64.b64decode(value).decode(errors="replace") if value else None
     return result
+
+
+def stringify_upload_metadata(metadata: Mapping[str, str | None]) -> str:
+    """@tus/utils' ``Metadata.stringify`` (what ``HEAD`` answers in ``Upload-Metadata``)."""
+    return ",".join(
+        key if value is None else f"{key} {base64.b64encode(value.encode()).decode()}"
+        for key, value in metadata.items()
+    )
+
+
+def _non_negative_integer(value: str) -> bool:
+    # JavaScript's Number.isInteger(n) && String(n) === value && n >= 0
+    return re.fullmatch(r"0|[1-9][0-9]*", value) is not None and int(value) <= 2**53
+
+
+def _valid_metadata(value: str) -> bool:
+    try:
+        parse_upload_metadata(value)
+    except ValueError:
+        return False
+    return True
+
+
+# @tus/server's header validators, applied to every request header but OPTIONS'.
+_VALIDATORS: dict[str, Callable[[str], bool]] = {
+    "upload-offset": _non_negative_integer,
+    "upload-length": _non_negative_integer,
+    "upload-defer-length": lambda value: value == "1",
+    "upload-metadata": _valid_metadata,
+    "x-forwarded-proto": lambda value: value in ("http", "https"),
+    "tus-version": lambda value: value == TUS_RESUMABLE,
+    "tus-resumable": lambda value: value == TUS_RESUMABLE,
+    "content-type": lambda value: value == OFFSET_STREAM,
+    "upload-concat": lambda value: value == "partial" or value.startswith("final;"),
+}
+
+
+def check_protocol_headers(request: Request) -> None:
+    """@tus/server's first checks: ``Tus-Resumable`` present (412), protocol headers valid (400).
+
+    ``Content-Type`` is checked on ``PATCH`` only. Invalid headers are named as the
+    Fetch ``Headers`` lists them: lowercased, sorted.
+    """
+    if not request.headers.get("tus-resumable"):
+        raise TusError(412, "Tus-Resumable Required\n", cors=False)
+    invalid = []
+    for name in sorted(set(request.headers.keys())):
+        validator = _VALIDATORS.get(name)
+        if validator is None or (name == "content-type" and request.method != "PATCH"):
+            continue
+        if not validator(", ".join(request.headers.getlist(name))):
+            invalid.append(name)
+    if invalid:
+        raise TusError(400, f"Invalid {' '.join(invalid)}\n", cors=False)
+
+
+def decode_upload_id(upload_id: str) -> tuple[str, str, str]:
+    """``(bucket, object, version)`` from an upload URL's last segment, as the real server reads it.
+
+    Node's base64url decoding never fails (it skips what it cannot read); the
+    result, behind the tenant, must split as ``<tenant>/<bucket>/<object>/<version>``.
+
+    Raises:
+        TusError: 400 ``Invalid upload id`` / ``Version not provided``.
+        StorageError: an invalid bucket name or key (400 on the TUS routes).
+    """
+    text = re.sub(r"[^A-Za-z0-9_-]", "", upload_id.split("=", 1)[0])
+    if len(text) % 4 == 1:
+        text = text[:-1]  # a lone trailing character carries no whole byte
+    decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode(errors="replace")
+    parts = f"{_TENANT}/{decoded}".split("/")
+    if len(parts) < 3:
+        raise _error(400, "Invalid upload id")
+    bucket, version = parts[1], parts[-1]
+    key = "/".join(parts[2:-1])
+    if not version:
+        raise _error(400, "Version not provided")
+    must_be_valid_bucket_name(bucket)
+    must_be_valid_key(key, bucket=bucket, version=version)
+    return bucket, key, version
 
 
 class TusUploads:
@@ -160,45 +245,33 @@ class TusUploads:
 
     # --- helpers ----------------------------------------------------------------------
     def options(self) -> Response:
-        return Response(
-            status_code=204,
-            headers={
-                "Tus-Resumable": TUS_VERSION,
-                "Tus-Version": TUS_VERSION,
+        return tus_reply(
+            204,
+            {
+                "Tus-Version": TUS_RESUMABLE,
                 "Tus-Extension": EXTENSIONS,
                 "Tus-Max-Size": str(self.limits.global_limit),
-                "Access-Control-Allow-Origin": "*",
                 "Access-Control-Allow-Methods": "POST, HEAD, PATCH, OPTIONS, DELETE",
                 "Access-Control-Allow-Headers": ALLOWED_HEADERS,
                 "Access-Control-Max-Age": "86400",
             },
         )
 
-    @staticmethod
-    def _require_tus(request: Request) -> None:
-        if request.headers.get("tus-resumable") != TUS_VERSION:
-            raise _error(412, "Tus-Resumable Required\n")
-
     def _paths(self, version: str) -> tuple[Path, Path]:
         return self.folder / f"{version}.part", self.folder / f"{version}.json"
 
-    def _load(self, upload_id: str) -> dict[str, Any]:
-        try:
-            decoded = base64.urlsafe_b64decode(upload_id + "=" * (-len(upload_id) % 4)).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise _error(404, "The file for this url was not found\n") from None
-        version = decoded.rsplit("/", 1)[-1]
+    def _load(self, bucket: str, key: str, version: str) -> dict[str, Any]:
         try:
             version = str(uuid.UUID(version))
         except ValueError:
-            raise _error(404, "The file for this url was not found\n") from None
+            raise _error(404, NOT_FOUND) from None
         _, record_path = self._paths(version)
         try:
             record: dict[str, Any] = json.loads(record_path.read_text())
         except (FileNotFoundError, ValueError):
-            raise _error(404, "The file for this url was not found\n") from None
-        if f"{record['bucket']}/{record['object']}/{version}" != decoded:
-            raise _error(404, "The file for this url was not found\n")
+            raise _error(404, NOT_FOUND) from None
+        if (record["bucket"], record["object"]) != (bucket, key):
+            raise _error(404, NOT_FOUND)
         return record
 
     def _save(self, record: Mapping[str, Any]) -> None:
@@ -216,7 +289,8 @@ class TusUploads:
         except FileNotFoundError:
             return 0
 
-    def _signature(self, request: Request, caller: Caller) -> dict[str, Any] | None:
+    @staticmethod
+    def _signature(request: Request) -> dict[str, Any] | None:
         """The signed variant's upload token (``None`` for the plain routes)."""
         if "/upload/resumable/sign" not in request.url.path:
             return None
@@ -225,16 +299,17 @@ class TusUploads:
             raise _error(400, "Missing x-signature header")
         return {"token": token}
 
-    def _existing(
-        self, request: Request, caller: Caller
-    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        """An existing upload's signature (signed routes) and record, the signature checked."""
-        self._require_tus(request)
-        signature = self._signature(request, caller)
-        record = self._load(request.path_params["upload_id"])
+    def _existing(self, request: Request) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """An existing upload's signature (signed routes) and record, in the real order.
+
+        The id is read first (400 if malformed), then the signature checked, then
+        the record found (404).
+        """
+        bucket, key, version = decode_upload_id(request.path_params["upload_id"])
+        signature = self._signature(request)
         if signature is not None:
-            self._check_signature(signature, record["bucket"], record["object"])
-        return signature, record
+            self._check_signature(signature, bucket, key)
+        return signature, self._load(bucket, key, version)
 
     def _check_signature(
         self, signature: Mapping[str, Any], bucket: str, key: str
@@ -285,31 +360,32 @@ class TusUploads:
 
     # --- handlers -----------------------------------------------------------------------
     async def create(self, request: Request, caller: Caller) -> Response:
-        """``POST``: create an upload (and take a first chunk, if one is sent)."""
-        self._require_tus(request)
-        signature = self._signature(request, caller)
+        """``POST``: create an upload (and take a first chunk, if one is sent).
+
+        The real order: lengths, metadata, the id (bucket name, key), the bucket and
+        its size limit (404, 413), the signature or the RLS test (403, 409), then
+        the MIME type (415).
+        """
+        check_protocol_headers(request)
         length_header = request.headers.get("upload-length")
         deferred = request.headers.get("upload-defer-length")
-        if length_header is None and deferred != "1":
-            raise _error(400, "Upload-Length or Upload-Defer-Length header required\n")
-        if length_header is not None and not _DIGITS.match(length_header):
-            raise _error(400, "Invalid Upload-Length\n")
+        if (length_header is None) == (deferred is None):
+            raise _error(400, INVALID_LENGTH)
         size = int(length_header) if length_header is not None else None
         raw_metadata = request.headers.get("upload-metadata")
-        metadata = parse_upload_metadata(raw_metadata) if raw_metadata else {}
-        bucket_name, key = metadata.get("bucketName"), metadata.get("objectName")
-        if not bucket_name or not key:
+        if not raw_metadata:
             raise _error(400, "Metadata header is required")
-        bucket_name = must_be_valid_bucket_name(bucket_name)
+        metadata = parse_upload_metadata(raw_metadata)
+        bucket_name = must_be_valid_bucket_name(metadata.get("bucketName") or "")
         version = str(uuid.uuid4())
-        key = must_be_valid_key(key, bucket=bucket_name, version=version)
+        key = must_be_valid_key(
+            metadata.get("objectName") or "", bucket=bucket_name, version=version
+        )
         bucket = await self.storage.find_bucket(bucket_name, caller.service())
         limit = self.limits.tus(bucket, key)
         if size is not None and size > limit:
             raise _error(413, "Maximum size exceeded\n")
-        content_type = metadata.get("contentType") or "application/octet-stream"
-        if not is_empty_folder_placeholder(key):
-            validate_mime_type(content_type, bucket.get("allowed_mime_types"))
+        signature = self._signature(request)
         if signature is not None:
             token = self._check_signature(signature, bucket_name, key)
             owner = token.get("owner")
@@ -317,13 +393,10 @@ class TusUploads:
         else:
             owner = caller.owner
             upsert = request.headers.get("x-upsert", "").strip().lower() == "true"
-        cache = metadata.get("cacheControl", "")
         user_metadata = None
         if metadata.get("metadata"):
-            try:
-                user_metadata = json.loads(metadata["metadata"])
-            except ValueError:
-                raise _error(400, "Invalid metadata: must be a JSON object") from None
+            with contextlib.suppress(ValueError):  # the real server ignores unreadable JSON
+                user_metadata = json.loads(metadata["metadata"] or "")
         record: dict[str, Any] = {
             "id": encode_id(bucket_name, key, version),
             "bucket": bucket_name,
@@ -333,65 +406,65 @@ class TusUploads:
             "limit": limit,
             "owner": None if owner is None else str(owner),
             "upsert": upsert,
-            "content_type": content_type,
-            "cache_control": f"max-age={cache}" if _DIGITS.match(cache) else "no-cache",
+            "content_type": metadata.get("contentType") or "application/octet-stream",
             "user_metadata": user_metadata,
-            "upload_metadata": raw_metadata,
             "created_at": time.time(),
             "completed": False,
         }
         await self._authorize(caller, record, signed=signature is not None, request=request)
+        cache = metadata.get("cacheControl") or ""
+        metadata["cacheControl"] = f"max-age={cache}" if _CACHE_SECONDS.match(cache) else "no-cache"
+        record["cache_control"] = metadata["cacheControl"]
+        record["metadata"] = metadata
+        if metadata.get("contentType") and not is_empty_folder_placeholder(key):
+            validate_mime_type(record["content_type"], bucket.get("allowed_mime_types"))
         part, _ = self._paths(version)
         part.touch()
         self._save(record)
-        headers = {"Tus-Resumable": TUS_VERSION, "Location": self._location(request, record["id"])}
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith("application/offset+octet-stream") or size == 0:
+        headers = {"Location": self._location(request, record["id"])}
+        if request.headers.get("content-type") == OFFSET_STREAM or size == 0:
             offset, complete = await self._receive(request, record, 0)
-            headers["Upload-Offset"] = str(offset)
+            if request.headers.get("content-type") == OFFSET_STREAM:
+                headers["Upload-Offset"] = str(offset)
             if complete:
                 headers["Tus-Complete"] = "1"
-        return Response(status_code=201, headers=headers)
+        return tus_reply(201, headers)
 
     async def head(self, request: Request, caller: Caller) -> Response:
         """``HEAD``: where the upload stands."""
-        signature, record = self._existing(request, caller)
-        # Another user's offset and length are theirs: HEAD passes the same RLS test.
-        # (RLS is checked before uniqueness: "already exists" means the caller may
-        # write it, and a finished upload's object does exist.)
+        check_protocol_headers(request)
+        signature, record = self._existing(request)
+        # Another user's offset and length are theirs: HEAD passes the same RLS test
+        # (stricter than the real server, which checks nothing on HEAD). RLS is checked
+        # before uniqueness: "already exists" means the caller may write it, and a
+        # finished upload's object does exist.
         with contextlib.suppress(KeyAlreadyExists, ResourceAlreadyExists):
             await self._authorize(caller, record, signed=signature is not None, request=request)
-        headers = {
-            "Tus-Resumable": TUS_VERSION,
-            "Upload-Offset": str(self._offset(record)),
-            "Cache-Control": "no-store",
-        }
+        headers = {"Upload-Offset": str(self._offset(record)), "Cache-Control": "no-store"}
         if record["size"] is None:
             headers["Upload-Defer-Length"] = "1"
         else:
             headers["Upload-Length"] = str(record["size"])
-        if record.get("upload_metadata"):
-            headers["Upload-Metadata"] = record["upload_metadata"]
-        return Response(status_code=200, headers=headers)
+        if record.get("metadata") is not None:
+            headers["Upload-Metadata"] = stringify_upload_metadata(record["metadata"])
+        return tus_reply(200, headers)
 
     async def patch(self, request: Request, caller: Caller) -> Response:
         """``PATCH``: append a chunk at ``Upload-Offset``; the last one completes the object."""
-        self._require_tus(request)
-        signature = self._signature(request, caller)
-        content_type = request.headers.get("content-type", "")
-        if content_type.split(";")[0].strip().lower() != "application/offset+octet-stream":
-            raise _error(415, "Content-Type header required\n")
+        check_protocol_headers(request)
         offset_header = request.headers.get("upload-offset")
-        if offset_header is None or not _DIGITS.match(offset_header):
+        if offset_header is None:
             raise _error(403, "Upload-Offset header required\n")
-        record = self._load(request.path_params["upload_id"])
-        if signature is not None:
-            self._check_signature(signature, record["bucket"], record["object"])
+        if request.headers.get("content-type") is None:
+            raise _error(403, "Content-Type header required\n")
+        signature, record = self._existing(request)
         length_header = request.headers.get("upload-length")
         declared: int | None = None  # a deferred length, given now
-        if record["size"] is None and length_header is not None:
-            declared = int(length_header) if _DIGITS.match(length_header) else -1
-            if not 0 <= declared <= record["limit"]:
+        if length_header is not None:
+            declared = int(length_header)
+            if record["size"] is not None or declared < self._offset(record):
+                raise _error(400, INVALID_LENGTH)
+            if declared > record["limit"]:
                 raise _error(413, "Maximum size exceeded\n")
         # The policy check (one database statement) runs while the chunk streams
         # in; no byte counts until it has passed (see ``_receive``).
@@ -409,24 +482,30 @@ class TusUploads:
                 gate.cancel()
                 with contextlib.suppress(BaseException):
                     await gate
-        headers = {"Tus-Resumable": TUS_VERSION, "Upload-Offset": str(offset)}
+        headers = {"Upload-Offset": str(offset)}
         if complete:
             headers["Tus-Complete"] = "1"
-        return Response(status_code=204, headers=headers)
+        return tus_reply(204, headers)
 
     async def terminate(self, request: Request, caller: Caller) -> Response:
-        """``DELETE``: abandon an unfinished upload."""
-        signature, record = self._existing(request, caller)
+        """``DELETE``: abandon an unfinished upload.
+
+        The RLS test comes first, as on the real server: a finished upload's object
+        exists, so without ``x-upsert: true`` that is 409 "The resource already
+        exists"; with it (or signed), 400 "Cannot terminate an already completed upload".
+        """
+        check_protocol_headers(request)
+        signature, record = self._existing(request)
+        await self._authorize(caller, record, signed=signature is not None, request=request)
         if record.get("completed"):
             raise _error(400, "Cannot terminate an already completed upload")
-        await self._authorize(caller, record, signed=signature is not None, request=request)
         async with self._lock(record["version"]):
             part, record_path = self._paths(record["version"])
             for path in (part, record_path):
                 path.unlink(missing_ok=True)
             self._hashers.pop(record["version"], None)
         self._locks.pop(record["version"], None)
-        return Response(status_code=204, headers={"Tus-Resumable": TUS_VERSION})
+        return tus_reply(204)
 
     # --- bytes --------------------------------------------------------------------------
     def _lock(self, version: str) -> asyncio.Lock:

@@ -8,11 +8,13 @@ then the body streams into a temporary file, hashed as it goes; the file is
 renamed to its version's place and the row is committed (service role, advisory
 lock on the key, upsert); the previous version's bytes go last.
 
-Size limits are enforced while streaming. A ``Content-Length`` over the limit is
-refused before reading (413, as the real server does). Bodies without a
-``Content-Length`` (chunked) are counted as they arrive and refused with 413 once
-over the limit — stricter than the real server, which lets chunked raw bodies past
-its limit (storage-api.md "Known quirks").
+Size limits, as the real server enforces them: a raw body's ``Content-Length`` over
+the limit is refused before reading (413); a multipart file part is counted as it
+streams (413 once over). A raw body without a ``Content-Length`` (chunked) is not
+limited at all — the real server's quirk (storage-api.md §4.1: "Chunked bodies
+without Content-Length are NOT size-limited"). ``UploadLimits.strict_chunked``
+(``HYBRIDKIT_LOCAL_STRICT_CHUNKED_UPLOADS=1``) counts those too, and refuses them
+with 413 once over the limit.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class UploadLimits:
 
     global_limit: int
     standard_limit: int
+    strict_chunked: bool = False
 
     def rest(self, bucket: Mapping[str, Any], key: str) -> int:
         """REST uploads: min(global, standard, bucket); folder placeholders hold 0 bytes."""
@@ -141,7 +144,9 @@ class Uploader:
             user_metadata=user_metadata,
             check=check,
         )
-        limit = self.limits.rest(bucket, target.key)
+        limit: int | None = self.limits.rest(bucket, target.key)
+        if not (is_multipart(content_type) or declared is not None or self.limits.strict_chunked):
+            limit = None  # chunked raw bodies pass every limit on the real server
 
         writer = self.storage.blobs.new_writer(limit=limit)
         try:

@@ -19,6 +19,7 @@ These are the real server's rules (shared/reference/storage-api.md §4.1, §5):
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Sequence
 
 from hybridkit.local.storage.errors import (
@@ -73,7 +74,8 @@ def must_be_valid_key(key: str | None, *, bucket: str = "", version: str = "") -
     if not key or not _KEY.match(key) or len(key.encode()) > MAX_KEY_BYTES:
         raise InvalidKey(key or "")
     if any(segment in (".", "..") for segment in key.split("/")):
-        raise DotSegmentKey(bucket, key, version)
+        # The real server finds these when writing the bytes of a new version.
+        raise DotSegmentKey(bucket, key, version or str(uuid.uuid4()))
     return key
 
 

@@ -19,6 +19,7 @@ from psycopg_pool import PoolTimeout
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from hybridkit.local.auth import bearer_token
 from hybridkit.local.storage.context import AuthMode, Caller, authenticate, route_path
 from hybridkit.local.storage.errors import (
     DatabaseError,
@@ -33,8 +34,17 @@ from hybridkit.local.storage.errors import (
     TusError,
 )
 from hybridkit.local.storage.models import dumps, iso
+from hybridkit.local.storage.parsing import Schema, read_json_body, validate
 
-__all__ = ["Handler", "bucket_json", "endpoint", "json_response", "not_found", "translate"]
+__all__ = [
+    "Handler",
+    "bucket_json",
+    "endpoint",
+    "json_response",
+    "not_found",
+    "object_json",
+    "translate",
+]
 
 logger = logging.getLogger("hybridkit.local.storage")
 Handler = Callable[[Request], Awaitable[Response]]
@@ -69,7 +79,13 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def endpoint(
-    secret: str, mode: AuthMode, operation: str, *, tus: bool = False
+    secret: str,
+    mode: AuthMode,
+    operation: str,
+    *,
+    tus: bool = False,
+    body: Schema | None = None,
+    query: Schema | None = None,
 ) -> Callable[[CallerHandler], Handler]:
     """Wrap a handler: authenticate, then render any failure as the real server would.
 
@@ -79,11 +95,19 @@ def endpoint(
         operation: the ``storage.operation`` setting policies can read.
         tus: render storage errors as TUS does (text/plain, real status), except
             for JWT failures, which the real server answers in JSON before TUS runs.
+        body: the route's body schema, and
+        query: its querystring schema: fastify validates both before the headers,
+            so a request without credentials meets their errors first.
     """
 
     def decorator(handler: CallerHandler) -> Handler:
         async def wrapped(request: Request) -> Response:
             try:
+                if mode == "header" and bearer_token(request.headers) is None:
+                    if body is not None:
+                        validate(await read_json_body(request), body)
+                    if query is not None:
+                        validate(dict(request.query_params), query, "querystring")
                 caller = authenticate(request, secret, mode, operation)
             except StorageError as exc:
                 return exc.response()
@@ -145,6 +169,31 @@ def bucket_json(row: dict[str, Any], *, with_type: bool) -> dict[str, Any]:
             "updated_at": iso(row["updated_at"]),
         }
     )
+    return body
+
+
+# objectSchema's columns, in its order; fast-json-stringify writes a null ``string`` as "".
+_OBJECT_COLUMNS = (
+    "name", "bucket_id", "owner", "owner_id", "version", "id", "updated_at",
+    "created_at", "last_accessed_at", "metadata", "user_metadata",
+)  # fmt: skip
+_STRING_COLUMNS = frozenset({"name", "bucket_id", "owner", "owner_id", "version"})
+
+
+def object_json(row: dict[str, Any]) -> dict[str, Any]:
+    """An object row as the real server's ``objectSchema`` serialises it (copy, delete-many).
+
+    ``owner`` and ``owner_id`` (the JWT's ``sub``) are strings: ``""`` when the
+    caller had no ``sub`` (a service key), as fast-json-stringify writes a null string.
+    """
+    body: dict[str, Any] = {}
+    for name in _OBJECT_COLUMNS:
+        value = row.get(name)
+        if name in _STRING_COLUMNS:
+            value = "" if value is None else str(value)
+        elif name == "id" and value is not None:
+            value = str(value)
+        body[name] = value
     return body
 
 

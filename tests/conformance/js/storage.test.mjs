@@ -110,6 +110,17 @@ describe('buckets', () => {
     const updated = ok(await admin.storage.getBucket(id))
     assert.equal(updated.public, true)
     assert.equal(updated.file_size_limit, 2048)
+    // nothing to change (storage-js sends only id and name): the real schema's anyOf
+    const nothing = failed(
+      await admin.storage.updateBucket(id, {}),
+      '400',
+      "body must have required property 'public', " +
+        "body must have required property 'file_size_limit', " +
+        "body must have required property 'allowed_mime_types', " +
+        'body must match a schema in anyOf',
+    )
+    assert.equal(nothing.status, 400)
+    assert.equal(nothing.code, 'InvalidRequest')
 
     ok(await admin.storage.from(id).upload('a.txt', Buffer.from('a'), { contentType: 'text/plain' }))
     const notEmpty = failed(await admin.storage.deleteBucket(id), '409')
@@ -236,6 +247,12 @@ describe('objects', () => {
 
     const removed = ok(await files.remove(['mv/dst.txt', 'mv/copy.txt', 'mv/never.txt']))
     assert.deepEqual(removed.map((r) => r.name).sort(), ['mv/copy.txt', 'mv/dst.txt'])
+    // the service key has no sub: owner and owner_id are strings, empty (objectSchema's)
+    for (const row of removed) {
+      assert.equal(row.owner, '')
+      assert.equal(row.owner_id, '')
+      assert.equal(row.bucket_id, bucket)
+    }
     const left = ok(await files.list('mv'))
     assert.deepEqual(left.map((e) => e.name), ['taken.txt'])
   })
