@@ -32,9 +32,10 @@ import httpx
 
 from hybridkit._closing import Closing
 from hybridkit.config import Settings
+from hybridkit.database.client import Database
 from hybridkit.database.operations import Folder, SqlOperations
 from hybridkit.errors import CancelledError, HybridError, MigrationError
-from hybridkit.retry import Attempt, classify
+from hybridkit.retry import CountingRetrier, classify
 from hybridkit.storage import StorageManager
 from hybridkit.storage.values import TransferReport
 
@@ -177,6 +178,19 @@ class HybridSupabaseManager(Closing):
             self.settings, self.storage.retrier, self.storage.session.count
         )
         """The SQL and migration side (raises; the methods below return results)."""
+        retrier = self.storage.retrier
+        self.rest = Database(
+            self.settings,
+            client=self.storage.client,
+            retrier=CountingRetrier(
+                retrier.policy,
+                count=self.storage.session.count,
+                breaker=retrier.breaker,
+                sleep=retrier.sleep,
+                wait_for_breaker=retrier.wait_for_breaker,
+            ),
+        )
+        """RPC through PostgREST, on the storage session's client, policy and breaker."""
 
     def __repr__(self) -> str:
         url, role = self.settings.supabase_url, self.settings.key_role
@@ -280,21 +294,18 @@ class HybridSupabaseManager(Closing):
     ) -> HybridOperationResult:
         """Call a PostgreSQL function through PostgREST (``POST /rest/v1/rpc/{function}``).
 
+        It is :meth:`Database.execute_rpc <hybridkit.database.Database.execute_rpc>` on this
+        manager's client, retry policy and breaker.
+
         Args:
             get: call with GET (for read-only functions; then retried freely).
             idempotent: whether a lost answer may be followed by a resend. Default:
                 True for ``get``, else False — a POST is resent only when it surely
                 never reached the server (refused connection, 429, 503).
         """
-        resend = get if idempotent is None else idempotent
-
-        def call(attempt: Attempt) -> Any:
-            builder = self.storage.client.rpc(function, dict(params or {}), get=get)
-            return builder.execute().data
-
         return self._run(
             f"rpc {function}",
-            lambda: self.storage.session.call(call, f"rpc {function}", idempotent=resend),
+            lambda: self.rest.execute_rpc(function, params, get=get, idempotent=idempotent),
             layer="rest",
         )
 
