@@ -5,7 +5,8 @@ returns it in the result (``success=False``, ``error`` set), and records the
 operation in :meth:`HybridSupabaseManager.stats`. ``metadata`` always carries
 ``attempts``, ``retries``, ``bytes`` and ``duration`` (seconds).
 
-Storage and RPC calls go to the composed :class:`~hybridkit.storage.StorageManager`;
+Storage calls go to the composed :class:`~hybridkit.storage.StorageManager`, RPC to a
+:class:`~hybridkit.database.Database` on its client, retry policy and breaker;
 SQL (``sql``) and migrations (``migration_status``, ``apply_migrations``,
 ``check_migrations``) to the composed :class:`~hybridkit.database.operations.SqlOperations`.
 
