@@ -42,6 +42,11 @@ __all__ = [
 DEFAULT_URL = "https://api.supabase.com"
 
 
+def _texts(data: Mapping[str, Any], *names: str) -> dict[str, str]:
+    """The text fields ``names`` of an API object (``""`` for one it leaves out)."""
+    return {name: str(data.get(name, "")) for name in names}
+
+
 @dataclass(frozen=True)
 class RemoteMigration:
     """A row of the remote ledger as the API shows it."""
@@ -71,11 +76,8 @@ class Branch:
     def from_json(cls, data: Mapping[str, Any]) -> Branch:
         return cls(
             id=str(data["id"]),
-            name=str(data.get("name", "")),
-            project_ref=str(data.get("project_ref", "")),
-            parent_project_ref=str(data.get("parent_project_ref", "")),
+            **_texts(data, "name", "project_ref", "parent_project_ref", "status"),
             is_default=bool(data.get("is_default", False)),
-            status=str(data.get("status", "")),
             persistent=bool(data.get("persistent", False)),
             git_branch=data.get("git_branch"),
             created_at=data.get("created_at"),
@@ -99,9 +101,7 @@ class BranchDetail:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BranchDetail:
         return cls(
-            ref=str(data.get("ref", "")),
-            status=str(data.get("status", "")),
-            db_host=str(data.get("db_host", "")),
+            **_texts(data, "ref", "status", "db_host"),
             db_port=int(data.get("db_port") or 5432),
             db_user=str(data.get("db_user") or "postgres"),
             db_pass=Secret(str(data["db_pass"])) if data.get("db_pass") else None,
@@ -134,10 +134,7 @@ class Lint:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Lint:
         return cls(
-            name=str(data.get("name", "")),
-            title=str(data.get("title", "")),
-            level=str(data.get("level", "")),
-            detail=str(data.get("detail", "")),
+            **_texts(data, "name", "title", "level", "detail"),
             categories=tuple(data.get("categories") or ()),
             remediation=data.get("remediation"),
             metadata=dict(data.get("metadata") or {}),

@@ -5,7 +5,8 @@ returns it in the result (``success=False``, ``error`` set), and records the
 operation in :meth:`HybridSupabaseManager.stats`. ``metadata`` always carries
 ``attempts``, ``retries``, ``bytes`` and ``duration`` (seconds).
 
-Storage and RPC calls go to the composed :class:`~hybridkit.storage.StorageManager`;
+Storage calls go to the composed :class:`~hybridkit.storage.StorageManager`, RPC to a
+:class:`~hybridkit.database.Database` on its client, retry policy and breaker;
 SQL (``sql``) and migrations (``migration_status``, ``apply_migrations``,
 ``check_migrations``) to the composed :class:`~hybridkit.database.operations.SqlOperations`.
 
@@ -32,9 +33,10 @@ import httpx
 
 from hybridkit._closing import Closing
 from hybridkit.config import Settings
+from hybridkit.database.client import Database
 from hybridkit.database.operations import Folder, SqlOperations
 from hybridkit.errors import CancelledError, HybridError, MigrationError
-from hybridkit.retry import Attempt, classify
+from hybridkit.retry import CountingRetrier, classify
 from hybridkit.storage import StorageManager
 from hybridkit.storage.values import TransferReport
 
@@ -177,6 +179,19 @@ class HybridSupabaseManager(Closing):
             self.settings, self.storage.retrier, self.storage.session.count
         )
         """The SQL and migration side (raises; the methods below return results)."""
+        retrier = self.storage.retrier
+        self.rest = Database(
+            self.settings,
+            client=self.storage.client,
+            retrier=CountingRetrier(
+                retrier.policy,
+                count=self.storage.session.count,
+                breaker=retrier.breaker,
+                sleep=retrier.sleep,
+                wait_for_breaker=retrier.wait_for_breaker,
+            ),
+        )
+        """RPC through PostgREST, on the storage session's client, policy and breaker."""
 
     def __repr__(self) -> str:
         url, role = self.settings.supabase_url, self.settings.key_role
@@ -280,21 +295,18 @@ class HybridSupabaseManager(Closing):
     ) -> HybridOperationResult:
         """Call a PostgreSQL function through PostgREST (``POST /rest/v1/rpc/{function}``).
 
+        It is :meth:`Database.execute_rpc <hybridkit.database.Database.execute_rpc>` on this
+        manager's client, retry policy and breaker.
+
         Args:
             get: call with GET (for read-only functions; then retried freely).
             idempotent: whether a lost answer may be followed by a resend. Default:
                 True for ``get``, else False — a POST is resent only when it surely
                 never reached the server (refused connection, 429, 503).
         """
-        resend = get if idempotent is None else idempotent
-
-        def call(attempt: Attempt) -> Any:
-            builder = self.storage.client.rpc(function, dict(params or {}), get=get)
-            return builder.execute().data
-
         return self._run(
             f"rpc {function}",
-            lambda: self.storage.session.call(call, f"rpc {function}", idempotent=resend),
+            lambda: self.rest.execute_rpc(function, params, get=get, idempotent=idempotent),
             layer="rest",
         )
 
@@ -308,24 +320,13 @@ class HybridSupabaseManager(Closing):
         """One bucket (``data``: ``BucketInfo``)."""
         return self._run("get_bucket", lambda: self.storage.get_bucket(bucket))
 
-    def create_bucket(
-        self,
-        bucket: str,
-        *,
-        public: bool = False,
-        file_size_limit: int | str | None = None,
-        allowed_mime_types: Sequence[str] | None = None,
-    ) -> HybridOperationResult:
-        """Create a bucket (``data``: ``BucketInfo``)."""
-        return self._run(
-            "create_bucket",
-            lambda: self.storage.create_bucket(
-                bucket,
-                public=public,
-                file_size_limit=file_size_limit,
-                allowed_mime_types=allowed_mime_types,
-            ),
-        )
+    def create_bucket(self, bucket: str, **options: Any) -> HybridOperationResult:
+        """Create a bucket (``data``: ``BucketInfo``).
+
+        ``options`` are those of :meth:`StorageManager.create_bucket` (``public``,
+        ``file_size_limit``, ``allowed_mime_types``), as for :meth:`update_bucket`.
+        """
+        return self._run("create_bucket", lambda: self.storage.create_bucket(bucket, **options))
 
     def update_bucket(self, bucket: str, **options: Any) -> HybridOperationResult:
         """Change ``public``, ``file_size_limit`` or ``allowed_mime_types``."""

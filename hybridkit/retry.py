@@ -66,6 +66,7 @@ __all__ = [
     "AttemptLog",
     "BreakerStatus",
     "CircuitBreaker",
+    "CountingRetrier",
     "Retrier",
     "RetryPolicy",
     "ServerUnreachable",
@@ -655,3 +656,45 @@ class Retrier:
                 attempts=state["number"],
                 last_cause=error,
             ) from error
+
+
+class CountingRetrier(Retrier):
+    """A :class:`Retrier` that reports each call's attempts and retries to ``count``.
+
+    The manager gives its SQL and RPC calls one, with the storage session's
+    ``count``, so that they roll up into the running operation as storage calls do.
+
+    Args:
+        policy: as for :class:`Retrier`.
+        count: receives what each call adds to its log (an :class:`AttemptLog`).
+        **options: the rest of :class:`Retrier`'s arguments (``breaker``, ``sleep`` ...).
+    """
+
+    def __init__(
+        self,
+        policy: RetryPolicy | None = None,
+        *,
+        count: Callable[[AttemptLog], None],
+        **options: Any,
+    ) -> None:
+        super().__init__(policy, **options)
+        self._report = count
+
+    def call(
+        self, fn: Callable[[Attempt], T], *, log: AttemptLog | None = None, **options: Any
+    ) -> T:
+        """``Retrier.call`` (the same arguments), counting what it adds to ``log``."""
+        log = log if log is not None else AttemptLog()
+        # A log may be shared by several calls: count only what this one adds.
+        attempts, retries = log.attempts, log.retries
+        try:
+            return super().call(fn, log=log, **options)
+        finally:
+            self._report(AttemptLog(log.attempts - attempts, log.retries - retries))
+
+    def once(self, fn: Callable[[], T]) -> T:
+        """Call ``fn`` once, never resent, counted as one attempt."""
+        try:
+            return fn()
+        finally:
+            self._report(AttemptLog(attempts=1))

@@ -293,13 +293,14 @@ _API_READABLE = """(has_table_privilege('anon', c.oid, 'SELECT')
                   OR has_table_privilege('authenticated', c.oid, 'SELECT'))"""
 
 
-def _relations(detail: str, where: str) -> str:
+def _relations(detail: str, where: str, *, join: str = "") -> str:
     """The lint query over the relations ``c`` (schema ``n``) that match ``where``: each one as
-    ``subject``, with ``detail``."""
+    ``subject``, with ``detail``. ``join`` adds tables to match on; as they may match a relation
+    more than once, it is then listed once (``DISTINCT``)."""
     text = detail.replace("'", "''")
-    return f"""SELECT n.nspname || '.' || c.relname AS subject,
+    return f"""SELECT {"DISTINCT " if join else ""}n.nspname || '.' || c.relname AS subject,
                   '{text}' AS detail
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace{join}
            WHERE {where}"""
 
 
@@ -325,21 +326,22 @@ def _definer_callable_by(role: str, who: str) -> str:
 LINTS: dict[str, tuple[str, str]] = {
     "auth_users_exposed": (
         "ERROR",
-        f"""SELECT DISTINCT n.nspname || '.' || c.relname AS subject,
-                  'view exposes auth.users to anon or authenticated' AS detail
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        _relations(
+            "view exposes auth.users to anon or authenticated",
+            f"c.relkind IN ('v', 'm') AND n.nspname = ANY({_EXPOSED}) AND {_API_READABLE}",
+            join="""
             JOIN pg_rewrite r ON r.ev_class = c.oid
-            JOIN pg_depend d ON d.objid = r.oid AND d.refobjid = 'auth.users'::regclass
-           WHERE c.relkind IN ('v', 'm') AND n.nspname = ANY({_EXPOSED})
-             AND {_API_READABLE}""",
+            JOIN pg_depend d ON d.objid = r.oid AND d.refobjid = 'auth.users'::regclass""",
+        ),
     ),
     "policy_exists_rls_disabled": (
         "ERROR",
-        f"""SELECT DISTINCT n.nspname || '.' || c.relname AS subject,
-                  'policies exist but row level security is disabled' AS detail
-            FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE NOT c.relrowsecurity AND n.nspname NOT IN ({_SYSTEM_SCHEMAS})""",
+        _relations(
+            "policies exist but row level security is disabled",
+            f"NOT c.relrowsecurity AND n.nspname NOT IN ({_SYSTEM_SCHEMAS})",
+            join="""
+            JOIN pg_policy p ON p.polrelid = c.oid""",
+        ),
     ),
     "rls_enabled_no_policy": (
         "INFO",

@@ -25,11 +25,11 @@ import threading
 from collections.abc import Callable, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from hybridkit.config import Settings
 from hybridkit.database.paths import SqlPath, choose_path, planned_path
-from hybridkit.retry import Attempt, AttemptLog, Retrier, RetryPolicy
+from hybridkit.retry import AttemptLog, CountingRetrier, Retrier
 
 if TYPE_CHECKING:
     from hybridkit.database.checks import Expectations, MigrationReport
@@ -46,42 +46,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SqlLayer", "SqlOperations"]
 
-T = TypeVar("T")
 Folder = str | PathLike[str]
 SqlLayer = SqlPath
-
-
-class _CountingRetrier(Retrier):
-    """The kit's retry policy, counting attempts and retries into the running operation."""
-
-    def __init__(
-        self,
-        policy: RetryPolicy,
-        *,
-        sleep: Callable[[float], None],
-        count: Callable[[AttemptLog], None],
-    ) -> None:
-        super().__init__(policy, sleep=sleep)
-        self._report = count
-
-    def call(
-        self, fn: Callable[[Attempt], T], *, log: AttemptLog | None = None, **options: Any
-    ) -> T:
-        """``Retrier.call`` (the same arguments), counting what it adds to ``log``."""
-        log = log if log is not None else AttemptLog()
-        # A log may be shared by several calls: count only what this one adds.
-        attempts, retries = log.attempts, log.retries
-        try:
-            return super().call(fn, log=log, **options)
-        finally:
-            self._report(AttemptLog(log.attempts - attempts, log.retries - retries))
-
-    def once(self, fn: Callable[[], T]) -> T:
-        """Call ``fn`` once, never resent, counted as one attempt."""
-        try:
-            return fn()
-        finally:
-            self._report(AttemptLog(attempts=1))
 
 
 class _RetriedLedger:
@@ -91,7 +57,7 @@ class _RetriedLedger:
     retries inside its client, which already uses the counting retrier.
     """
 
-    def __init__(self, inner: DirectLedger, retrier: _CountingRetrier) -> None:
+    def __init__(self, inner: DirectLedger, retrier: CountingRetrier) -> None:
         self._inner = inner
         self._retrier = retrier
 
@@ -133,7 +99,7 @@ class SqlOperations:
         self.settings = settings
         self._lock = threading.Lock()
         # The same policy and (in tests, injected) sleep as the storage calls.
-        self._retrier = _CountingRetrier(retrier.policy, sleep=retrier.sleep, count=count)
+        self._retrier = CountingRetrier(retrier.policy, sleep=retrier.sleep, count=count)
         self._database: Database | None = None
         self._management: ManagementClient | None = None
 

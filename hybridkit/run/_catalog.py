@@ -51,7 +51,14 @@ class ParamSpec:
 
 @dataclass(frozen=True)
 class Runbook:
-    """A runbook notebook and what it declares."""
+    """A runbook notebook and what it declares.
+
+    Attributes:
+        name: the notebook's file name without ``.ipynb``, as ``hybridkit run`` takes it.
+        title: the first non-blank line of its markdown cells, heading marks stripped
+            (``""`` when there is none).
+        parameters: what its parameters cell declares, as papermill reads it, in order.
+    """
 
     name: str
     path: Path

@@ -87,28 +87,48 @@ class RunResult:
         """True when the run did what it was asked (``ok`` or ``warning``): exit 0."""
         return self.outcome in ("ok", "warning")
 
+    @property
+    def duration_s(self) -> float:
+        """``duration`` rounded to milliseconds, as the record keeps it."""
+        return round(self.duration, 3)
+
     def as_json(self) -> dict[str, Any]:
-        """The JSON record (paths as strings)."""
-        return {
-            "runbook": self.runbook,
-            "run_id": self.run_id,
-            "outcome": self.outcome,
-            "ok": self.ok,
-            "started_at": self.started_at,
-            "ended_at": self.ended_at,
-            "duration_s": round(self.duration, 3),
-            "parameters": dict(self.parameters),
-            "dry_run": self.dry_run,
-            "error": self.error,
-            "failed_cell": self.failed_cell,
-            "failure": list(self.failure),
-            "summaries": list(self.summaries),
-            "target": dict(self.target),
-            "notebook": str(self.notebook),
-            "secrets_redacted": self.secrets_redacted,
-            "user": _user(),
-            "hybridkit": __version__,
-        }
+        """The JSON record (paths as strings, tuples as lists), in ``_RECORD_KEYS``' order."""
+        record = {key: _plain(getattr(self, key)) for key in _RECORD_KEYS}
+        return {**record, "user": _user(), "hybridkit": __version__}
+
+
+#: The run record's keys taken from the result, in the record's order (``user`` and
+#: ``hybridkit`` follow). ``record`` itself is not one: the record is that file.
+_RECORD_KEYS = (
+    "runbook",
+    "run_id",
+    "outcome",
+    "ok",
+    "started_at",
+    "ended_at",
+    "duration_s",
+    "parameters",
+    "dry_run",
+    "error",
+    "failed_cell",
+    "failure",
+    "summaries",
+    "target",
+    "notebook",
+    "secrets_redacted",
+)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON holds it: a path as its text, a mapping as a dict, a tuple as a list."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
 
 
 def _user() -> str:

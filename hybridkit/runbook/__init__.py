@@ -39,7 +39,6 @@ from hybridkit.runbook._health import (
     SqlHealth,
     client_versions,
     kit_migrations_dir,
-    optional_module,
     sql_health,
 )
 from hybridkit.runbook._panel import panel
@@ -96,7 +95,6 @@ __all__ = [
     "mime_types",
     "non_empty",
     "one_of",
-    "optional_module",
     "panel",
     "prefix",
     "progress",

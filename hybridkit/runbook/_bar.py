@@ -128,10 +128,8 @@ class TextBar:
             self.close()
 
     def close(self) -> None:
-        """Print the final line once (idempotent)."""
+        """Print the final line unless it is out already; nothing prints after (idempotent)."""
         with self._lock:
-            if self._closed:
-                return
             self._closed = True
             if not self._final_shown:
                 self._emit(final=True)

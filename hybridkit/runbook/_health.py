@@ -1,19 +1,17 @@
-"""Pieces of the health check that are not the manager's: versions, the SQL row, modules."""
+"""Pieces of the health check that are not the manager's: versions, the SQL row, migrations."""
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import platform
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from hybridkit.config import kit_env
 from hybridkit.runbook._display import format_duration
 
-__all__ = ["SqlHealth", "client_versions", "kit_migrations_dir", "optional_module", "sql_health"]
+__all__ = ["SqlHealth", "client_versions", "kit_migrations_dir", "sql_health"]
 
 
 def client_versions() -> dict[str, str]:
@@ -36,14 +34,6 @@ def kit_migrations_dir() -> Path:
     if configured:
         return Path(configured).expanduser()
     return (Path(__file__).parents[1] / "_migrations").resolve()
-
-
-def optional_module(name: str) -> ModuleType | None:
-    """Import ``name`` if this installation has it (a part another issue delivers)."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
 
 
 @dataclass(frozen=True)
