@@ -320,13 +320,24 @@ class HybridSupabaseManager(Closing):
         """One bucket (``data``: ``BucketInfo``)."""
         return self._run("get_bucket", lambda: self.storage.get_bucket(bucket))
 
-    def create_bucket(self, bucket: str, **options: Any) -> HybridOperationResult:
-        """Create a bucket (``data``: ``BucketInfo``).
-
-        ``options`` are those of :meth:`StorageManager.create_bucket` (``public``,
-        ``file_size_limit``, ``allowed_mime_types``), as for :meth:`update_bucket`.
-        """
-        return self._run("create_bucket", lambda: self.storage.create_bucket(bucket, **options))
+    def create_bucket(
+        self,
+        bucket: str,
+        *,
+        public: bool = False,
+        file_size_limit: int | str | None = None,
+        allowed_mime_types: Sequence[str] | None = None,
+    ) -> HybridOperationResult:
+        """Create a bucket (``data``: ``BucketInfo``)."""
+        return self._run(
+            "create_bucket",
+            lambda: self.storage.create_bucket(
+                bucket,
+                public=public,
+                file_size_limit=file_size_limit,
+                allowed_mime_types=allowed_mime_types,
+            ),
+        )
 
     def update_bucket(self, bucket: str, **options: Any) -> HybridOperationResult:
         """Change ``public``, ``file_size_limit`` or ``allowed_mime_types``."""
