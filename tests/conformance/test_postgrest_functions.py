@@ -215,6 +215,13 @@ def test_aggregate_of_an_unknown_column_is_42703(stack: Target, library: None) -
     assert answer.json()["message"] == f"column {BOOKS}.nope does not exist"
 
 
+def test_an_unknown_column_in_an_embed_is_named_by_its_alias(stack: Target, library: None) -> None:
+    # PostgreSQL names the embedded table by PostgREST's alias for it (name_1).
+    answer = _request(stack, "GET", AUTHORS, params={"select": f"name,{BOOKS}(sum)"})
+    assert answer.status_code == 400
+    assert answer.json()["message"] == f"column {BOOKS}_1.sum does not exist"
+
+
 # --------------------------------------------------------------------------- rpc
 
 
@@ -249,6 +256,19 @@ def test_unnamed_non_body_parameter_is_not_callable(stack: Target, library: None
     body = answer.json()
     assert body["code"] == "PGRST202"
     assert body["message"] == f"Could not find the function public.{LOOSE}() in the schema cache"
+    assert body["hint"] is None  # its one parameter has no name to suggest
+
+
+def test_a_computed_field_called_as_rpc_has_no_hint(stack: Target, library: None) -> None:
+    # PostgREST suggests another function's name only when none has the name asked for.
+    body = _request(stack, "POST", f"rpc/{LABEL}").json()
+    assert body["code"] == "PGRST202"
+    assert body["message"] == (
+        f"Could not find the function public.{LABEL} without parameters in the schema cache"
+    )
+    assert body["hint"] is None
+    close = _request(stack, "POST", f"rpc/{LABEL}x").json()
+    assert close["hint"] == f"Perhaps you meant to call the function public.{LABEL}"
 
 
 def test_pgrst202_wording_and_hint(stack: Target, library: None) -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow
@@ -81,7 +81,11 @@ class EmbedPlan:
     @property
     def qualifier(self) -> sql.Identifier:
         # PostgREST's alias (``cities_1``), which an execution plan shows.
-        return sql.Identifier(f"{self.rel.name}_{self.index}")
+        return sql.Identifier(self.alias)
+
+    @property
+    def alias(self) -> str:
+        return f"{self.rel.name}_{self.index}"
 
     @property
     def join_alias(self) -> sql.Identifier:
@@ -333,13 +337,14 @@ def _subquery(plan: EmbedPlan, parent: sql.Composable, params: Params) -> sql.Co
     else:
         terms += [_equals(here, fcol, parent, ocol) for ocol, fcol in rel.columns]
     selected: list[sql.Composable] = []
+    shown = replace(plan.rel, alias=plan.alias)  # errors name it as PostgreSQL's do
     if plan.embed.items:
-        selected.append(select_list_sql(plan.embed.items, plan.rel, here, params))
+        selected.append(select_list_sql(plan.embed.items, shown, here, params))
     grouped = aggregates(plan.embed.items, plan.rel)
     nested = embed_sql(plan.children, here, params, grouped=grouped)
     selected += nested.columns
     if plan.conditions:
-        terms.append(where_sql(plan.conditions, plan.rel, here, params))
+        terms.append(where_sql(plan.conditions, shown, here, params))
     terms += nested.filters
     return sql.SQL("SELECT {} FROM {}{} WHERE {}{}").format(
         sql.SQL(", ").join(selected),
@@ -349,7 +354,7 @@ def _subquery(plan: EmbedPlan, parent: sql.Composable, params: Params) -> sql.Co
         page_sql(
             params,
             plan.order,
-            plan.rel,
+            shown,
             here,
             plan.limit,
             plan.offset,

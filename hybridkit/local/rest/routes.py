@@ -804,8 +804,10 @@ async def _function_not_found(
         first = overloads[0]
         suggestion = f"{schema}.{name}({', '.join(a.name for a in first.args)})"
     else:
-        names = [n for n in await function_names(conn, schema) if n != name]
-        close = closest(name, names)
+        names = await function_names(conn, schema)
+        # A function of that name that cannot be called (unnamed parameters, as a computed
+        # field's): PostgREST searches its parameter names, all empty, and finds no hint.
+        close = closest(name, names) if name not in names else None
         suggestion = f"{schema}.{close}" if close else None
     return ApiError.function_not_found(
         schema, name, missing.keys, body=missing.body, suggestion=suggestion
