@@ -293,6 +293,16 @@ def test_insert_one_and_many(service: Client, scratch: str) -> None:
     assert table.select("code", count="exact").execute().count == 7
 
 
+def test_missing_default_evaluates_defaults_for_every_row(service: Client, scratch: str) -> None:
+    # PostgREST lays each object over an object of the defaults, so a row that brings its
+    # own id still advances the sequence: the next row's id is 2, not 1.
+    table = service.table(scratch)
+    rows = table.insert([{"id": 100, "code": "a"}, {"code": "b"}], default_to_null=False)
+    assert [(r["id"], r["code"]) for r in rows.execute().data] == [(100, "a"), (2, "b")]
+    upserted = table.upsert([{"id": 100, "code": "a2"}, {"code": "c"}], default_to_null=False)
+    assert [(r["id"], r["code"]) for r in upserted.execute().data] == [(100, "a2"), (4, "c")]
+
+
 def test_insert_errors(service: Client, scratch: str) -> None:
     table = service.table(scratch)
     table.insert({"code": "dup"}).execute()

@@ -54,7 +54,9 @@ SELECT
 _RELATION_SQL = """
 SELECT c.relkind::text AS kind,
   coalesce((SELECT json_agg(json_build_object(
-              'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod))
+              'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
+              'default', (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d
+                           WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum))
             ORDER BY a.attnum)
      FROM pg_attribute a
     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]'::json) AS columns,
@@ -203,7 +205,10 @@ async def find_relation(conn: AsyncConnection[DictRow], schema: str, name: str) 
         return None
     columns = {str(c["name"]): str(c["type"]) for c in row["columns"]}
     computed = tuple(str(n) for n in row["computed"] if n not in columns)
-    return Relation(schema, name, str(row["kind"]), columns, tuple(row["pk"]), computed)
+    defaults = {str(c["name"]): str(c["default"]) for c in row["columns"] if c["default"]}
+    return Relation(
+        schema, name, str(row["kind"]), columns, tuple(row["pk"]), computed, defaults=defaults
+    )
 
 
 async def find_functions(conn: AsyncConnection[DictRow], schema: str, name: str) -> list[Function]:

@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import sql
@@ -131,6 +131,7 @@ class Relation:
         pk: the primary key's columns.
         computed: its computed fields, functions of its row type in its schema
             (``select=full_name`` calls ``schema.full_name(row)``).
+        defaults: column -> its DEFAULT expression (``pg_get_expr``), for ``missing=default``.
         alias: the name the query gives it, when not its own (an embed's ``messages_1``):
             PostgreSQL's errors name it so, and PostgREST's come from PostgreSQL.
     """
@@ -142,6 +143,7 @@ class Relation:
     pk: tuple[str, ...] = ()
     computed: tuple[str, ...] = ()
     alias: str | None = None
+    defaults: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ident(self) -> sql.Identifier:
