@@ -299,6 +299,16 @@ def test_rpc_results_embed_filter_and_aggregate(client: SyncPostgrestClient) -> 
     assert grouped.execute().data == [{"genre": "novel", "count": 2}, {"genre": "poem", "count": 3}]
 
 
+def test_rpc_results_of_a_row_type_have_its_computed_fields(client: SyncPostgrestClient) -> None:
+    call = client.rpc(ALL_BOOKS, {"min_pages": 100}).select(f"title, {LABEL}")
+    rows = call.like(LABEL, "*A/*").order(LABEL, desc=True).execute().data
+    assert rows == [
+        {"title": "gamma", LABEL: "GAMMA/200"},
+        {"title": "beta", LABEL: "BETA/300"},
+        {"title": "alpha", LABEL: "ALPHA/100"},
+    ]
+
+
 def test_count_on_a_scalar_rpc(stack: Target, library: None) -> None:
     answer = _request(
         stack, "POST", f"rpc/{TITLE}", json={"book_id": 10}, headers={"Prefer": "count=exact"}

@@ -91,7 +91,12 @@ SELECT p.oid::int8 AS oid, p.proretset AS returns_set, p.pronargdefaults AS defa
             ORDER BY a.attnum)
      FROM pg_attribute a
     WHERE a.attrelid = rt.typrelid AND a.attnum > 0 AND NOT a.attisdropped), '[]'::json)
-    AS return_columns
+    AS return_columns,
+  coalesce((SELECT array_agg(DISTINCT f.proname::text)
+     FROM pg_proc f JOIN pg_type ft ON ft.oid = f.prorettype
+    WHERE rt.typtype = 'c' AND f.pronamespace = rt.typnamespace AND f.pronargs = 1
+      AND f.prokind = 'f' AND f.proargtypes[0] = rt.oid AND ft.typrelid = 0), '{}')
+    AS computed
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_type rt ON rt.oid = p.prorettype
@@ -147,6 +152,7 @@ class Function:
         return_type: the result type's name (``void``, ``int4``...).
         columns: the result's columns when it is a row type or has OUT/TABLE columns.
         volatility: ``i``, ``s`` or ``v``.
+        computed: the computed fields of a row-type result (functions of that type).
     """
 
     schema: str
@@ -157,6 +163,7 @@ class Function:
     return_type: str
     columns: tuple[tuple[str, str], ...]
     volatility: str
+    computed: tuple[str, ...] = ()
 
     @property
     def returns_rows(self) -> bool:
@@ -186,7 +193,7 @@ class Function:
         A result of a table's row type is named after the table, so embeds start there.
         """
         name = self.return_type if self.return_kind == "c" else self.name
-        return Relation(self.schema, name, "F", dict(self.columns))
+        return Relation(self.schema, name, "F", dict(self.columns), computed=self.computed)
 
 
 async def request_context(conn: AsyncConnection[DictRow], role: str) -> RequestContext:
@@ -264,4 +271,5 @@ def _function(schema: str, name: str, row: dict[str, Any]) -> Function:
         return_type=str(row["return_type"]),
         columns=tuple(columns),
         volatility=str(row["volatility"]),
+        computed=tuple(str(n) for n in row["computed"] if n not in dict(columns)),
     )
