@@ -10,7 +10,7 @@ row through the foreign key the relationship stands for:
 * ``!inner`` turns the ``LEFT JOIN LATERAL`` into an ``INNER JOIN LATERAL`` that
   drops parents without a match; ``rel=is.null`` / ``rel=not.is.null`` filter the
   parent on the same test;
-* ``...rel(cols)`` (spread, to-one only) puts the columns into the parent object;
+* ``...rel(cols)`` (spread) puts the columns into the parent object (a to-many's as arrays);
 * a computed relationship (a function of the parent row) is a lateral call of it.
 
 Options for an embedded resource come from query keys with a path:
@@ -147,8 +147,6 @@ async def plan_embeds(
         relationship = find_relationship(
             relationships, schema, parent.name, embed.target, embed.hint
         )
-        if embed.spread and not relationship.to_one:
-            raise ApiError.of("spread_not_to_one", origin=parent.name, target=embed.target)
         target = await find_relation(conn, schema, relationship.foreign_table)
         if target is None:  # dropped since the relationships were read
             raise ApiError.of("table_not_found", schema=schema, name=relationship.foreign_table)
@@ -252,6 +250,15 @@ def embed_sql(
         alias = plan.join_alias
         kind = sql.SQL("INNER" if plan.inner else "LEFT")
         subquery = _subquery(plan, parent, params)
+        if plan.embed.spread and not plan.relationship.to_one:
+            if grouped:
+                raise ApiError.of(
+                    "spread_not_to_one", origin=plan.relationship.table, target=plan.embed.target
+                )
+            joins.append(_spread_many_join(plan, kind, subquery, alias))
+            if not plan.empty:
+                columns.append(sql.SQL("{}.*").format(alias))
+            continue
         if plan.embed.spread:
             joins.append(
                 sql.SQL(" {} JOIN LATERAL ({}) AS {} ON TRUE").format(kind, subquery, alias)
@@ -286,6 +293,48 @@ def embed_sql(
 
 # An aggregate of per-row aggregates: what the parent's group adds up.
 _REAGGREGATE = {"count": "sum", "sum": "sum", "avg": "avg", "min": "min", "max": "max"}
+
+
+def _spread_many_join(
+    plan: EmbedPlan, kind: sql.Composable, subquery: sql.Composable, alias: sql.Composable
+) -> sql.Composable:
+    """A to-many spread (PostgREST 13): each of its columns becomes an array in the parent.
+
+    With ``!inner`` a parent without rows has no aggregate row (``HAVING``), so it drops out.
+    """
+    arrays: list[sql.Composable] = [
+        sql.SQL("coalesce(json_agg({}.{}), '[]') AS {}").format(
+            _ROW, sql.Identifier(name), sql.Identifier(name)
+        )
+        for name in _output_names(plan)
+    ]
+    having = sql.SQL(" HAVING count(*) > 0") if plan.inner else sql.SQL("")
+    return sql.SQL(" {} JOIN LATERAL (SELECT {} FROM ({}) AS {}{}) AS {} ON TRUE").format(
+        kind,
+        sql.SQL(", ").join(arrays or [sql.SQL("1 AS _pgrst_n")]),
+        subquery,
+        _ROW,
+        having,
+        alias,
+    )
+
+
+def _output_names(plan: EmbedPlan) -> list[str]:
+    """The names of the columns an embed's subquery selects (its items, then its embeds)."""
+    names: list[str] = []
+    for item in resolve_items(plan.embed.items, plan.rel):
+        if item.star:
+            names += list(plan.rel.columns)
+        elif item.aggregate is not None:
+            names.append(item.alias or item.aggregate)
+        else:
+            assert item.field is not None
+            names.append(item.alias or item.field.default_alias)
+    for child in plan.children:
+        if child.empty:
+            continue
+        names += _output_names(child) if child.embed.spread else [child.embed.label]
+    return names
 
 
 def _spread_columns(
