@@ -791,6 +791,9 @@ def _one(fits: Sequence[Function], keys: Sequence[str], body: str | None) -> Fun
     return fits[0]
 
 
+_RPC_HINT_SCORE = 0.75
+
+
 async def _function_not_found(
     conn: AsyncConnection[DictRow],
     schema: str,
@@ -804,10 +807,9 @@ async def _function_not_found(
         first = overloads[0]
         suggestion = f"{schema}.{name}({', '.join(a.name for a in first.args)})"
     else:
-        names = await function_names(conn, schema)
-        # A function of that name that cannot be called (unnamed parameters, as a computed
-        # field's): PostgREST searches its parameter names, all empty, and finds no hint.
-        close = closest(name, names) if name not in names else None
+        names = [n for n in await function_names(conn, schema) if n != name]
+        # PostgREST (v13+) names another function only when it is very close (score 0.75).
+        close = closest(name, names, minimum=_RPC_HINT_SCORE)
         suggestion = f"{schema}.{close}" if close else None
     return ApiError.function_not_found(
         schema, name, missing.keys, body=missing.body, suggestion=suggestion
