@@ -55,8 +55,11 @@ _RELATION_SQL = """
 SELECT c.relkind::text AS kind,
   coalesce((SELECT json_agg(json_build_object(
               'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
-              'default', (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d
-                           WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum))
+              'default', CASE WHEN a.attgenerated = '' THEN coalesce(
+                (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d
+                  WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum),
+                CASE WHEN a.attidentity = 'd' THEN format('nextval(%%L::regclass)',
+                  pg_get_serial_sequence(c.oid::regclass::text, a.attname)) END) END)
             ORDER BY a.attnum)
      FROM pg_attribute a
     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]'::json) AS columns,
