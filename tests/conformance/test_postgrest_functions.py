@@ -29,6 +29,7 @@ AUTHORS, BOOKS = f"authors_{S}", f"books_{S}"
 LABEL, WRITTEN, WRITER = f"label_{S}", f"written_{S}", f"writer_{S}"
 PICK, ECHO, SHOUT, LOOSE = f"pick_{S}", f"echo_{S}", f"shout_{S}", f"loose_{S}"
 ALL_BOOKS, TITLE, LONG = f"all_books_{S}", f"title_{S}", f"long_{S}"
+SEARCH_PATH = f"search_path_{S}"
 
 SCHEMA = """
 CREATE TABLE {a} (id int PRIMARY KEY, name text NOT NULL);
@@ -53,6 +54,8 @@ CREATE FUNCTION {loose}(int) RETURNS int LANGUAGE sql AS $$ SELECT $1 $$;
 CREATE FUNCTION {all_books}(min_pages int) RETURNS SETOF {b} LANGUAGE sql
   AS $$ SELECT * FROM {b} WHERE pages >= min_pages $$;
 CREATE VIEW {long} AS SELECT * FROM {b} WHERE pages >= 100;
+CREATE FUNCTION {search_path}() RETURNS text LANGUAGE sql STABLE
+  AS $$ SELECT current_setting('search_path') $$;
 CREATE FUNCTION {title}(book_id int) RETURNS text LANGUAGE sql STABLE
   AS $$ SELECT title FROM {b} WHERE id = book_id $$;
 """
@@ -65,7 +68,7 @@ def library(stack: Target) -> Iterator[None]:
     names = {
         "a": AUTHORS, "b": BOOKS, "label": LABEL, "written": WRITTEN, "writer": WRITER,
         "pick": PICK, "echo": ECHO, "shout": SHOUT, "loose": LOOSE, "all_books": ALL_BOOKS,
-        "title": TITLE, "long": LONG,
+        "title": TITLE, "long": LONG, "search_path": SEARCH_PATH,
     }  # fmt: skip
     with psycopg.connect(stack.db_url, autocommit=True) as db:
         try:
@@ -74,7 +77,7 @@ def library(stack: Target) -> Iterator[None]:
         finally:
             overloads = db.execute(
                 "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.proname = ANY(%s)",
-                [[PICK, ECHO, SHOUT, LOOSE, ALL_BOOKS, TITLE]],
+                [[PICK, ECHO, SHOUT, LOOSE, ALL_BOOKS, TITLE, SEARCH_PATH]],
             ).fetchall()
             for (signature,) in overloads:
                 db.execute(sql.SQL("DROP FUNCTION IF EXISTS {} CASCADE").format(sql.SQL(signature)))
@@ -388,6 +391,21 @@ def test_explain_json_and_text_with_options(stack: Target, library: None) -> Non
         f"(({BOOKS}_1.author_id = {AUTHORS}.id) AND "
         f"(({BOOKS}_1.pages = 100) OR ({BOOKS}_1.genre = 'x'::text)))"
     ) in text.text, [line for line in text.text.splitlines() if "Filter" in line]
+
+
+def test_plan_settings_show_the_request_search_path(stack: Target, library: None) -> None:
+    plan = _request(
+        stack, "GET", AUTHORS,
+        headers={"Accept": "application/vnd.pgrst.plan+json; options=verbose|settings"},
+    ).json()[0]  # fmt: skip
+    assert plan["Settings"]["search_path"] == '"public", "public", "extensions"'
+
+
+def test_functions_run_with_the_request_schema_first_in_the_search_path(
+    client: SyncPostgrestClient,
+) -> None:
+    # PostgREST sets search_path per request: the schema asked for, then the extra path.
+    assert client.rpc(SEARCH_PATH, {}).execute().data == '"public", "public", "extensions"'
 
 
 def test_explain_rpc_and_refused_write(stack: Target, library: None) -> None:
