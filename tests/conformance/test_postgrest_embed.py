@@ -285,6 +285,21 @@ def test_spread_to_one(service: Client) -> None:
     ]
 
 
+def test_spread_to_many_gives_arrays(service: Client) -> None:
+    # PostgREST 13: each column of a to-many spread is an array in the parent ([] when none).
+    query = service.table(CUSTOMERS).select(f"name, ...{ORDERS}!customer_id(order_ids:id, note)")
+    assert query.order("id").order("id", foreign_table=ORDERS).execute().data == [
+        {"name": "ann", "order_ids": [10, 11], "note": ["first", "second"]},
+        {"name": "bob", "order_ids": [12], "note": ["third"]},
+        {"name": "cy", "order_ids": [], "note": []},
+    ]
+    inner = service.table(CUSTOMERS).select(f"name, ...{ORDERS}!customer_id!inner(id)")
+    assert inner.order("id").execute().data == [
+        {"name": "ann", "id": [10, 11]},
+        {"name": "bob", "id": [12]},
+    ]
+
+
 # --------------------------------------------------------------------------- filters
 
 

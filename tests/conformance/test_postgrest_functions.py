@@ -29,6 +29,7 @@ AUTHORS, BOOKS = f"authors_{S}", f"books_{S}"
 LABEL, WRITTEN, WRITER = f"label_{S}", f"written_{S}", f"writer_{S}"
 PICK, ECHO, SHOUT, LOOSE = f"pick_{S}", f"echo_{S}", f"shout_{S}", f"loose_{S}"
 ALL_BOOKS, TITLE, LONG = f"all_books_{S}", f"title_{S}", f"long_{S}"
+SEARCH_PATH = f"search_path_{S}"
 
 SCHEMA = """
 CREATE TABLE {a} (id int PRIMARY KEY, name text NOT NULL);
@@ -53,6 +54,8 @@ CREATE FUNCTION {loose}(int) RETURNS int LANGUAGE sql AS $$ SELECT $1 $$;
 CREATE FUNCTION {all_books}(min_pages int) RETURNS SETOF {b} LANGUAGE sql
   AS $$ SELECT * FROM {b} WHERE pages >= min_pages $$;
 CREATE VIEW {long} AS SELECT * FROM {b} WHERE pages >= 100;
+CREATE FUNCTION {search_path}() RETURNS text LANGUAGE sql STABLE
+  AS $$ SELECT current_setting('search_path') $$;
 CREATE FUNCTION {title}(book_id int) RETURNS text LANGUAGE sql STABLE
   AS $$ SELECT title FROM {b} WHERE id = book_id $$;
 """
@@ -65,7 +68,7 @@ def library(stack: Target) -> Iterator[None]:
     names = {
         "a": AUTHORS, "b": BOOKS, "label": LABEL, "written": WRITTEN, "writer": WRITER,
         "pick": PICK, "echo": ECHO, "shout": SHOUT, "loose": LOOSE, "all_books": ALL_BOOKS,
-        "title": TITLE, "long": LONG,
+        "title": TITLE, "long": LONG, "search_path": SEARCH_PATH,
     }  # fmt: skip
     with psycopg.connect(stack.db_url, autocommit=True) as db:
         try:
@@ -74,7 +77,7 @@ def library(stack: Target) -> Iterator[None]:
         finally:
             overloads = db.execute(
                 "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.proname = ANY(%s)",
-                [[PICK, ECHO, SHOUT, LOOSE, ALL_BOOKS, TITLE]],
+                [[PICK, ECHO, SHOUT, LOOSE, ALL_BOOKS, TITLE, SEARCH_PATH]],
             ).fetchall()
             for (signature,) in overloads:
                 db.execute(sql.SQL("DROP FUNCTION IF EXISTS {} CASCADE").format(sql.SQL(signature)))
@@ -215,6 +218,13 @@ def test_aggregate_of_an_unknown_column_is_42703(stack: Target, library: None) -
     assert answer.json()["message"] == f"column {BOOKS}.nope does not exist"
 
 
+def test_an_unknown_column_in_an_embed_is_named_by_its_alias(stack: Target, library: None) -> None:
+    # PostgreSQL names the embedded table by PostgREST's alias for it (name_1).
+    answer = _request(stack, "GET", AUTHORS, params={"select": f"name,{BOOKS}(sum)"})
+    assert answer.status_code == 400
+    assert answer.json()["message"] == f"column {BOOKS}_1.sum does not exist"
+
+
 # --------------------------------------------------------------------------- rpc
 
 
@@ -251,6 +261,19 @@ def test_unnamed_non_body_parameter_is_not_callable(stack: Target, library: None
     assert body["message"] == f"Could not find the function public.{LOOSE}() in the schema cache"
 
 
+def test_a_computed_field_called_as_rpc_has_no_hint(stack: Target, library: None) -> None:
+    # PostgREST (v13+) suggests another function's name only when it is very close (a fuzzy
+    # score of 0.75): none is for the computed field, its own name is for a typo of it.
+    body = _request(stack, "POST", f"rpc/{LABEL}").json()
+    assert body["code"] == "PGRST202"
+    assert body["message"] == (
+        f"Could not find the function public.{LABEL} without parameters in the schema cache"
+    )
+    assert body["hint"] is None
+    close = _request(stack, "POST", f"rpc/{LABEL}x").json()
+    assert close["hint"] == f"Perhaps you meant to call the function public.{LABEL}"
+
+
 def test_pgrst202_wording_and_hint(stack: Target, library: None) -> None:
     body = _request(stack, "POST", f"rpc/{TITLE}", json={"bookid": 1}).json()
     assert (
@@ -277,6 +300,16 @@ def test_rpc_results_embed_filter_and_aggregate(client: SyncPostgrestClient) -> 
     ]
     grouped = client.rpc(ALL_BOOKS, {"min_pages": 0}).select("genre, count()").order("genre")
     assert grouped.execute().data == [{"genre": "novel", "count": 2}, {"genre": "poem", "count": 3}]
+
+
+def test_rpc_results_of_a_row_type_have_its_computed_fields(client: SyncPostgrestClient) -> None:
+    call = client.rpc(ALL_BOOKS, {"min_pages": 100}).select(f"title, {LABEL}")
+    rows = call.like(LABEL, "*A/*").order(LABEL, desc=True).execute().data
+    assert rows == [
+        {"title": "gamma", LABEL: "GAMMA/200"},
+        {"title": "beta", LABEL: "BETA/300"},
+        {"title": "alpha", LABEL: "ALPHA/100"},
+    ]
 
 
 def test_count_on_a_scalar_rpc(stack: Target, library: None) -> None:
@@ -358,6 +391,21 @@ def test_explain_json_and_text_with_options(stack: Target, library: None) -> Non
         f"(({BOOKS}_1.author_id = {AUTHORS}.id) AND "
         f"(({BOOKS}_1.pages = 100) OR ({BOOKS}_1.genre = 'x'::text)))"
     ) in text.text, [line for line in text.text.splitlines() if "Filter" in line]
+
+
+def test_plan_settings_show_the_request_search_path(stack: Target, library: None) -> None:
+    plan = _request(
+        stack, "GET", AUTHORS,
+        headers={"Accept": "application/vnd.pgrst.plan+json; options=verbose|settings"},
+    ).json()[0]  # fmt: skip
+    assert plan["Settings"]["search_path"] == '"public", "public", "extensions"'
+
+
+def test_functions_run_with_the_request_schema_first_in_the_search_path(
+    client: SyncPostgrestClient,
+) -> None:
+    # PostgREST sets search_path per request: the schema asked for, then the extra path.
+    assert client.rpc(SEARCH_PATH, {}).execute().data == '"public", "public", "extensions"'
 
 
 def test_explain_rpc_and_refused_write(stack: Target, library: None) -> None:

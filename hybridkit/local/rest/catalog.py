@@ -54,7 +54,12 @@ SELECT
 _RELATION_SQL = """
 SELECT c.relkind::text AS kind,
   coalesce((SELECT json_agg(json_build_object(
-              'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod))
+              'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
+              'default', CASE WHEN a.attgenerated = '' THEN coalesce(
+                (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d
+                  WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum),
+                CASE WHEN a.attidentity = 'd' THEN format('nextval(%%L::regclass)',
+                  pg_get_serial_sequence(c.oid::regclass::text, a.attname)) END) END)
             ORDER BY a.attnum)
      FROM pg_attribute a
     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]'::json) AS columns,
@@ -89,7 +94,12 @@ SELECT p.oid::int8 AS oid, p.proretset AS returns_set, p.pronargdefaults AS defa
             ORDER BY a.attnum)
      FROM pg_attribute a
     WHERE a.attrelid = rt.typrelid AND a.attnum > 0 AND NOT a.attisdropped), '[]'::json)
-    AS return_columns
+    AS return_columns,
+  coalesce((SELECT array_agg(DISTINCT f.proname::text)
+     FROM pg_proc f JOIN pg_type ft ON ft.oid = f.prorettype
+    WHERE rt.typtype = 'c' AND f.pronamespace = rt.typnamespace AND f.pronargs = 1
+      AND f.prokind = 'f' AND f.proargtypes[0] = rt.oid AND ft.typrelid = 0), '{}')
+    AS computed
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_type rt ON rt.oid = p.prorettype
@@ -145,6 +155,7 @@ class Function:
         return_type: the result type's name (``void``, ``int4``...).
         columns: the result's columns when it is a row type or has OUT/TABLE columns.
         volatility: ``i``, ``s`` or ``v``.
+        computed: the computed fields of a row-type result (functions of that type).
     """
 
     schema: str
@@ -155,6 +166,7 @@ class Function:
     return_type: str
     columns: tuple[tuple[str, str], ...]
     volatility: str
+    computed: tuple[str, ...] = ()
 
     @property
     def returns_rows(self) -> bool:
@@ -184,7 +196,7 @@ class Function:
         A result of a table's row type is named after the table, so embeds start there.
         """
         name = self.return_type if self.return_kind == "c" else self.name
-        return Relation(self.schema, name, "F", dict(self.columns))
+        return Relation(self.schema, name, "F", dict(self.columns), computed=self.computed)
 
 
 async def request_context(conn: AsyncConnection[DictRow], role: str) -> RequestContext:
@@ -203,7 +215,10 @@ async def find_relation(conn: AsyncConnection[DictRow], schema: str, name: str) 
         return None
     columns = {str(c["name"]): str(c["type"]) for c in row["columns"]}
     computed = tuple(str(n) for n in row["computed"] if n not in columns)
-    return Relation(schema, name, str(row["kind"]), columns, tuple(row["pk"]), computed)
+    defaults = {str(c["name"]): str(c["default"]) for c in row["columns"] if c["default"]}
+    return Relation(
+        schema, name, str(row["kind"]), columns, tuple(row["pk"]), computed, defaults=defaults
+    )
 
 
 async def find_functions(conn: AsyncConnection[DictRow], schema: str, name: str) -> list[Function]:
@@ -259,4 +274,5 @@ def _function(schema: str, name: str, row: dict[str, Any]) -> Function:
         return_type=str(row["return_type"]),
         columns=tuple(columns),
         volatility=str(row["volatility"]),
+        computed=tuple(str(n) for n in row["computed"] if n not in dict(columns)),
     )

@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import sql
@@ -131,6 +131,9 @@ class Relation:
         pk: the primary key's columns.
         computed: its computed fields, functions of its row type in its schema
             (``select=full_name`` calls ``schema.full_name(row)``).
+        defaults: column -> its DEFAULT expression (``pg_get_expr``), for ``missing=default``.
+        alias: the name the query gives it, when not its own (an embed's ``messages_1``):
+            PostgreSQL's errors name it so, and PostgREST's come from PostgreSQL.
     """
 
     schema: str
@@ -139,6 +142,8 @@ class Relation:
     columns: Mapping[str, str]
     pk: tuple[str, ...] = ()
     computed: tuple[str, ...] = ()
+    alias: str | None = None
+    defaults: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ident(self) -> sql.Identifier:
@@ -150,7 +155,7 @@ class Relation:
 
     def require(self, column: str) -> None:
         if column not in self.columns and column not in self.computed:
-            raise ApiError.of("undefined_column", column=column, table=self.name)
+            raise ApiError.of("undefined_column", column=column, table=self.alias or self.name)
 
 
 class Params:

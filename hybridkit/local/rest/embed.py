@@ -10,7 +10,7 @@ row through the foreign key the relationship stands for:
 * ``!inner`` turns the ``LEFT JOIN LATERAL`` into an ``INNER JOIN LATERAL`` that
   drops parents without a match; ``rel=is.null`` / ``rel=not.is.null`` filter the
   parent on the same test;
-* ``...rel(cols)`` (spread, to-one only) puts the columns into the parent object;
+* ``...rel(cols)`` (spread) puts the columns into the parent object (a to-many's as arrays);
 * a computed relationship (a function of the parent row) is a lateral call of it.
 
 Options for an embedded resource come from query keys with a path:
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow
@@ -81,7 +81,11 @@ class EmbedPlan:
     @property
     def qualifier(self) -> sql.Identifier:
         # PostgREST's alias (``cities_1``), which an execution plan shows.
-        return sql.Identifier(f"{self.rel.name}_{self.index}")
+        return sql.Identifier(self.alias)
+
+    @property
+    def alias(self) -> str:
+        return f"{self.rel.name}_{self.index}"
 
     @property
     def join_alias(self) -> sql.Identifier:
@@ -143,8 +147,6 @@ async def plan_embeds(
         relationship = find_relationship(
             relationships, schema, parent.name, embed.target, embed.hint
         )
-        if embed.spread and not relationship.to_one:
-            raise ApiError.of("spread_not_to_one", origin=parent.name, target=embed.target)
         target = await find_relation(conn, schema, relationship.foreign_table)
         if target is None:  # dropped since the relationships were read
             raise ApiError.of("table_not_found", schema=schema, name=relationship.foreign_table)
@@ -248,6 +250,15 @@ def embed_sql(
         alias = plan.join_alias
         kind = sql.SQL("INNER" if plan.inner else "LEFT")
         subquery = _subquery(plan, parent, params)
+        if plan.embed.spread and not plan.relationship.to_one:
+            if grouped:
+                raise ApiError.of(
+                    "spread_not_to_one", origin=plan.relationship.table, target=plan.embed.target
+                )
+            joins.append(_spread_many_join(plan, kind, subquery, alias))
+            if not plan.empty:
+                columns.append(sql.SQL("{}.*").format(alias))
+            continue
         if plan.embed.spread:
             joins.append(
                 sql.SQL(" {} JOIN LATERAL ({}) AS {} ON TRUE").format(kind, subquery, alias)
@@ -282,6 +293,48 @@ def embed_sql(
 
 # An aggregate of per-row aggregates: what the parent's group adds up.
 _REAGGREGATE = {"count": "sum", "sum": "sum", "avg": "avg", "min": "min", "max": "max"}
+
+
+def _spread_many_join(
+    plan: EmbedPlan, kind: sql.Composable, subquery: sql.Composable, alias: sql.Composable
+) -> sql.Composable:
+    """A to-many spread (PostgREST 13): each of its columns becomes an array in the parent.
+
+    With ``!inner`` a parent without rows has no aggregate row (``HAVING``), so it drops out.
+    """
+    arrays: list[sql.Composable] = [
+        sql.SQL("coalesce(json_agg({}.{}), '[]') AS {}").format(
+            _ROW, sql.Identifier(name), sql.Identifier(name)
+        )
+        for name in _output_names(plan)
+    ]
+    having = sql.SQL(" HAVING count(*) > 0") if plan.inner else sql.SQL("")
+    return sql.SQL(" {} JOIN LATERAL (SELECT {} FROM ({}) AS {}{}) AS {} ON TRUE").format(
+        kind,
+        sql.SQL(", ").join(arrays or [sql.SQL("1 AS _pgrst_n")]),
+        subquery,
+        _ROW,
+        having,
+        alias,
+    )
+
+
+def _output_names(plan: EmbedPlan) -> list[str]:
+    """The names of the columns an embed's subquery selects (its items, then its embeds)."""
+    names: list[str] = []
+    for item in resolve_items(plan.embed.items, plan.rel):
+        if item.star:
+            names += list(plan.rel.columns)
+        elif item.aggregate is not None:
+            names.append(item.alias or item.aggregate)
+        else:
+            assert item.field is not None
+            names.append(item.alias or item.field.default_alias)
+    for child in plan.children:
+        if child.empty:
+            continue
+        names += _output_names(child) if child.embed.spread else [child.embed.label]
+    return names
 
 
 def _spread_columns(
@@ -333,13 +386,14 @@ def _subquery(plan: EmbedPlan, parent: sql.Composable, params: Params) -> sql.Co
     else:
         terms += [_equals(here, fcol, parent, ocol) for ocol, fcol in rel.columns]
     selected: list[sql.Composable] = []
+    shown = replace(plan.rel, alias=plan.alias)  # errors name it as PostgreSQL's do
     if plan.embed.items:
-        selected.append(select_list_sql(plan.embed.items, plan.rel, here, params))
+        selected.append(select_list_sql(plan.embed.items, shown, here, params))
     grouped = aggregates(plan.embed.items, plan.rel)
     nested = embed_sql(plan.children, here, params, grouped=grouped)
     selected += nested.columns
     if plan.conditions:
-        terms.append(where_sql(plan.conditions, plan.rel, here, params))
+        terms.append(where_sql(plan.conditions, shown, here, params))
     terms += nested.filters
     return sql.SQL("SELECT {} FROM {}{} WHERE {}{}").format(
         sql.SQL(", ").join(selected),
@@ -349,7 +403,7 @@ def _subquery(plan: EmbedPlan, parent: sql.Composable, params: Params) -> sql.Co
         page_sql(
             params,
             plan.order,
-            plan.rel,
+            shown,
             here,
             plan.limit,
             plan.offset,

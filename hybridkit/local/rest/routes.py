@@ -263,7 +263,11 @@ class RestRoutes:
     # -- shared steps -------------------------------------------------------------------------
 
     async def _begin(
-        self, conn: AsyncConnection[DictRow], request: Request, caller: Caller, read_only: bool
+        self,
+        conn: AsyncConnection[DictRow],
+        request: Request,
+        caller: Caller,
+        read_only: bool,
     ) -> tuple[RequestContext, str]:
         if read_only:
             # Must come first: after the first query a transaction cannot change its mode.
@@ -273,6 +277,10 @@ class RestRoutes:
         schema = request.headers.get(header) or ctx.exposed_schemas[0]
         if schema not in ctx.exposed_schemas:
             raise ApiError.of("schema_not_exposed", schemas=", ".join(ctx.exposed_schemas))
+        # As PostgREST: the request's schema first, then Supabase's extra search path, so
+        # unqualified names in functions resolve in the schema asked for.
+        path = ", ".join('"' + s.replace('"', '""') + '"' for s in (schema, *_EXTRA_SEARCH_PATH))
+        await conn.execute("SELECT set_config('search_path', %s, true)", [path])
         return ctx, schema
 
     async def _body(self, request: Request) -> Any:
@@ -791,6 +799,11 @@ def _one(fits: Sequence[Function], keys: Sequence[str], body: str | None) -> Fun
     return fits[0]
 
 
+_RPC_HINT_SCORE = 0.75
+# db-extra-search-path as Supabase sets it (after the request's own schema).
+_EXTRA_SEARCH_PATH = ("public", "extensions")
+
+
 async def _function_not_found(
     conn: AsyncConnection[DictRow],
     schema: str,
@@ -805,7 +818,8 @@ async def _function_not_found(
         suggestion = f"{schema}.{name}({', '.join(a.name for a in first.args)})"
     else:
         names = [n for n in await function_names(conn, schema) if n != name]
-        close = closest(name, names)
+        # PostgREST (v13+) names another function only when it is very close (score 0.75).
+        close = closest(name, names, minimum=_RPC_HINT_SCORE)
         suggestion = f"{schema}.{close}" if close else None
     return ApiError.function_not_found(
         schema, name, missing.keys, body=missing.body, suggestion=suggestion

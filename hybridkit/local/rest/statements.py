@@ -190,6 +190,26 @@ class Returning:
     embeds: Sequence[EmbedPlan] = ()
 
 
+def _given_or_default(
+    rel: Relation, record: sql.Composable, column: str, row: Mapping[str, Any]
+) -> sql.Composable:
+    """One value of a ``missing=default`` row: the object's, else the column's DEFAULT.
+
+    As PostgREST, which puts each object over an object of the defaults, the default is
+    evaluated for every row, given or not: a sequence advances for a row that brings its id.
+    """
+    if column not in row:
+        return sql.SQL("DEFAULT")
+    given = sql.SQL("({}).{}").format(record, sql.Identifier(column))
+    default = rel.defaults.get(column)
+    if default is None:
+        return given
+    # The default's text is the catalog's own (pg_get_expr), not the request's.
+    return sql.SQL("CASE WHEN ({}) IS NULL THEN {} ELSE {} END").format(
+        sql.SQL(default), given, given
+    )
+
+
 def insert_sql(
     rel: Relation,
     rows: Sequence[Mapping[str, Any]],
@@ -220,12 +240,7 @@ def insert_sql(
             record = sql.SQL("json_populate_record(NULL::{}, {}::json)").format(
                 rel.ident, params.bind(json.dumps(row))
             )
-            values = [
-                sql.SQL("({}).{}").format(record, sql.Identifier(c))
-                if c in row
-                else sql.SQL("DEFAULT")
-                for c in columns
-            ]
+            values = [_given_or_default(rel, record, c, row) for c in columns]
             tuples.append(sql.SQL("({})").format(sql.SQL(", ").join(values)))
         body = sql.SQL("VALUES {}").format(sql.SQL(", ").join(tuples))
     else:
