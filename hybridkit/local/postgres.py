@@ -280,6 +280,13 @@ class Cluster:
         )
         return proc.returncode == 0
 
+    def _major_version(self) -> int:
+        """The cluster's PostgreSQL major version (from ``PG_VERSION``; 0 if unreadable)."""
+        try:
+            return int((self.data_dir / "PG_VERSION").read_text().strip().split(".")[0])
+        except (OSError, ValueError):
+            return 0
+
     def start(self, timeout: float = 60) -> None:
         """Start the server (pg_ctl waits until it accepts connections)."""
         if self.is_running():
@@ -292,6 +299,10 @@ class Cluster:
                 "-c max_connections=60",
                 "-c shared_buffers=64MB",
                 "-c wal_level=logical",
+                # As Supabase's servers: EXPLAIN's settings and VERBOSE's Query
+                # Identifier (pg_stat_statements turns the latter on there).
+                "-c effective_cache_size=128MB",
+                *(["-c compute_query_id=on"] if self._major_version() >= 14 else []),
             ]
         )
         try:

@@ -399,6 +399,11 @@ def test_plan_settings_show_the_request_search_path(stack: Target, library: None
         headers={"Accept": "application/vnd.pgrst.plan+json; options=verbose|settings"},
     ).json()[0]  # fmt: skip
     assert plan["Settings"]["search_path"] == '"public", "public", "extensions"'
+    # The cluster's own settings, as Supabase's (postgrest-js's explain snapshot pins them):
+    # effective_cache_size 128MB among the changed settings, and VERBOSE's Query Identifier
+    # (compute_query_id, which pg_stat_statements turns on there).
+    assert plan["Settings"]["effective_cache_size"] == "128MB"
+    assert isinstance(plan["Query Identifier"], int)
 
 
 def test_functions_run_with_the_request_schema_first_in_the_search_path(
