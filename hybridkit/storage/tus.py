@@ -36,6 +36,10 @@ from hybridkit.storage.transfer import READ_BLOCK, Source, raise_if_cancelled
 
 TUS_VERSION = "1.0.0"
 _STALE_STATUSES = frozenset({403, 404, 410})
+# A remembered URL is a file on disk from an earlier run, perhaps of another server
+# or version: the real server answers 400 "Invalid upload id" to an id it cannot
+# parse, so on the first HEAD of a remembered URL a 400 also means "start again".
+_STALE_REMEMBERED = _STALE_STATUSES | {400}
 
 
 def default_resume_dir() -> Path:
@@ -260,9 +264,11 @@ class TusClient:
         on each PATCH too, and answers 409 "already exists" to one without it."""
         return {**self._headers, "x-upsert": "true" if upsert else "false"}
 
-    def _head(self, url: str, context: str, upsert: bool = False) -> tuple[int, int | None]:
+    def _head(
+        self, url: str, context: str, upsert: bool = False, *, remembered: bool = False
+    ) -> tuple[int, int | None]:
         response = self._http.head(url, headers=self._headers_for(upsert), timeout=self._timeout)
-        if response.status_code in _STALE_STATUSES:
+        if response.status_code in (_STALE_REMEMBERED if remembered else _STALE_STATUSES):
             raise _UploadGone(
                 f"{context}: HEAD answered {response.status_code}", status=response.status_code
             )
@@ -389,7 +395,7 @@ class TusClient:
                 if url is not None:
 
                     def head(attempt: Attempt, u: str = url) -> tuple[int, int | None]:
-                        return self._head(u, context, upsert)
+                        return self._head(u, context, upsert, remembered=True)
 
                     offset, length = self._retrier.call(
                         head, operation=context, log=log, cancel=cancel

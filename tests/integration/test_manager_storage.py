@@ -191,8 +191,9 @@ def test_resumable_upload_resumes_a_remembered_url(
     assert remote_md5(manager, bucket, "half.bin") == digest
 
 
+@pytest.mark.parametrize("remembered_id", ["gone", "malformed"])
 def test_stale_remembered_url_is_forgotten_and_restarted(
-    manager: StorageManager, bucket: str, tmp_path: Path
+    manager: StorageManager, bucket: str, tmp_path: Path, remembered_id: str
 ) -> None:
     from hybridkit.storage.transfer import open_source
     from hybridkit.storage.tus import ResumeStore
@@ -203,10 +204,14 @@ def test_stale_remembered_url_is_forgotten_and_restarted(
     with open_source(path) as src:
         resume_key = ResumeStore.make_key(manager.storage_url, bucket, "stale.bin", src)
     assert manager.resume_store is not None
-    # A well-formed id of an upload the server no longer has (404). A malformed one
-    # ("no-such-upload") is a 400 "Invalid upload id" on the real server, and here.
+    # A well-formed id of an upload the server no longer has (404), or a malformed one
+    # (a 400 "Invalid upload id" on the real server, and here): both start again.
     gone = f"{bucket}/stale.bin/{uuid.uuid4()}"
-    upload_id = base64.urlsafe_b64encode(gone.encode()).decode().rstrip("=")
+    upload_id = (
+        base64.urlsafe_b64encode(gone.encode()).decode().rstrip("=")
+        if remembered_id == "gone"
+        else "no-such-upload"
+    )
     manager.resume_store.put(resume_key, f"{manager.storage_url}/upload/resumable/{upload_id}")
     result = manager.upload(path, bucket, "stale.bin")
     assert result.resumed_from == 0 and result.bytes_sent == size
