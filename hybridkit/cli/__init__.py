@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hybridkit import __version__
-from hybridkit.cli._common import add_command, redacted
+from hybridkit.cli._common import add_command, error_text
 from hybridkit.config import environment
 from hybridkit.errors import HybridError
 
@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except HybridError as exc:
-        print(f"error: {redacted(str(exc))}", file=sys.stderr)
+        print(error_text(exc), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

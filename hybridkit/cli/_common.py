@@ -19,6 +19,7 @@ __all__ = [
     "add_db_options",
     "add_yes",
     "confirm",
+    "error_text",
     "target_settings",
 ]
 
@@ -89,3 +90,10 @@ def redacted(text: str) -> str:
     from hybridkit.redact import known_secrets, redact_text
 
     return redact_text(text, known_secrets(environment()))[0]
+
+
+def error_text(error: HybridError) -> str:
+    """How the CLI says ``error`` on stderr: ``error: <message>``, then ``hint: <hint>``
+    when the error carries one, both without a secret."""
+    text = f"error: {redacted(str(error))}"
+    return f"{text}\nhint: {redacted(error.hint)}" if error.hint else text

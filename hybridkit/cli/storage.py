@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from hybridkit.cli._common import add_command, add_yes, redacted, target_settings
+from hybridkit.cli._common import add_command, add_yes, error_text, target_settings
 from hybridkit.cli.sync import add_backup_parsers, add_sync_parser, run_backup, run_sync
-from hybridkit.errors import CancelledError, HybridError, InvalidInputError
+from hybridkit.errors import CancelledError, ConfigError, HybridError, InvalidInputError
 from hybridkit.progress import ProgressCallback, TqdmProgress
 from hybridkit.storage import StorageManager, TransferReport
 from hybridkit.storage.pace import parse_rate
@@ -199,10 +199,10 @@ def run(args: argparse.Namespace, *, manager: StorageManager | None = None) -> i
     """Run one ``storage`` action; returns the exit status (2 for bad input, before any change)."""
     try:
         return _run(args, manager)
-    except InvalidInputError as exc:
-        # A bad name, path or option is the caller's to fix: 2, as argparse and
-        # `hybridkit run` exit for a bad parameter (1 stays for what failed).
-        _say(f"error: {redacted(str(exc))}")
+    except (InvalidInputError, ConfigError) as exc:
+        # A bad name, path, option or profile is the caller's to fix: 2, as argparse
+        # and `hybridkit run` exit for a bad parameter (1 stays for what failed).
+        _say(error_text(exc))
         return 2
 
 

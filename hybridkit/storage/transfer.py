@@ -250,7 +250,11 @@ def open_source(
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         if not path.is_file():
-            raise InvalidInputError(f"{path}: not a file")
+            raise InvalidInputError(
+                f"{path}: not a file"
+                + ("" if path.exists() else f" (nothing at that path, seen from {Path.cwd()})"),
+                hint="give the path of an existing file, or of a folder with -r",
+            )
         with path.open("rb") as fh:
             stat = os.fstat(fh.fileno())
             yield Source(fh, 0, stat.st_size, name or path.name, path, stat.st_mtime_ns)

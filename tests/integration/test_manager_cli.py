@@ -81,6 +81,10 @@ def test_storage_commands(env: Path, unique_name: str, capsys: pytest.CaptureFix
         # bad input exits 2 and says what is wrong; nothing is sent
         assert main(["storage", "cp", str(single), "ss:///../one.txt"]) == 2
         assert "invalid bucket name '..'" in capsys.readouterr().err
+        assert main(["storage", "cp", str(env / "nothere.txt"), f"ss:///{b}/n.txt"]) == 2
+        err = capsys.readouterr().err
+        assert "nothere.txt: not a file (nothing at that path" in err
+        assert "hint: give the path of an existing file, or of a folder with -r" in err
         assert main(["storage", "rm", "-r", f"ss:///{b}/copy"]) == 0
         assert "removed 3 object(s)" in capsys.readouterr().err
         assert main(["storage", "buckets", "delete", b]) == 1  # no --yes, no terminal

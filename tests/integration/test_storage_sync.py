@@ -189,7 +189,7 @@ def test_sync_refuses_what_does_not_fit(
     # refused input exits 2, before anything is done (1 is for what failed)
     assert main(["storage", "sync", str(tmp_path), str(tmp_path / "b")]) == 2
     assert "ss:// path on at least one side" in capsys.readouterr().err
-    assert main(["storage", "sync", "ss://nosuch/b", str(tmp_path)]) == 1
+    assert main(["storage", "sync", "ss://nosuch/b", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "no profile 'nosuch'" in err and "dst, src" in err
     assert main(["storage", "sync", "-j", "0", "ss://src/b", str(tmp_path)]) == 2
