@@ -165,7 +165,16 @@ def add_parser(commands: Any) -> None:
 
     rm = actions.add_parser("rm", help="remove objects")
     rm.add_argument("paths", nargs="+", metavar="ss:///bucket/path")
-    rm.add_argument("-r", "--recursive", action="store_true", help="remove whole prefixes")
+    rm.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="remove whole prefixes (asks first on a terminal; --yes in a script)",
+    )
+    rm.add_argument(
+        "--dry-run", action="store_true", help="list what -r would remove, remove nothing"
+    )
+    add_yes(rm, help="remove prefixes without asking")
     rm.set_defaults(handler=run)
 
     add_sync_parser(actions).set_defaults(handler=run)
@@ -547,27 +556,61 @@ def _mv(storage: StorageManager, args: argparse.Namespace) -> int:
 
 
 def _rm(storage: StorageManager, args: argparse.Namespace) -> int:
-    removed = 0
-    missing = 0
+    remotes = []
     for text in args.paths:
         remote = parse_remote(text)
         if remote is None:
             raise InvalidInputError(f"{text!r}: rm takes ss:///bucket/path")
-        if args.recursive:
-            prefix = (
-                remote.path if not remote.path or remote.path.endswith("/") else remote.path + "/"
-            )
-            keys = storage.remove_prefix(remote.bucket, prefix)
-            if remote.path and not remote.path.endswith("/"):
-                keys += storage.remove(remote.bucket, [remote.path])
-        else:
-            keys = storage.remove(remote.bucket, [remote.path])
-            if not keys:
-                missing += 1
-                _say(f"not found: {remote}")
+        remotes.append(remote)
+    if args.dry_run and not args.recursive:
+        raise InvalidInputError("--dry-run goes with rm -r", hint="add -r, or drop --dry-run")
+    if args.recursive:
+        return _rm_prefixes(storage, args, remotes)
+    removed = 0
+    missing = 0
+    for remote in remotes:
+        keys = storage.remove(remote.bucket, [remote.path])
+        if not keys:
+            missing += 1
+            _say(f"not found: {remote}")
         removed += len(keys)
     _say(f"removed {removed} object(s)")
     return 1 if missing else 0
+
+
+def _rm_prefixes(storage: StorageManager, args: argparse.Namespace, remotes: list[Any]) -> int:
+    """``rm -r``: every object under each prefix (and the object named by the path
+    itself), listed first; a dry run prints them, otherwise a terminal is asked and a
+    script must say --yes, as ``buckets empty`` does."""
+    doomed: list[tuple[str, list[str]]] = []
+    for remote in remotes:
+        path = remote.path
+        prefix = path if not path or path.endswith("/") else path + "/"
+        keys = [o.name for o in storage.iter_objects(remote.bucket, prefix) if not o.is_folder]
+        if path and not path.endswith("/") and storage.exists(remote.bucket, path):
+            keys.append(path)
+        doomed.append((remote.bucket, keys))
+    count = sum(len(keys) for _, keys in doomed)
+    if args.dry_run:
+        for bucket, keys in doomed:
+            for key in keys:
+                print(f"would remove ss:///{bucket}/{key}")
+        _say(f"dry run: {count} object(s) would be removed; nothing was changed")
+        return 0
+    if count and not args.yes:
+        what = f"remove {count} object(s) under {', '.join(args.paths)}"
+        if not sys.stdin.isatty():
+            _say(
+                f"refusing to {what} without --yes (no terminal to ask on); "
+                "see them first with --dry-run. Nothing was changed."
+            )
+            return 2
+        if input(f"{what}? [y/N] ").strip().lower() not in ("y", "yes"):
+            _say("nothing was changed")
+            return 1
+    removed = sum(len(storage.remove(bucket, keys)) for bucket, keys in doomed if keys)
+    _say(f"removed {removed} object(s)")
+    return 0
 
 
 def _buckets(storage: StorageManager, args: argparse.Namespace) -> int:

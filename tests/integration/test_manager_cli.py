@@ -85,7 +85,16 @@ def test_storage_commands(env: Path, unique_name: str, capsys: pytest.CaptureFix
         err = capsys.readouterr().err
         assert "nothere.txt: not a file (nothing at that path" in err
         assert "hint: give the path of an existing file, or of a folder with -r" in err
-        assert main(["storage", "rm", "-r", f"ss:///{b}/copy"]) == 0
+        # rm -r lists first: a dry run changes nothing, a script must say --yes
+        assert main(["storage", "rm", "-r", "--dry-run", f"ss:///{b}/copy"]) == 0
+        out, err = capsys.readouterr()
+        assert len(out.splitlines()) == 3 and out.startswith(f"would remove ss:///{b}/copy/")
+        assert "3 object(s) would be removed; nothing was changed" in err
+        assert main(["storage", "rm", "-r", f"ss:///{b}/copy"]) == 2  # no --yes, no terminal
+        assert "without --yes" in capsys.readouterr().err
+        assert main(["storage", "ls", "-r", f"ss:///{b}/copy/"]) == 0
+        assert len(capsys.readouterr().out.split()) == 3
+        assert main(["storage", "rm", "-r", "--yes", f"ss:///{b}/copy"]) == 0
         assert "removed 3 object(s)" in capsys.readouterr().err
         assert main(["storage", "buckets", "delete", b]) == 1  # no --yes, no terminal
     finally:
