@@ -244,7 +244,11 @@ def load_migrations(folder: str | Path) -> tuple[list[Migration], list[str]]:
     """
     root = Path(folder)
     if not root.is_dir():
-        raise MigrationError(f"no migrations folder at {root}")
+        raise MigrationError(
+            f"no migrations folder at {root.absolute()}",
+            hint="run from the project's folder, or give --dir DIR "
+            "(a migrations folder, or a Supabase CLI project with supabase/migrations)",
+        )
     migrations: list[Migration] = []
     skipped: list[str] = []
     seen: dict[str, str] = {}

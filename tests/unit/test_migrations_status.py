@@ -166,3 +166,10 @@ def test_expectations_missing_file_means_none(tmp_path: Path) -> None:
     bad.write_text("[[indexes]]\ntable = 'x'\n")
     with pytest.raises(MigrationError):
         Expectations.load(bad)
+
+
+def test_a_missing_migrations_folder_is_named_with_how_to_point_at_one(tmp_path: Path) -> None:
+    with pytest.raises(MigrationError, match="no migrations folder at /") as caught:
+        load_migrations(tmp_path / "nowhere")
+    assert str(tmp_path / "nowhere") in str(caught.value)
+    assert "--dir DIR" in caught.value.hint
