@@ -5,8 +5,11 @@ The Storage API authenticates from ``Authorization`` only (the gateway checks
 ``apikey`` uses it as its bearer token. Routes differ in what a missing or bad
 token means (shared/reference/storage-api.md §2.3):
 
-* ``"header"``: routes whose schema requires the header — a missing one is a
-  validation error (``headers must have required property 'authorization'``);
+* ``"header"``: routes whose schema requires the header. A bare server answers a
+  request without it with a validation error (``headers must have required property
+  'authorization'``), but Supabase's gateway always forwards an ``Authorization``
+  (the caller's, else its ``apikey``, else an empty one), so the service answers the
+  JWT error ``Invalid Compact JWS``, after the body and querystring are validated;
 * ``"jwt"``: routes without that schema (list-v2, TUS) — ``Invalid Compact JWS``;
 * ``"optional"``: ``allowInvalidJwt`` routes — missing or bad tokens mean ``anon``;
 * ``"none"``: public and signed routes — the token is ignored.
@@ -22,7 +25,7 @@ from starlette.requests import Request
 
 from hybridkit.local.auth import STORAGE_ROLES, JWTError, bearer_token, verify
 from hybridkit.local.db import Identity
-from hybridkit.local.storage.errors import AccessDenied, InvalidRequest
+from hybridkit.local.storage.errors import AccessDenied
 
 __all__ = ["AuthMode", "Caller", "authenticate", "route_path"]
 
@@ -64,16 +67,15 @@ def authenticate(request: Request, secret: str, mode: AuthMode, operation: str) 
     """Resolve the caller of ``request``.
 
     Raises:
-        InvalidRequest: ``mode="header"`` and no token at all.
         AccessDenied: ``mode`` is ``"header"`` or ``"jwt"`` and the token is
             missing or unusable (jose's message).
     """
     token = None if mode == "none" else bearer_token(request.headers)
     claims: dict[str, Any] = {}
     if token is None:
-        if mode == "header":
-            raise InvalidRequest("headers must have required property 'authorization'")
-        if mode == "jwt":
+        if mode in ("header", "jwt"):
+            # What the storage server answers to the empty Authorization the gateway
+            # forwards when the caller sent neither it nor an apikey.
             raise AccessDenied("Invalid Compact JWS")
     else:
         try:
